@@ -1,0 +1,1 @@
+"""Loyalty & rewards backend: everything but the Chalice wiring lives here."""

@@ -1,0 +1,1 @@
+"""HTTP entry points: Blueprints by resource. Views validate, call one service, serialise."""

@@ -1,0 +1,68 @@
+"""One validated settings object, read from the environment on first use.
+
+Resource names come from the environment (set per stage in `.chalice/config.json`
+and by `infra/`); when a name is not set explicitly it follows
+`loyalty-{stage}-{resource}`.
+"""
+from __future__ import annotations
+
+import functools
+import os
+from typing import Annotated, Optional
+
+from pydantic import BaseModel, Field, model_validator
+
+LOCAL_JWT_SECRET = "local-dev-secret"
+
+
+class Settings(BaseModel):
+    stage: Annotated[str, Field(min_length=1, pattern=r"^[a-z0-9-]+$")] = "local"
+    region: str = "us-east-1"
+    aws_endpoint_url: Optional[str] = None
+    jwt_secret: Optional[str] = None
+    jwks_url: Optional[str] = None
+    jwt_issuer: Optional[str] = None
+    jwt_audience: Optional[str] = None
+    settings_cache_seconds: Annotated[float, Field(ge=0)] = 30.0
+    max_body_bytes: Annotated[int, Field(gt=0)] = 256 * 1024
+
+    @model_validator(mode="after")
+    def _check_auth(self) -> "Settings":
+        if self.is_local:
+            if not self.jwt_secret:
+                self.jwt_secret = LOCAL_JWT_SECRET
+        else:
+            if self.jwt_secret == LOCAL_JWT_SECRET:
+                raise ValueError("the local JWT secret is refused outside the local stage")
+            if not self.jwks_url and not self.jwt_secret:
+                raise ValueError("LOYALTY_JWKS_URL is required outside the local stage")
+        return self
+
+    @property
+    def is_local(self) -> bool:
+        return self.stage == "local"
+
+    def resource_name(self, resource: str) -> str:
+        """`loyalty-{stage}-{resource}`, overridable per resource by env var."""
+        env = "LOYALTY_NAME_" + resource.upper().replace("-", "_")
+        return os.environ.get(env) or f"loyalty-{self.stage}-{resource}"
+
+
+@functools.lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    env = os.environ
+    return Settings(
+        stage=env.get("LOYALTY_STAGE", "local"),
+        region=env.get("AWS_DEFAULT_REGION") or env.get("AWS_REGION") or "us-east-1",
+        aws_endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
+        jwt_secret=env.get("LOYALTY_JWT_SECRET") or None,
+        jwks_url=env.get("LOYALTY_JWKS_URL") or None,
+        jwt_issuer=env.get("LOYALTY_JWT_ISSUER") or None,
+        jwt_audience=env.get("LOYALTY_JWT_AUDIENCE") or None,
+        settings_cache_seconds=float(env.get("LOYALTY_SETTINGS_CACHE_SECONDS", "30")),
+    )
+
+
+def reset_settings() -> None:
+    """For tests: forget the parsed settings so the environment is read again."""
+    get_settings.cache_clear()

@@ -1,0 +1,1 @@
+"""Pure business rules: plain data in, plain data out, no AWS imports."""

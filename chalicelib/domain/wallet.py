@@ -1,0 +1,178 @@
+"""A member's points: available (FIFO lots by earning month), pending, lifetime totals.
+
+Invariants kept by every function here:
+- `sum(lots.values()) == max(available, 0)`; a negative `available` is a deficit
+  that later credits cover first.
+- `pending == sum(lot.points for lot in pending_lots)`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Optional
+
+from chalicelib.clock import iso, parse_instant
+from chalicelib.domain.months import add_months, month_end, month_of, month_start
+
+
+@dataclass
+class PendingLot:
+    order_id: str
+    points: int
+    month: str
+    release_at: str  # ISO instant
+
+    def to_dict(self) -> dict:
+        return {"order_id": self.order_id, "points": self.points, "month": self.month,
+                "release_at": self.release_at}
+
+
+@dataclass
+class Wallet:
+    available: int = 0
+    pending: int = 0
+    lifetime_earned: int = 0
+    lifetime_spent: int = 0
+    lots: dict = field(default_factory=dict)  # month -> points
+    pending_lots: list = field(default_factory=list)  # [PendingLot]
+
+    @classmethod
+    def from_dict(cls, d: Optional[dict]) -> "Wallet":
+        d = d or {}
+        return cls(
+            available=int(d.get("available", 0)),
+            pending=int(d.get("pending", 0)),
+            lifetime_earned=int(d.get("lifetime_earned", 0)),
+            lifetime_spent=int(d.get("lifetime_spent", 0)),
+            lots={k: int(v) for k, v in (d.get("lots") or {}).items()},
+            pending_lots=[PendingLot(**p) for p in d.get("pending_lots") or []],
+        )
+
+    def to_dict(self) -> dict:
+        return {
+            "available": self.available,
+            "pending": self.pending,
+            "lifetime_earned": self.lifetime_earned,
+            "lifetime_spent": self.lifetime_spent,
+            "lots": dict(sorted(self.lots.items())),
+            "pending_lots": [p.to_dict() for p in self.pending_lots],
+        }
+
+    @property
+    def balance(self) -> int:
+        """What the ledger sums to."""
+        return self.available + self.pending
+
+    # --- credits -----------------------------------------------------------
+    def _credit_available(self, points: int, month: str) -> None:
+        before = max(self.available, 0)
+        self.available += points
+        gained = max(self.available, 0) - before
+        if gained:
+            self.lots[month] = self.lots.get(month, 0) + gained
+
+    def earn(self, points: int, month: str, *, order_id: Optional[str] = None,
+             release_at: Optional[datetime] = None, now: Optional[datetime] = None) -> bool:
+        """Credit earned points; pending until `release_at` when that is after `now`.
+
+        Returns True when the points went to pending.
+        """
+        if points <= 0:
+            return False
+        self.lifetime_earned += points
+        if release_at is not None and now is not None and release_at > now:
+            self.pending_lots.append(PendingLot(order_id or "", points, month, iso(release_at)))
+            self.pending += points
+            return True
+        self._credit_available(points, month)
+        return False
+
+    def mature(self, now: datetime) -> int:
+        """Move pending lots whose return window has closed to available."""
+        matured = 0
+        keep = []
+        for lot in self.pending_lots:
+            if parse_instant(lot.release_at) <= now:
+                self.pending -= lot.points
+                self._credit_available(lot.points, lot.month)
+                matured += lot.points
+            else:
+                keep.append(lot)
+        self.pending_lots = keep
+        return matured
+
+    # --- debits ------------------------------------------------------------
+    def _take_lots(self, points: int) -> None:
+        """Consume up to `points` from the oldest lots (FIFO)."""
+        remaining = points
+        for month in sorted(self.lots):
+            if remaining <= 0:
+                break
+            take = min(self.lots[month], remaining)
+            self.lots[month] -= take
+            remaining -= take
+            if self.lots[month] == 0:
+                del self.lots[month]
+
+    def spend(self, points: int) -> None:
+        """Redeem: only from available, never below zero (caller checks `can_spend`)."""
+        if not self.can_spend(points):
+            raise ValueError("insufficient available points")
+        self._take_lots(points)
+        self.available -= points
+        self.lifetime_spent += points
+
+    def can_spend(self, points: int) -> bool:
+        return points >= 0 and self.available >= points
+
+    def give_back(self, points: int, month: str) -> None:
+        """Undo a spend (a cancelled redemption): the points return as a lot of `month`."""
+        self.lifetime_spent -= points
+        self._credit_available(points, month)
+
+    def debit(self, points: int) -> None:
+        """Take points even past zero (reversals, negative adjustments)."""
+        self._take_lots(min(points, max(self.available, 0)))
+        self.available -= points
+
+    def reverse(self, points: int, order_id: str) -> None:
+        """Reverse an order's points: from its pending lot first, then from available."""
+        remaining = points
+        for lot in list(self.pending_lots):
+            if lot.order_id == order_id and remaining > 0:
+                take = min(lot.points, remaining)
+                lot.points -= take
+                self.pending -= take
+                remaining -= take
+                if lot.points == 0:
+                    self.pending_lots.remove(lot)
+        if remaining:
+            self.debit(remaining)
+        self.lifetime_earned -= points
+
+    # --- expiry ------------------------------------------------------------
+    def expire(self, as_of: datetime, expiry_months: Optional[int]) -> int:
+        """Remove lots past their expiry; returns the points expired."""
+        if expiry_months is None:
+            return 0
+        expired = 0
+        for month in sorted(self.lots):
+            if as_of >= month_start(add_months(month, expiry_months + 1)):
+                expired += self.lots.pop(month)
+        self.available -= expired
+        return expired
+
+    def expiring_soon(self, now: datetime, expiry_months: Optional[int], warning_days: int) -> list[dict]:
+        if expiry_months is None:
+            return []
+        horizon = now + timedelta(days=warning_days)
+        out = []
+        for month in sorted(self.lots):
+            expires = month_end(add_months(month, expiry_months))
+            if expires < horizon and self.lots[month] > 0:
+                out.append({"points": self.lots[month], "expires_at": iso(expires)})
+        return out
+
+
+def earning_month(dt: datetime) -> str:
+    return month_of(dt)

@@ -1,0 +1,1 @@
+"""Pydantic request/response models: the edge's validation and the OpenAPI document."""

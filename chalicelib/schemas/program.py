@@ -1,0 +1,152 @@
+"""Program settings and tiers (SPEC 2.3–2.7, 2.12). GET bodies are valid PUT bodies."""
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Any, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from chalicelib.schemas.common import ClientId, NonNegInt, PosInt, Strict, UtcDatetime
+
+Multiplier = Annotated[Decimal, Field(ge=0, le=1000, max_digits=12, decimal_places=6)]
+
+
+class BaseRate(Strict):
+    points: NonNegInt = 1
+    per_amount: PosInt = 100
+
+
+class Promotion(Strict):
+    promotion_id: ClientId
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    starts_at: UtcDatetime
+    ends_at: UtcDatetime
+    multiplier: Optional[Multiplier] = None
+    bonus_points: Optional[NonNegInt] = None
+    categories: Optional[list[Annotated[str, Field(min_length=1, max_length=64)]]] = None
+    tiers: Optional[list[str]] = None
+    first_purchase_only: bool = False
+    birthday_month_only: bool = False
+
+    @model_validator(mode="after")
+    def _window(self) -> "Promotion":
+        if self.ends_at <= self.starts_at:
+            raise ValueError("ends_at must be after starts_at")
+        return self
+
+
+class ActivityRule(Strict):
+    points: NonNegInt
+    max_per_day: Optional[PosInt] = None
+    max_total: Optional[PosInt] = None
+
+
+class Automation(BaseModel):
+    """One automation or trigger: on/off plus its own parameters (extra keys allowed)."""
+
+    model_config = ConfigDict(extra="allow")
+    enabled: bool = True
+
+
+DEFAULT_AUTOMATIONS: dict[str, dict[str, Any]] = {
+    "welcome": {"enabled": True, "days_after_enrolment": 0},
+    "onboarding_step": {"enabled": True, "days": [7, 30]},
+    "f2_nudge": {"enabled": True, "days_after_first_order": 14},
+    "dormant": {"enabled": True, "days_without_order": 90},
+    "birthday": {"enabled": True},
+    "points_expiring": {"enabled": True, "within_days": 30},
+    "near_next_tier": {"enabled": True, "within_percent": 10},
+    "churn_risk": {"enabled": True, "segments": ["at_risk", "cant_lose"]},
+    "cart_reminder": {"enabled": True, "cart_reminder_hours": 2},
+    "browse_reminder": {"enabled": True, "hours": 24},
+    "back_in_stock": {"enabled": True},
+    "price_drop": {"enabled": True},
+    "low_stock": {"enabled": True},
+}
+
+DEFAULT_ACTIVITY_RULES: dict[str, dict[str, Any]] = {
+    "review": {"points": 50, "max_per_day": 3},
+    "survey": {"points": 20, "max_per_day": 1},
+    "app_install": {"points": 100, "max_total": 1},
+    "referral": {"points": 500},
+}
+
+
+class ProgramSettings(Strict):
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "JPY"
+    base_rate: BaseRate = Field(default_factory=BaseRate)
+    category_multipliers: dict[Annotated[str, Field(min_length=1, max_length=64)], Multiplier] = {}
+    promotions: Annotated[list[Promotion], Field(max_length=200)] = []
+    activity_rules: dict[Annotated[str, Field(pattern=r"^[a-z0-9_]{1,64}$")], ActivityRule] = Field(
+        default_factory=lambda: {k: ActivityRule(**v) for k, v in DEFAULT_ACTIVITY_RULES.items()})
+    max_points_per_order: Optional[PosInt] = None
+    pending_days: Annotated[int, Field(ge=0, le=365)] = 0
+    points_expiry_months: Optional[Annotated[int, Field(ge=1, le=120)]] = 12
+    expiry_warning_days: Annotated[int, Field(ge=0, le=365)] = 30
+    tier_window_months: Annotated[int, Field(ge=1, le=60)] = 12
+    tier_retention_months: Annotated[int, Field(ge=0, le=60)] = 12
+    tier_soft_landing: bool = True
+    frequency_cap_per_week: Annotated[int, Field(ge=0, le=100)] = 3
+    automations: dict[str, Automation] = Field(
+        default_factory=lambda: {k: Automation(**v) for k, v in DEFAULT_AUTOMATIONS.items()})
+
+    @field_validator("promotions")
+    @classmethod
+    def _unique_promotions(cls, v: list[Promotion]) -> list[Promotion]:
+        ids = [p.promotion_id for p in v]
+        if len(ids) != len(set(ids)):
+            raise ValueError("promotion_id values must be unique")
+        return v
+
+    @field_validator("automations")
+    @classmethod
+    def _known_automations(cls, v: dict[str, Automation]) -> dict[str, Automation]:
+        unknown = sorted(set(v) - set(DEFAULT_AUTOMATIONS))
+        if unknown:
+            raise ValueError(f"unknown automations: {', '.join(unknown)}")
+        # Omitted automations keep their defaults (on), as SPEC 2.12 says.
+        merged = {k: Automation(**d) for k, d in DEFAULT_AUTOMATIONS.items()}
+        for name, auto in v.items():
+            merged[name] = Automation(**{**DEFAULT_AUTOMATIONS[name], **auto.model_dump()})
+        return merged
+
+    def automation(self, name: str) -> dict[str, Any]:
+        auto = self.automations.get(name)
+        return auto.model_dump() if auto else {"enabled": False}
+
+
+class Tier(Strict):
+    tier_id: Annotated[str, Field(pattern=r"^[a-z0-9_-]{1,32}$")]
+    name: Annotated[str, Field(min_length=1, max_length=100)]
+    threshold: NonNegInt
+    multiplier: Multiplier = Decimal("1.0")
+    benefits: list[Annotated[str, Field(max_length=200)]] = []
+
+
+class TierList(Strict):
+    items: Annotated[list[Tier], Field(min_length=1, max_length=20)]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_list(cls, data: Any) -> Any:
+        return {"items": data} if isinstance(data, list) else data
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "TierList":
+        ids = [t.tier_id for t in self.items]
+        if len(ids) != len(set(ids)):
+            raise ValueError("tier_id values must be unique")
+        if self.items[0].threshold != 0:
+            raise ValueError("the first tier's threshold must be 0")
+        for a, b in zip(self.items, self.items[1:]):
+            if b.threshold <= a.threshold:
+                raise ValueError("thresholds must increase strictly in list order")
+        return self
+
+
+DEFAULT_TIERS = [
+    {"tier_id": "bronze", "name": "Bronze", "threshold": 0, "multiplier": "1.0", "benefits": []},
+    {"tier_id": "silver", "name": "Silver", "threshold": 50000, "multiplier": "1.25", "benefits": ["free shipping"]},
+    {"tier_id": "gold", "name": "Gold", "threshold": 200000, "multiplier": "1.5", "benefits": ["birthday gift"]},
+    {"tier_id": "platinum", "name": "Platinum", "threshold": 500000, "multiplier": "2.0", "benefits": ["concierge"]},
+]

@@ -1,0 +1,1 @@
+"""Use cases: read state, apply a pure rule, write once (conditionally)."""

@@ -1,0 +1,170 @@
+"""Members: enrol, read, update, close (GDPR-style erasure)."""
+from __future__ import annotations
+
+
+
+from chalicelib import clock
+from chalicelib.domain import codes
+from chalicelib.domain.months import month_of
+from chalicelib.domain.tiers import qualifying_spend, tier_view
+from chalicelib.domain.wallet import Wallet
+from chalicelib.errors import AlreadyExists, MemberInactive, MemberNotFound, ValidationFailed
+from chalicelib.services import program
+from chalicelib.store import members as store
+from chalicelib.store import tx
+from chalicelib.store.base import Conflict, retrying
+from chalicelib.store.models import LookupRecord
+
+DEFAULT_CONSENTS = {"email": False, "push": False, "sms": False}
+PROFILE_FIELDS = ("name", "email", "birthday", "locale")
+
+
+def new_state(now) -> dict:
+    return {
+        "wallet": Wallet().to_dict(),
+        "spend": {},
+        "tier": {"tier_id": program.tiers()[0].tier_id, "retained_until": None, "reached_at": clock.iso(now)},
+        "seq": 0,
+        "orders": {"count": 0, "first_at": None, "last_at": None, "recent": []},
+        "activities": {},
+        "referral_paid": False,
+        "rewards": {},
+        "segment": None,
+    }
+
+
+def require(member_id: str) -> store.MemberRow:
+    row = store.get(member_id)
+    if row is None:
+        raise MemberNotFound(member_id=member_id)
+    return row
+
+
+def require_active(row: store.MemberRow) -> None:
+    if row.status != "active":
+        raise MemberInactive(status=row.status)
+
+
+def view(row: store.MemberRow, now=None) -> dict:
+    """The Member shape of SPEC 4.4; pending points that matured show as available."""
+    now = now or clock.now()
+    settings = program.settings()
+    wallet = Wallet.from_dict(row.state.get("wallet"))
+    wallet.mature(now)
+    spend = qualifying_spend(row.state.get("spend", {}), month_of(now), settings.tier_window_months)
+    p = row.profile
+    return {
+        "member_id": row.member_id,
+        "name": p.get("name"),
+        "email": p.get("email"),
+        "birthday": p.get("birthday"),
+        "locale": p.get("locale") or "ja-JP",
+        "consents": {**DEFAULT_CONSENTS, **(p.get("consents") or {})},
+        "status": row.status,
+        "enrolled_at": p.get("enrolled_at"),
+        "referral_code": p.get("referral_code"),
+        "referred_by": p.get("referred_by"),
+        "points": {
+            "available": wallet.available,
+            "pending": wallet.pending,
+            "lifetime_earned": wallet.lifetime_earned,
+            "lifetime_spent": wallet.lifetime_spent,
+            "expiring_soon": wallet.expiring_soon(now, settings.points_expiry_months, settings.expiry_warning_days),
+        },
+        "tier": tier_view(row.state.get("tier", {}), spend, program.tiers()),
+        "segment": row.state.get("segment"),
+    }
+
+
+def get(member_id: str) -> dict:
+    return view(require(member_id))
+
+
+def enrol(body, actor: str) -> dict:
+    """Create a member; an existing id is ALREADY_EXISTS. A referral code links the referrer."""
+    now = clock.now()
+    referred_by = None
+    if body.referral_code:
+        try:
+            referred_by = LookupRecord.get("referral#" + codes.normalize(body.referral_code)).target
+        except LookupRecord.DoesNotExist:
+            raise ValidationFailed("unknown referral code",
+                                   fields=[{"field": "referral_code", "message": "no member has this code"}])
+    profile = {
+        "name": body.name, "email": body.email, "birthday": body.birthday,
+        "locale": body.locale or "ja-JP",
+        "consents": {**DEFAULT_CONSENTS, **(body.consents.model_dump() if body.consents else {})},
+        "enrolled_at": clock.iso(now), "referred_by": referred_by,
+    }
+    for _ in range(5):
+        code = codes.random_code(8)
+        profile["referral_code"] = code
+        row = store.MemberRow(body.member_id, 0, "active", profile, new_state(now))
+        lookup = LookupRecord("referral#" + code, target=body.member_id)
+        try:
+            tx.write([store.save_op(row, None), tx.put(lookup, LookupRecord.key.does_not_exist())])
+            return view(row, now)
+        except tx.TxCancelled as c:
+            if c.failed(0):
+                raise AlreadyExists(member_id=body.member_id)
+            # referral code collision: draw another
+    raise Conflict()
+
+
+def patch(member_id: str, body, may_set_status: bool) -> dict:
+    changes = body.model_dump(exclude_unset=True)
+    if "status" in changes and not may_set_status:
+        raise ValidationFailed("only a service or admin may change status",
+                               fields=[{"field": "status", "message": "not allowed"}])
+
+    def attempt():
+        row = require(member_id)
+        if row.status == "closed":
+            raise MemberInactive(status="closed")
+        expected = row.version
+        for key in PROFILE_FIELDS:
+            if key in changes:
+                row.profile[key] = changes[key]
+        if changes.get("consents") is not None:
+            row.profile["consents"] = {**DEFAULT_CONSENTS, **(row.profile.get("consents") or {}),
+                                       **{k: v for k, v in changes["consents"].items() if v is not None}}
+        if changes.get("status"):
+            row.status = changes["status"]
+        try:
+            tx.write([store.save_op(row, expected)])
+        except tx.TxCancelled:
+            raise Conflict()
+        return view(row)
+
+    return retrying()(attempt)
+
+
+def close(member_id: str, actor: str) -> dict:
+    """Erase personal data; the ledger keeps its amounts (it holds no personal data)."""
+
+    def attempt():
+        row = require(member_id)
+        if row.status == "closed":
+            return view(row)
+        expected = row.version
+        code = row.profile.get("referral_code")
+        row.status = "closed"
+        row.profile = {"name": None, "email": None, "birthday": None, "locale": None,
+                       "consents": dict(DEFAULT_CONSENTS), "enrolled_at": row.profile.get("enrolled_at"),
+                       "referral_code": None, "referred_by": row.profile.get("referred_by"),
+                       "closed_at": clock.iso(clock.now())}
+        ops = [store.save_op(row, expected)]
+        if code:
+            ops.append(tx.delete(LookupRecord("referral#" + code, target=member_id)))
+        from chalicelib.services import audit
+
+        ops.append(audit.entry_op(actor, "member.close", target=member_id))
+        try:
+            tx.write(ops)
+        except tx.TxCancelled:
+            raise Conflict()
+        return view(row)
+
+    return retrying()(attempt)
+
+

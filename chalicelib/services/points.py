@@ -1,0 +1,426 @@
+"""Points mutations: accruals, refunds, activities, adjustments (SPEC 2.3–2.5).
+
+Each is: read the member (one GetItem) → pure rules compute the new state, the
+ledger entries and the response → one TransactWriteItems, conditional on the
+member's version and on the operation's id being new → bounded jittered retry
+on a version conflict. A failed id condition means a replay: the stored
+response comes back with status 200, or IDEMPOTENCY_MISMATCH when the payload
+differs.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any, Callable, Optional
+
+from chalicelib import clock, messaging
+from chalicelib.api.http import canonical_hash
+from chalicelib.domain import earning
+from chalicelib.domain.months import month_of
+from chalicelib.domain.tiers import apply_upgrade, prune_buckets, qualifying_spend
+from chalicelib.domain.wallet import Wallet
+from chalicelib.errors import (
+    ActivityLimitReached,
+    CurrencyMismatch,
+    IdempotencyMismatch,
+    MemberNotFound,
+    OrderNotFound,
+    RefundExceedsOrder,
+    UnknownActivity,
+)
+from chalicelib.services import audit, members, program
+from chalicelib.store import members as store
+from chalicelib.store import tx
+from chalicelib.store.base import Conflict, retrying
+from chalicelib.store.models import IdempotencyRecord, OrderRecord, OutboxRecord, TierHistoryRecord
+
+RECENT_ORDER_DAYS = 400
+
+
+# --- the mutation frame ------------------------------------------------------------
+
+@dataclass
+class Change:
+    """What one mutation of one member writes."""
+
+    row: store.MemberRow
+    wallet: Wallet
+    expected_version: int
+    entries: list = field(default_factory=list)
+    ops: list = field(default_factory=list)
+    messages: list = field(default_factory=list)
+
+    @classmethod
+    def begin(cls, row: store.MemberRow, now: datetime) -> "Change":
+        wallet = Wallet.from_dict(row.state.get("wallet"))
+        wallet.mature(now)  # maturation happens on any write of the member
+        return cls(row, wallet, row.version)
+
+    def entry(self, type_: str, points: int, *, reference: dict, actor: str, occurred_at: datetime,
+              note: Optional[str] = None) -> dict:
+        """Append a ledger entry; call after the wallet holds the new balance."""
+        seq = int(self.row.state.get("seq", 0)) + 1
+        self.row.state["seq"] = seq
+        now = clock.now()
+        e = {
+            "entry_id": f"le_{self.row.member_id}_{seq}",
+            "member_id": self.row.member_id,
+            "type": type_,
+            "points": points,
+            "balance_after": self.wallet.balance,
+            "occurred_at": clock.iso(occurred_at),
+            "recorded_at": clock.iso(now),
+            "reference": reference,
+            "actor": actor,
+            "note": note,
+        }
+        self.entries.append((seq, e))
+        return e
+
+    def write_ops(self) -> list:
+        self.row.state["wallet"] = self.wallet.to_dict()
+        ops = [store.save_op(self.row, self.expected_version)]
+        ops += [store.ledger_op(self.row.member_id, seq, e) for seq, e in self.entries]
+        ops += self.ops
+        for msg in self.messages:
+            ops.append(tx.put(OutboxRecord(msg["message_id"], body=msg, created_at=msg["created_at"]),
+                              OutboxRecord.message_id.does_not_exist()))
+        return ops
+
+
+def flush_messages(messages: list) -> None:
+    """Send outbox messages right after their write committed; leftovers wait for a job."""
+    if not messages:
+        return
+    try:
+        messaging.send(messages)
+        with OutboxRecord.batch_write() as batch:
+            for msg in messages:
+                batch.delete(OutboxRecord(msg["message_id"], body=msg, created_at=msg["created_at"]))
+    except Exception:  # noqa: BLE001 - the outbox keeps them; run-triggers re-sends
+        messaging.log.warning("message send deferred to the outbox flush", exc_info=True)
+
+
+def balance(wallet: Wallet) -> dict:
+    return {"available": wallet.available, "pending": wallet.pending}
+
+
+def _active_member(member_id: str) -> store.MemberRow:
+    row = members.require(member_id)
+    members.require_active(row)
+    return row
+
+
+def tier_change_message(row: store.MemberRow, wallet: Wallet, change: dict, source_ref: str) -> dict:
+    return messaging.compose(
+        template="tier_changed", member_id=row.member_id, profile=row.profile,
+        channel=messaging.transactional_channel(row.profile.get("consents")),
+        variables={"points": wallet.available, "tier": change["to"], "previous_tier": change["from"]},
+        source="tier_changed", period=source_ref)
+
+
+def record_tier_change(ch: Change, change: dict, at: datetime, reason: str) -> None:
+    ch.ops.append(tx.put(TierHistoryRecord(ch.row.member_id, f"{clock.sortable(at)}#{reason}",
+                                           change={**change, "at": clock.iso(at), "reason": reason})))
+    ch.messages.append(tier_change_message(ch.row, ch.wallet, change, f"{reason}@{clock.iso(at)}"))
+
+
+# --- accruals -------------------------------------------------------------------------
+
+@dataclass
+class AccrualPlan:
+    points: int
+    breakdown: list
+    pending: bool
+    release_at: Optional[datetime]
+    tier_change: Optional[dict]
+    tier_after: str
+
+
+def _order_lines(body) -> tuple:
+    if body.items:
+        return tuple(earning.Line(i.category, i.amount) for i in body.items)
+    return (earning.Line(None, body.total_amount),)
+
+
+def _promos(settings) -> list:
+    return [earning.Promo(p.promotion_id, p.starts_at, p.ends_at,
+                          Decimal(p.multiplier) if p.multiplier is not None else None,
+                          p.bonus_points, tuple(p.categories) if p.categories else None,
+                          tuple(p.tiers) if p.tiers else None, p.first_purchase_only, p.birthday_month_only)
+            for p in settings.promotions]
+
+
+def _check_currency(body, settings) -> None:
+    if body.currency != settings.currency:
+        raise CurrencyMismatch(expected=settings.currency, got=body.currency)
+
+
+def _plan_accrual(row: store.MemberRow, wallet: Wallet, body, now: datetime, apply: bool) -> AccrualPlan:
+    settings = program.settings()
+    tiers = program.tiers()
+    occurred = body.occurred_at or now
+    tier_state = row.state.setdefault("tier", {"tier_id": tiers[0].tier_id})
+    tier = program.tier_by_id(tier_state.get("tier_id")) or tiers[0]
+    birthday = row.profile.get("birthday")
+    ctx = earning.OrderContext(
+        lines=_order_lines(body), occurred_at=occurred, tier_id=tier.tier_id, tier_multiplier=tier.multiplier,
+        first_purchase=int(row.state.get("orders", {}).get("count", 0)) == 0,
+        birthday_month=int(birthday[:2]) if birthday else None)
+    result = earning.points_for_order(
+        ctx, rate_points=settings.base_rate.points, rate_per_amount=settings.base_rate.per_amount,
+        category_multipliers=settings.category_multipliers, promotions=_promos(settings),
+        max_points_per_order=settings.max_points_per_order)
+    release_at = occurred + timedelta(days=settings.pending_days) if settings.pending_days else None
+    pending = bool(release_at and release_at > now and result.points > 0)
+    # Tier upgrade: on a copy unless applying, so a preview changes nothing.
+    spend = dict(row.state.get("spend", {}))
+    month = month_of(occurred)
+    spend[month] = int(spend.get(month, 0)) + body.total_amount
+    state = tier_state if apply else dict(tier_state)
+    qualifying = qualifying_spend(spend, month_of(now), settings.tier_window_months)
+    change = apply_upgrade(state, qualifying, tiers, now, settings.tier_retention_months)
+    if apply:
+        row.state["spend"] = prune_buckets(spend, month_of(now), max(settings.tier_window_months, 13))
+    return AccrualPlan(result.points, result.breakdown, pending, release_at, change, state["tier_id"])
+
+
+def preview(member_id: str, body) -> dict:
+    """The accrual's computation with nothing written (checkout's "you will earn N points")."""
+    now = clock.now()
+    row = _active_member(member_id)
+    _check_currency(body, program.settings())
+    wallet = Wallet.from_dict(row.state.get("wallet"))
+    plan = _plan_accrual(row, wallet, body, now, apply=False)
+    return {"points_earned": plan.points, "pending": plan.points if plan.pending else 0,
+            "breakdown": plan.breakdown, "tier_after": plan.tier_after}
+
+
+def _replay_order(order_id: str, member_id: str, req_hash: str) -> tuple[int, dict]:
+    try:
+        order = OrderRecord.get(order_id, consistent_read=True)
+    except OrderRecord.DoesNotExist:
+        raise Conflict()  # the order vanished between condition and read: try again
+    if order.member_id != member_id or order.request_hash != req_hash:
+        raise IdempotencyMismatch(order_id=order_id)
+    return 200, order.response
+
+
+def accrue(member_id: str, body, actor: str) -> tuple[int, dict]:
+    """Credit an order's points (201), or replay the stored response (200)."""
+    settings = program.settings()
+    _check_currency(body, settings)
+    req_hash = canonical_hash(body.model_dump(mode="json"))
+
+    def attempt():
+        now = clock.now()
+        row = members.require(member_id)
+        members.require_active(row)
+        ch = Change.begin(row, now)
+        occurred = body.occurred_at or now
+        plan = _plan_accrual(row, ch.wallet, body, now, apply=True)
+        ch.wallet.earn(plan.points, month_of(occurred), order_id=body.order_id,
+                       release_at=plan.release_at, now=now)
+        orders = row.state.setdefault("orders", {"count": 0, "recent": []})
+        first_purchase = int(orders.get("count", 0)) == 0
+        orders["count"] = int(orders.get("count", 0)) + 1
+        orders["first_at"] = orders.get("first_at") or clock.iso(occurred)
+        orders["last_at"] = max(orders.get("last_at") or "", clock.iso(occurred))
+        horizon = clock.iso(now - timedelta(days=RECENT_ORDER_DAYS))
+        orders["recent"] = sorted([d for d in orders.get("recent", []) if d >= horizon] + [clock.iso(occurred)])
+        if plan.points:
+            ch.entry("earn", plan.points, reference={"order_id": body.order_id}, actor=actor,
+                     occurred_at=occurred, note="pending" if plan.pending else None)
+        referrer_ops = _referral_bonus(ch, first_purchase, body.order_id, occurred, now) if first_purchase else []
+        if plan.tier_change:
+            record_tier_change(ch, plan.tier_change, now, f"order:{body.order_id}")
+        response = {
+            "order_id": body.order_id,
+            "points_earned": plan.points,
+            "pending": plan.points if plan.pending else 0,
+            "breakdown": plan.breakdown,
+            "balance": balance(ch.wallet),
+            "tier_change": plan.tier_change,
+        }
+        order = OrderRecord(body.order_id, member_id=member_id, request_hash=req_hash, response=response, data={
+            "total_amount": body.total_amount, "currency": body.currency, "occurred_at": clock.iso(occurred),
+            "month": month_of(occurred), "points": plan.points, "refunded_amount": 0, "reversed_points": 0})
+        ops = ch.write_ops()
+        order_index = len(ops)
+        ops.append(tx.put(order, OrderRecord.order_id.does_not_exist()))
+        ops += referrer_ops
+        try:
+            tx.write(ops)
+        except tx.TxCancelled as c:
+            if c.failed(order_index):
+                return _replay_order(body.order_id, member_id, req_hash)
+            raise Conflict()
+        flush_messages(ch.messages)
+        return 201, response
+
+    return retrying()(attempt)
+
+
+def _referral_bonus(ch: Change, first_purchase: bool, order_id: str, occurred: datetime, now: datetime) -> list:
+    """On the referred member's first accrual both members get the referral points, once."""
+    referrer_id = ch.row.profile.get("referred_by")
+    rule = program.settings().activity_rules.get("referral")
+    if not (first_purchase and referrer_id and rule and rule.points and not ch.row.state.get("referral_paid")):
+        return []
+    ch.row.state["referral_paid"] = True
+    ch.wallet.earn(rule.points, month_of(now))
+    ch.entry("bonus", rule.points, reference={"order_id": order_id}, actor="system", occurred_at=now,
+             note="referral: referred member's first purchase")
+    referrer = store.get(referrer_id)
+    if referrer is None or referrer.status != "active":
+        return []
+    rch = Change.begin(referrer, now)
+    rch.wallet.earn(rule.points, month_of(now))
+    rch.entry("bonus", rule.points, reference={"order_id": order_id}, actor="system", occurred_at=now,
+              note=f"referral: {ch.row.member_id} made a first purchase")
+    return rch.write_ops()
+
+
+# --- refunds --------------------------------------------------------------------------
+
+def refund(member_id: str, body, actor: str) -> tuple[int, dict]:
+    """Reverse an order's points in proportion to the cumulative refunded amount."""
+    key = f"refund#{body.refund_id}"
+    req_hash = canonical_hash({"member_id": member_id, **body.model_dump(mode="json")})
+
+    def attempt():
+        now = clock.now()
+        rec, order, prior = tx.get_many((store.MemberRecord, member_id), (OrderRecord, body.order_id),
+                                        (IdempotencyRecord, key))
+        if prior is not None:
+            if prior.request_hash != req_hash:
+                raise IdempotencyMismatch(refund_id=body.refund_id)
+            return 200, prior.response
+        if rec is None:
+            raise MemberNotFound(member_id=member_id)
+        if order is None or order.member_id != member_id:
+            raise OrderNotFound(order_id=body.order_id)
+        row = store.from_record(rec)
+        data = dict(order.data)
+        total, refunded = int(data["total_amount"]), int(data.get("refunded_amount", 0))
+        if refunded + body.amount > total:
+            raise RefundExceedsOrder(order_total=total, refunded_so_far=refunded, requested=body.amount)
+        reverse_now = earning.reversal_for_refund(int(data["points"]), total, refunded, body.amount)
+        ch = Change.begin(row, now)
+        ch.wallet.reverse(reverse_now, body.order_id)
+        spend = row.state.setdefault("spend", {})
+        if data["month"] in spend:  # refunds lower the order month's qualifying spend
+            spend[data["month"]] = int(spend[data["month"]]) - body.amount
+        if reverse_now:
+            ch.entry("reversal", -reverse_now, reference={"order_id": body.order_id, "refund_id": body.refund_id},
+                     actor=actor, occurred_at=now)
+        response = {"refund_id": body.refund_id, "order_id": body.order_id, "points_reversed": reverse_now,
+                    "balance": balance(ch.wallet)}
+        data.update(refunded_amount=refunded + body.amount,
+                    reversed_points=int(data.get("reversed_points", 0)) + reverse_now)
+        new_order = OrderRecord(order.order_id, member_id=order.member_id, version=int(order.version) + 1,
+                                request_hash=order.request_hash, data=data, response=order.response)
+        idem = IdempotencyRecord(key, member_id=member_id, request_hash=req_hash, status_code=201, response=response)
+        ops = ch.write_ops()
+        idem_index = len(ops) + 1
+        ops += [tx.put(new_order, OrderRecord.version == order.version),
+                tx.put(idem, IdempotencyRecord.key.does_not_exist())]
+        try:
+            tx.write(ops)
+        except tx.TxCancelled:
+            raise Conflict()  # re-read: a replay is then answered from the stored record
+        _ = idem_index
+        return 201, response
+
+    return retrying()(attempt)
+
+
+# --- activities -----------------------------------------------------------------------
+
+def _idempotent_member_op(key: str, member_id: str, req_hash: str,
+                          build: Callable[[Change, datetime], dict], actor: str,
+                          extra_ops: Callable[[], list] = lambda: []) -> tuple[int, dict]:
+    """A member mutation made idempotent by an IdempotencyRecord written in the same transaction."""
+
+    def attempt():
+        now = clock.now()
+        row = members.require(member_id)
+        ch = Change.begin(row, now)
+        response = build(ch, now)
+        idem = IdempotencyRecord(key, member_id=member_id, request_hash=req_hash, status_code=201, response=response)
+        ops = ch.write_ops()
+        idem_index = len(ops)
+        ops.append(tx.put(idem, IdempotencyRecord.key.does_not_exist()))
+        ops += extra_ops()
+        try:
+            tx.write(ops)
+        except tx.TxCancelled as c:
+            if c.failed(idem_index):
+                prior = IdempotencyRecord.get(key, consistent_read=True)
+                if prior.request_hash != req_hash or prior.member_id != member_id:
+                    raise IdempotencyMismatch(key=key.split("#", 1)[1])
+                return 200, prior.response
+            raise Conflict()
+        flush_messages(ch.messages)
+        return 201, response
+
+    return retrying()(attempt)
+
+
+def record_activity(member_id: str, body, actor: str) -> tuple[int, dict]:
+    settings = program.settings()
+    rule = settings.activity_rules.get(body.type)
+    if rule is None:
+        raise UnknownActivity(type=body.type)
+    req_hash = canonical_hash({"member_id": member_id, **body.model_dump(mode="json")})
+
+    def build(ch: Change, now: datetime) -> dict:
+        members.require_active(ch.row)
+        occurred = body.occurred_at or now
+        day = occurred.date().isoformat()
+        counts = ch.row.state.setdefault("activities", {}).setdefault(body.type, {"total": 0, "days": {}})
+        counts["days"] = {d: n for d, n in counts.get("days", {}).items() if d >= (now - timedelta(days=2)).date().isoformat()}
+        if rule.max_total is not None and counts["total"] >= rule.max_total:
+            raise ActivityLimitReached(type=body.type, max_total=rule.max_total)
+        if rule.max_per_day is not None and counts["days"].get(day, 0) >= rule.max_per_day:
+            raise ActivityLimitReached(type=body.type, max_per_day=rule.max_per_day)
+        counts["total"] += 1
+        counts["days"][day] = counts["days"].get(day, 0) + 1
+        ch.wallet.earn(rule.points, month_of(occurred))
+        if rule.points:
+            ch.entry("activity", rule.points, reference={"activity_id": body.activity_id}, actor=actor,
+                     occurred_at=occurred, note=body.type)
+        return {"activity_id": body.activity_id, "points_earned": rule.points, "balance": balance(ch.wallet)}
+
+    return _idempotent_member_op(f"activity#{body.activity_id}", member_id, req_hash, build, actor)
+
+
+def adjust(member_id: str, body, actor: str) -> tuple[int, dict]:
+    """An admin's correction, positive or negative, with its reason in the ledger and the audit trail."""
+    req_hash = canonical_hash({"member_id": member_id, **body.model_dump(mode="json")})
+    holder: dict[str, Any] = {}
+
+    def build(ch: Change, now: datetime) -> dict:
+        if body.points > 0:
+            ch.wallet.earn(body.points, month_of(now))
+        else:
+            ch.wallet.debit(-body.points)
+        entry = ch.entry("adjust", body.points, reference={"adjustment_id": body.adjustment_id}, actor=actor,
+                         occurred_at=now, note=body.reason)
+        holder["entry"] = entry
+        return entry
+
+    def extra() -> list:
+        return [audit.entry_op(actor, "member.adjust", target=member_id,
+                               details={"adjustment_id": body.adjustment_id, "points": body.points,
+                                        "reason": body.reason})]
+
+    return _idempotent_member_op(f"adjustment#{body.adjustment_id}", member_id, req_hash, build, actor, extra)
+
+
+def ledger(member_id: str, limit: int, cursor: Optional[dict]) -> tuple[list, Optional[dict]]:
+    members.require(member_id)
+    return store.ledger_page(member_id, limit, cursor)
+
+

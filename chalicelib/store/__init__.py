@@ -1,0 +1,1 @@
+"""Storage: PynamoDB models, key formats and repositories. Nothing here leaks above services."""

@@ -1,0 +1,127 @@
+"""The shared DynamoDB connection, the model base class and error translation.
+
+Every model talks through one `pynamodb.connection.Connection` (one botocore
+client), created lazily on first use, so importing the app costs nothing and
+tests can hook faults onto a single client (`dynamodb_client()`).
+"""
+from __future__ import annotations
+
+import random
+import threading
+import time
+from typing import Any, Callable, Optional, TypeVar
+
+from botocore.exceptions import BotoCoreError, ClientError
+from pynamodb.connection import Connection
+from pynamodb.exceptions import PynamoDBException
+from pynamodb.models import Model
+
+from chalicelib.config import Settings, get_settings
+from chalicelib.errors import RetryLater
+
+_lock = threading.Lock()
+_state: dict[str, Any] = {"settings": None, "connection": None}
+
+T = TypeVar("T")
+
+
+def connection() -> Connection:
+    settings = get_settings()
+    conn = _state["connection"]
+    if conn is None or _state["settings"] is not settings:
+        with _lock:
+            if _state["connection"] is None or _state["settings"] is not settings:
+                _state["connection"] = Connection(
+                    region=settings.region,
+                    host=settings.aws_endpoint_url,
+                    max_retry_attempts=2,
+                    max_pool_connections=32,
+                )
+                _state["settings"] = settings
+            conn = _state["connection"]
+    return conn
+
+
+def dynamodb_client():
+    """The one botocore DynamoDB client (for fault-injection hooks and call counting)."""
+    return connection().client
+
+
+def reset_connection() -> None:
+    with _lock:
+        _state["connection"] = None
+        _state["settings"] = None
+
+
+class Record(Model):
+    """Base for every table: name, region and endpoint come from the settings."""
+
+    class Meta:
+        resource = ""
+        table_name = None
+        billing_mode = "PAY_PER_REQUEST"
+
+    @classmethod
+    def _get_connection(cls):
+        conn = connection()
+        table_conn = cls._connection
+        if table_conn is None or table_conn.connection is not conn:
+            settings: Settings = get_settings()
+            cls.Meta.table_name = settings.resource_name(cls.Meta.resource)
+            cls.Meta.region = settings.region
+            cls.Meta.host = settings.aws_endpoint_url
+            cls._connection = None
+            table_conn = super()._get_connection()
+            meta = table_conn.get_meta_table()
+            table_conn.connection = conn
+            conn.add_meta_table(meta)
+            cls._connection = table_conn
+        return table_conn
+
+
+def error_code(exc: BaseException) -> Optional[str]:
+    """The AWS error code behind a PynamoDB or botocore exception, if any."""
+    if isinstance(exc, PynamoDBException):
+        return exc.cause_response_code
+    if isinstance(exc, ClientError):
+        return exc.response.get("Error", {}).get("Code")
+    return None
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Throttling, conflicts, 5xx and lost connections: the client should retry."""
+    if isinstance(exc, BotoCoreError):
+        return True
+    if isinstance(exc, PynamoDBException) and exc.cause is not None:
+        cause = exc.cause
+        if isinstance(cause, BotoCoreError):
+            return True
+    code = error_code(exc)
+    return code not in (None, "ConditionalCheckFailedException", "ValidationException",
+                        "ResourceNotFoundException", "TransactionCanceledException")
+
+
+def cancellation_codes(exc: BaseException) -> list[Optional[str]]:
+    """Per-item reasons of a cancelled transaction, e.g. [None, 'ConditionalCheckFailed']."""
+    reasons = getattr(exc, "cancellation_reasons", None) or []
+    return [r.code if r is not None and r.code != "None" else None for r in reasons]
+
+
+def retrying(attempts: int = 8, base_delay: float = 0.01) -> Callable[[Callable[[], T]], T]:
+    """Run `fn` until it stops raising `Conflict`, with bounded, jittered backoff."""
+
+    def run(fn: Callable[[], T]) -> T:
+        for attempt in range(attempts):
+            try:
+                return fn()
+            except Conflict:
+                if attempt == attempts - 1:
+                    raise RetryLater("too much contention on this record; retry shortly")
+                time.sleep(random.uniform(0, base_delay * (2 ** attempt)))
+        raise AssertionError("unreachable")
+
+    return run
+
+
+class Conflict(Exception):
+    """An optimistic-concurrency check failed: re-read and try again."""

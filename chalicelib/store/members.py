@@ -1,0 +1,57 @@
+"""Member items and their ledger: reads and the ops a points transaction is made of."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+from chalicelib.store import tx
+from chalicelib.store.models import LedgerRecord, MemberRecord
+
+
+@dataclass
+class MemberRow:
+    member_id: str
+    version: int = 0
+    status: str = "active"
+    profile: dict = field(default_factory=dict)
+    state: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_record(cls, rec: MemberRecord) -> "MemberRow":
+        return cls(rec.member_id, int(rec.version or 0), rec.status, dict(rec.profile or {}),
+                   dict(rec.state or {}))
+
+
+def get(member_id: str) -> Optional[MemberRow]:
+    try:
+        return MemberRow.from_record(MemberRecord.get(member_id, consistent_read=True))
+    except MemberRecord.DoesNotExist:
+        return None
+
+
+def from_record(rec: Optional[MemberRecord]) -> Optional[MemberRow]:
+    return MemberRow.from_record(rec) if rec is not None else None
+
+
+def save_op(row: MemberRow, expected_version: Optional[int]) -> tx.Op:
+    """Write the whole member item, conditional on the version read (optimistic lock)."""
+    rec = MemberRecord(row.member_id, version=expected_version + 1 if expected_version is not None else 0,
+                       status=row.status, profile=row.profile, state=row.state)
+    if expected_version is None:
+        return tx.put(rec, MemberRecord.member_id.does_not_exist())
+    return tx.put(rec, MemberRecord.version == expected_version)
+
+
+def ledger_op(member_id: str, seq: int, entry: dict) -> tx.Op:
+    return tx.put(LedgerRecord(member_id, seq, entry=entry), LedgerRecord.seq.does_not_exist())
+
+
+def ledger_page(member_id: str, limit: int, cursor: Optional[dict]) -> tuple[list[dict], Optional[dict]]:
+    result = LedgerRecord.query(member_id, scan_index_forward=False, limit=limit, last_evaluated_key=cursor)
+    items = [r.entry for r in result]
+    return items, result.last_evaluated_key
+
+
+def ledger_sum(member_id: str) -> int:
+    """Σ points of a member's ledger (tests and the invariant checker)."""
+    return sum(int(r.entry["points"]) for r in LedgerRecord.query(member_id, consistent_read=True))

@@ -1,0 +1,71 @@
+"""TransactWriteItems through PynamoDB, with cancellation reasons made readable."""
+from __future__ import annotations
+
+from typing import Callable, Optional, Sequence
+
+from pynamodb.exceptions import TransactWriteError
+from pynamodb.expressions.condition import Condition
+from pynamodb.transactions import TransactGet, TransactWrite
+
+from chalicelib.store.base import Conflict, cancellation_codes, connection
+
+Op = Callable[[TransactWrite], None]
+
+
+class TxCancelled(Exception):
+    """A condition failed. `codes[i]` is the reason of the i-th op (None when it passed)."""
+
+    def __init__(self, codes: list):
+        super().__init__(f"transaction cancelled: {codes}")
+        self.codes = codes
+
+    def failed(self, index: int) -> bool:
+        return index < len(self.codes) and self.codes[index] == "ConditionalCheckFailed"
+
+
+def put(record, condition: Optional[Condition] = None) -> Op:
+    return lambda tx: tx.save(record, condition=condition)
+
+
+def update(record, actions: list, condition: Optional[Condition] = None) -> Op:
+    return lambda tx: tx.update(record, actions=actions, condition=condition)
+
+
+def delete(record, condition: Optional[Condition] = None) -> Op:
+    return lambda tx: tx.delete(record, condition=condition)
+
+
+def check(model_cls, hash_key, range_key=None, condition: Optional[Condition] = None) -> Op:
+    return lambda tx: tx.condition_check(model_cls, hash_key, range_key, condition=condition)
+
+
+def write(ops: Sequence[Op]) -> None:
+    """One TransactWriteItems. Raises TxCancelled on a failed condition, Conflict on a
+    transaction conflict (retry), and lets throttling and 5xx errors propagate (503)."""
+    try:
+        with TransactWrite(connection=connection()) as tx:
+            for op in ops:
+                op(tx)
+    except TransactWriteError as exc:
+        if exc.cause_response_code != "TransactionCanceledException":
+            raise
+        codes = cancellation_codes(exc)
+        if "ConditionalCheckFailed" in codes:
+            raise TxCancelled(codes)
+        if any(c in ("TransactionConflict", None) for c in codes) and not any(
+                c in ("ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded") for c in codes):
+            raise Conflict()
+        raise
+
+
+def get_many(*keys) -> list:
+    """TransactGetItems: `keys` are (model_cls, hash_key[, range_key]) → records or None."""
+    with TransactGet(connection=connection()) as tg:
+        futures = [tg.get(k[0], k[1], k[2] if len(k) > 2 else None) for k in keys]
+    out = []
+    for key, future in zip(keys, futures):
+        try:
+            out.append(future.get())
+        except key[0].DoesNotExist:
+            out.append(None)
+    return out

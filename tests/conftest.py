@@ -1,0 +1,54 @@
+"""Shared fixtures: moto in-process, tables and queues bootstrapped, a Chalice test client."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+
+
+@pytest.fixture
+def aws_env(monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("LOYALTY_STAGE", "local")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("LOYALTY_JWT_SECRET", raising=False)
+    from tests.factories import reset_caches
+
+    reset_caches()
+    yield
+    reset_caches()
+
+
+@pytest.fixture
+def aws(aws_env):
+    from moto import mock_aws
+
+    with mock_aws():
+        from chalicelib.bootstrap import bootstrap
+
+        bootstrap()
+        yield
+
+
+@pytest.fixture
+def client(aws):
+    from chalice.test import Client
+
+    from app import app
+    from tests.factories import ApiClient
+
+    with Client(app) as c:
+        yield ApiClient(c)
+
+
+@pytest.fixture
+def api(client):
+    return client
+
+
+
