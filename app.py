@@ -1,10 +1,64 @@
-"""Chalice app: registers blueprints and event handlers. No logic, no boto3."""
-from chalice import Chalice
+"""Chalice app: registers blueprints, schedules and the jobs worker. No logic, no boto3."""
+import os
 
-from chalicelib.api import admin, members, system
+from chalice import Chalice, Cron, Rate
+
+from chalicelib.api import admin, jobs, members, system
 
 app = Chalice(app_name="loyalty")
-app.api.binary_types = []
 
-for blueprint in (system.bp, members.bp, admin.bp):
+for blueprint in (system.bp, members.bp, admin.bp, jobs.bp):
     app.register_blueprint(blueprint)
+
+STAGE = os.environ.get("LOYALTY_STAGE", "dev")
+
+
+def _scheduled(job: str, event) -> None:
+    from chalicelib.jobs.schedules import run_scheduled
+
+    run_scheduled(job, event.time)
+
+
+# Daily jobs (UTC); times are staggered so tiers see yesterday's expiry and scores.
+@app.schedule(Cron(10, 0, "*", "*", "?", "*"), name="expire-points")
+def expire_points(event):
+    _scheduled("expire-points", event)
+
+
+@app.schedule(Cron(20, 0, "*", "*", "?", "*"), name="expire-vouchers")
+def expire_vouchers(event):
+    _scheduled("expire-vouchers", event)
+
+
+@app.schedule(Cron(30, 0, "*", "*", "?", "*"), name="recalculate-tiers")
+def recalculate_tiers(event):
+    _scheduled("recalculate-tiers", event)
+
+
+@app.schedule(Cron(0, 1, "*", "*", "?", "*"), name="score-rfm")
+def score_rfm(event):
+    _scheduled("score-rfm", event)
+
+
+@app.schedule(Cron(0, 9, "*", "*", "?", "*"), name="run-automations")
+def run_automations(event):
+    _scheduled("run-automations", event)
+
+
+# Hourly jobs.
+@app.schedule(Rate(1, unit=Rate.HOURS), name="mature-points")
+def mature_points(event):
+    _scheduled("mature-points", event)
+
+
+@app.schedule(Rate(1, unit=Rate.HOURS), name="run-triggers")
+def run_triggers(event):
+    _scheduled("run-triggers", event)
+
+
+@app.on_sqs_message(queue=f"loyalty-{STAGE}-jobs", batch_size=1, name="jobs-worker")
+def jobs_worker(event):
+    from chalicelib.jobs.framework import handle_worker_message
+
+    for record in event:
+        handle_worker_message(record.body)

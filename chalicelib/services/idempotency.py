@@ -8,7 +8,7 @@ their own transaction via `record_op`, so effect and record commit together.
 from __future__ import annotations
 
 import json
-import time
+from datetime import timedelta
 from typing import Callable, Optional
 
 from chalice import Response
@@ -34,7 +34,7 @@ def request_hash(req) -> str:
 
 def record_op(key: str, req_hash: str, status: int, payload: dict, member_id: Optional[str] = None) -> tx.Op:
     rec = IdempotencyRecord(key, member_id=member_id, request_hash=req_hash, status_code=status,
-                            response=payload, expires_at=int(time.time()) + TTL_SECONDS)
+                            response=payload, expires_at=timedelta(seconds=TTL_SECONDS))
     return tx.put(rec, IdempotencyRecord.key.does_not_exist())
 
 

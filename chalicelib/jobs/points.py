@@ -1,0 +1,42 @@
+"""Jobs over members' points and tiers (SPEC 2.4, 2.6, 2.7)."""
+from __future__ import annotations
+
+from chalicelib.jobs.framework import JobContext, register
+from chalicelib.services import lifecycle
+from chalicelib.store import members as store
+from chalicelib.store.models import MemberRecord
+
+
+@register("recalculate-tiers")
+def recalculate_tiers(ctx: JobContext) -> None:
+    """Upgrades that are due and downgrades past retention (one step with soft landing)."""
+
+    def handle(rec):
+        change = lifecycle.recalculate_tier(store.MemberRow.from_record(rec), ctx.as_of)
+        if not change:
+            return None
+        return {"changed": 1, f"to_{change['to']}": 1}
+
+    ctx.scan(MemberRecord, handle)
+
+
+@register("expire-points")
+def expire_points(ctx: JobContext) -> None:
+    """One `expire` ledger entry per member with points past their expiry."""
+
+    def handle(rec):
+        expired = lifecycle.expire_points(store.MemberRow.from_record(rec), ctx.as_of)
+        return {"members_expired": 1, "points_expired": expired} if expired else None
+
+    ctx.scan(MemberRecord, handle)
+
+
+@register("mature-points")
+def mature_points(ctx: JobContext) -> None:
+    """Pending points whose return window has closed become available."""
+
+    def handle(rec):
+        matured = lifecycle.mature_points(store.MemberRow.from_record(rec), ctx.as_of)
+        return {"members_matured": 1, "points_matured": matured} if matured else None
+
+    ctx.scan(MemberRecord, handle)

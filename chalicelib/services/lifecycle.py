@@ -1,0 +1,98 @@
+"""Per-member rules the schedules apply: tier recalculation, points expiry, maturation.
+
+Each takes the member as scanned, decides with pure rules whether anything
+changes (most members: nothing, and no write), and writes conditionally on the
+member's version; on a conflict it re-reads and decides again.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Optional
+
+from chalicelib import clock
+from chalicelib.domain.months import month_of
+from chalicelib.domain.tiers import qualifying_spend, recalculate
+from chalicelib.domain.wallet import Wallet
+from chalicelib.services import program
+from chalicelib.services.points import Change, flush_messages, record_tier_change
+from chalicelib.store import members as store
+from chalicelib.store import tx
+from chalicelib.store.base import Conflict, retrying
+
+JOB_ACTOR = "system"
+
+
+def _apply(member_id: str, first: Optional[store.MemberRow], mutate) -> Optional[dict]:
+    """Run `mutate(change) -> result|None` on the member; write only when it returns a result."""
+    state = {"row": first}
+
+    def attempt():
+        row = state["row"] or store.get(member_id)
+        state["row"] = None
+        if row is None:
+            return None
+        ch = Change.begin(row, clock.now())
+        result = mutate(ch)
+        if result is None:
+            return None
+        try:
+            tx.write(ch.write_ops())
+        except tx.TxCancelled:
+            raise Conflict()
+        flush_messages(ch.messages)
+        return result
+
+    return retrying()(attempt)
+
+
+def recalculate_tier(row: store.MemberRow, as_of: datetime) -> Optional[dict]:
+    """`recalculate-tiers` for one member: upgrade if due, downgrade once retention has passed."""
+    settings = program.settings()
+    tiers = program.tiers()
+
+    def decide(r: store.MemberRow, tier_state: dict) -> Optional[dict]:
+        spend = qualifying_spend(r.state.get("spend", {}), month_of(as_of), settings.tier_window_months)
+        return recalculate(tier_state, spend, tiers, as_of, settings.tier_retention_months,
+                           settings.tier_soft_landing)
+
+    if row.status == "closed" or decide(row, dict(row.state.get("tier", {}))) is None:
+        return None  # the common case: nothing to do, no write
+
+    def mutate(ch: Change) -> Optional[dict]:
+        change = decide(ch.row, ch.row.state.setdefault("tier", {}))
+        if change:
+            record_tier_change(ch, change, as_of, "recalculate")
+        return change
+
+    return _apply(row.member_id, row, mutate)
+
+
+def expire_points(row: store.MemberRow, as_of: datetime) -> int:
+    """`expire-points` for one member: one `expire` ledger entry for all lots past their date."""
+    months = program.settings().points_expiry_months
+    if months is None or Wallet.from_dict(row.state.get("wallet")).expire(as_of, months) == 0:
+        return 0
+
+    def mutate(ch: Change) -> Optional[int]:
+        expired = ch.wallet.expire(as_of, months)
+        if not expired:
+            return None
+        ch.entry("expire", -expired, reference={}, actor=JOB_ACTOR, occurred_at=as_of,
+                 note=f"points earned before {month_of(as_of)} minus {months} months")
+        return expired
+
+    return _apply(row.member_id, row, mutate) or 0
+
+
+def mature_points(row: store.MemberRow, as_of: datetime) -> int:
+    """`mature-points` for one member: pending points whose return window closed become available."""
+    if Wallet.from_dict(row.state.get("wallet")).mature(as_of) == 0:
+        return 0
+
+    def mutate(ch: Change) -> Optional[int]:
+        # Change.begin already matured at the pinned clock; compare with what was stored.
+        before = Wallet.from_dict(ch.row.state.get("wallet"))
+        matured = before.pending - ch.wallet.pending
+        return matured or None
+
+    return _apply(row.member_id, row, mutate) or 0
