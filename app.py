@@ -3,11 +3,11 @@ import os
 
 from chalice import Chalice, Cron, Rate
 
-from chalicelib.api import admin, jobs, members, system
+from chalicelib.api import admin, coupons, jobs, marketing, members, rewards, system
 
 app = Chalice(app_name="loyalty")
 
-for blueprint in (system.bp, members.bp, admin.bp, jobs.bp):
+for blueprint in (system.bp, members.bp, rewards.bp, coupons.bp, marketing.bp, admin.bp, jobs.bp):
     app.register_blueprint(blueprint)
 
 STAGE = os.environ.get("LOYALTY_STAGE", "dev")

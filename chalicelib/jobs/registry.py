@@ -5,6 +5,9 @@ import importlib
 
 JOB_MODULES = [
     "chalicelib.jobs.points",
+    "chalicelib.jobs.vouchers",
+    "chalicelib.jobs.coupons",
+    "chalicelib.jobs.marketing",
 ]
 
 _loaded = False

@@ -5,8 +5,9 @@ from chalicelib.store.models import CORE_MODELS
 
 
 def all_models() -> list:
-    # Feature modules append their models here (imported lazily to keep `import app` cheap).
-    return list(CORE_MODELS)
+    from chalicelib.store import coupons, marketing, rewards
+
+    return [*CORE_MODELS, *rewards.MODELS, *coupons.MODELS, *marketing.MODELS]
 
 
 # Queues: resource suffix -> attributes. Each gets a `-dlq` dead-letter queue with redrive.

@@ -1,0 +1,1 @@
+"""Coupon jobs (bulk code generation)."""

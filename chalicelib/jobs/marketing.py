@@ -1,0 +1,1 @@
+"""Segmentation and messaging jobs (score-rfm, run-automations, run-triggers)."""

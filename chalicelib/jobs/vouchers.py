@@ -1,0 +1,1 @@
+"""Voucher jobs (expire-vouchers)."""
