@@ -125,13 +125,22 @@ class JobContext:
             while True:
                 result = model.scan(filter_condition, segment=segment, total_segments=self.segments,
                                     limit=self.page_size, last_evaluated_key=last_key, consistent_read=True)
-                for record in result:
-                    inc = handle(record)
-                    if inc:
-                        seg_counts.update(inc)
-                    seg_counts["scanned"] += 1
-                    if self.progress:
-                        self.progress(1)
+                scanned = 0
+                try:
+                    for record in result:
+                        inc = handle(record)
+                        if inc:
+                            seg_counts.update(inc)
+                        scanned += 1
+                        if self.progress:
+                            self.progress(1)
+                except Exception:
+                    # Keep the effects counted so far; the page is scanned again on resume and
+                    # the idempotent handlers find nothing left to do for the items already done.
+                    _store_checkpoint(self.job_id, phase, segment,
+                                      {"done": False, "last_key": last_key, "counts": dict(seg_counts)})
+                    raise
+                seg_counts["scanned"] += scanned
                 last_key = result.last_evaluated_key
                 _store_checkpoint(self.job_id, phase, segment,
                                   {"done": last_key is None, "last_key": last_key, "counts": dict(seg_counts)})
