@@ -10,7 +10,7 @@ import sys
 
 def _local_defaults() -> None:
     """In the local stage, talk to the embedded emulator unless told otherwise."""
-    if os.environ.get("LOYALTY_STAGE", "local") == "local":
+    if os.environ.get("LOYALTY_STAGE", "local") == "local" and os.environ.get("LOYALTY_EMULATOR", "1") != "0":
         os.environ.setdefault("AWS_ENDPOINT_URL",
                               f"http://127.0.0.1:{os.environ.get('LOYALTY_EMULATOR_PORT', '4566')}")
         os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")

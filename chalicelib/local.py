@@ -76,12 +76,13 @@ def port_in_use(host: str, port: int) -> bool:
 
 def local_env(endpoint: Optional[str] = None) -> dict:
     env = dict(os.environ)
-    env.setdefault("AWS_ACCESS_KEY_ID", "local")
-    env.setdefault("AWS_SECRET_ACCESS_KEY", "local")
     env.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     env["LOYALTY_STAGE"] = "local"
-    if endpoint:
+    if endpoint:  # an emulator accepts any credentials; a real account uses the caller's own
         env["AWS_ENDPOINT_URL"] = endpoint
+        if not env.get("AWS_PROFILE"):
+            env.setdefault("AWS_ACCESS_KEY_ID", "local")
+            env.setdefault("AWS_SECRET_ACCESS_KEY", "local")
     return env
 
 
@@ -90,7 +91,7 @@ def run(port: int, emulator_port: int) -> int:
     children: list[subprocess.Popen] = []
     endpoint = os.environ.get("AWS_ENDPOINT_URL")
     try:
-        if not endpoint:
+        if not endpoint and os.environ.get("LOYALTY_EMULATOR", "1") != "0":
             if port_in_use(host, emulator_port):
                 print(f"port {emulator_port} is taken: stop the other emulator or set LOYALTY_EMULATOR_PORT",
                       file=sys.stderr)
