@@ -25,6 +25,7 @@ class Settings(BaseModel):
     jwt_audience: Optional[str] = None
     settings_cache_seconds: Annotated[float, Field(ge=0)] = 30.0
     max_body_bytes: Annotated[int, Field(gt=0)] = 256 * 1024
+    job_segments: Optional[Annotated[int, Field(ge=1, le=1000)]] = None
 
     @model_validator(mode="after")
     def _check_auth(self) -> "Settings":
@@ -60,6 +61,7 @@ def get_settings() -> Settings:
         jwt_issuer=env.get("LOYALTY_JWT_ISSUER") or None,
         jwt_audience=env.get("LOYALTY_JWT_AUDIENCE") or None,
         settings_cache_seconds=float(env.get("LOYALTY_SETTINGS_CACHE_SECONDS", "30")),
+        job_segments=int(env["LOYALTY_JOB_SEGMENTS"]) if env.get("LOYALTY_JOB_SEGMENTS") else None,
     )
 
 

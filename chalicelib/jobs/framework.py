@@ -33,7 +33,7 @@ from chalicelib.store.models import JobRecord
 
 log = logging.getLogger("loyalty.jobs")
 
-DEFAULT_SEGMENTS = 4
+DEFAULT_SEGMENTS = 4  # locally; deployed stages set LOYALTY_JOB_SEGMENTS (docs/JOBS.md)
 JOB_TTL_SECONDS = 90 * 24 * 3600
 
 
@@ -174,7 +174,7 @@ def create(name: str, as_of: datetime, actor: str, params: Optional[dict] = None
     job_id = job_id or new_job_id(name)
     data = {"job_id": job_id, "job": name, "status": "queued", "as_of": clock.iso(as_of), "counts": {},
             "started_at": None, "finished_at": None, "actor": actor, "params": params or {},
-            "segments": segments or jobs()[name].default_segments}
+            "segments": segments or get_settings().job_segments or jobs()[name].default_segments}
     _save(job_id, data)
     return data
 
