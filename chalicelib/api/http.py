@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import re
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
@@ -140,8 +141,18 @@ def endpoint(bp: Blueprint, method: str, path: str, *, roles: tuple = (), owner:
 
         @functools.wraps(fn)
         def view(**params: str) -> Response:
+            started = time.perf_counter()
             request = bp.current_request
             headers = {k.lower(): v for k, v in (request.headers or {}).items()}
+            response = _handle(request, headers, params)
+            from chalicelib import observability
+
+            context = request.context or {}
+            observability.request_log(method, path, response.status_code, (time.perf_counter() - started) * 1000,
+                                      context.get("requestId") or headers.get("x-request-id"), tuple(roles))  # route roles, not who
+            return response
+
+        def _handle(request, headers: dict, params: dict) -> Response:
             try:
                 at = _pin_now(headers)
                 with clock.pinned(at):

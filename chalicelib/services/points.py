@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Callable, Optional
 
-from chalicelib import clock, messaging
+from chalicelib import clock, messaging, observability
 from chalicelib.api.http import canonical_hash
 from chalicelib.domain import earning
 from chalicelib.domain.months import month_of
@@ -257,6 +257,8 @@ def accrue(member_id: str, body, actor: str) -> tuple[int, dict]:
                 return _replay_order(body.order_id, member_id, req_hash)
             raise Conflict()
         flush_messages(ch.messages)
+        observability.count("Accruals")
+        observability.count("PointsEarned", plan.points)
         return 201, response
 
     return retrying()(attempt)
