@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 8000
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 
-.PHONY: run test bench package lint clean
+.PHONY: run test bench package load clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,9 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m bench
+
+load: $(STAMP)
+	$(PY) -m tests.load.run_load --clients $${CLIENTS:-16} --seconds $${SECONDS_:-120}
 
 package: $(STAMP)
 	$(PY) -m infra.package
