@@ -89,16 +89,14 @@ def validation_error(exc: ValidationError) -> ValidationFailed:
 def _parse_body(raw: Optional[bytes], model: Optional[type]) -> Any:
     if model is None:
         return None
-    text = (raw or b"").decode("utf-8", errors="strict") if raw else ""
-    if len(raw or b"") > get_settings().max_body_bytes:
+    raw = raw or b""
+    if len(raw) > get_settings().max_body_bytes:
         raise ValidationFailed("the request body is too large", fields=[{"field": "body", "message": "too large"}])
-    if not text.strip():
-        data: Any = {}
-    else:
-        try:
-            data = json.loads(text)
-        except ValueError:
-            raise ValidationFailed("the body is not valid JSON", fields=[{"field": "body", "message": "invalid JSON"}])
+    try:
+        text = raw.decode("utf-8")
+        data: Any = json.loads(text) if text.strip() else {}
+    except (UnicodeDecodeError, ValueError):
+        raise ValidationFailed("the body is not valid JSON", fields=[{"field": "body", "message": "invalid JSON"}])
     try:
         return model.model_validate(data)
     except ValidationError as exc:
