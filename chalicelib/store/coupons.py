@@ -1,4 +1,338 @@
-"""PynamoDB models of the coupons tables."""
+"""PynamoDB models of the coupons tables. Key formats live here and nowhere else.
+
+- coupon-campaigns:   campaign_id → the definition (`data`), its revision `rev`, the shard
+                      caps, the `codes` counter. GSI `by-created` (list_pk, created_sk) lists
+                      campaigns newest first. Generation checkpoints live here too, under
+                      `{campaign_id}#gen#{gen_id}` (never listed: they have no list_pk).
+- coupon-codes:       normalised code → campaign, kind, state (unique: unissued/issued/redeemed,
+                      the member it belongs to). Sparse GSI `by-pool` (pool, code) holds the
+                      unissued codes, spread over POOL_SHARDS pool keys per campaign.
+- coupon-counters:    `{campaign_id}#s{n}` → one slice of the campaign's limit: cap, used,
+                      issued, rev. One item per slice (SHARDS at creation), each on its own partition key.
+- coupon-wallets:     member_id / campaign_id → the member's code and their use count (the
+                      per-member limit's conditional counter). LSI `by-issued` (sparse: only
+                      issued coupons) lists the wallet newest first.
+- coupon-redemptions: coupon_redemption_id (derived from order_id) → one redemption.
+"""
 from __future__ import annotations
 
-MODELS: list = []
+import hashlib
+import os
+import random
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Iterable, Optional, Sequence
+
+from botocore.exceptions import ClientError
+from pynamodb.attributes import BooleanAttribute, JSONAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection, LocalSecondaryIndex
+
+from chalicelib.config import get_settings
+from chalicelib.errors import RetryLater, ValidationFailed
+from chalicelib.store import tx
+from chalicelib.store.base import Record, dynamodb_client
+
+SHARDS = 16  # counter slices of a new campaign (docs/COUPONS.md: ~8,000 redemptions/s); fixed per campaign
+POOL_SHARDS = 16  # pool keys of the unissued-codes index per campaign
+LIST_PK = "campaign"
+BATCH = 25  # BatchWriteItem's limit
+
+
+# --- models ---------------------------------------------------------------------------------
+
+class CampaignsByCreated(GlobalSecondaryIndex):
+    class Meta:
+        index_name = "by-created"
+        projection = AllProjection()
+
+    list_pk = UnicodeAttribute(hash_key=True)
+    created_sk = UnicodeAttribute(range_key=True)
+
+
+class CampaignRecord(Record):
+    class Meta(Record.Meta):
+        resource = "coupon-campaigns"
+
+    campaign_id = UnicodeAttribute(hash_key=True)
+    rev = UnicodeAttribute(null=True)
+    data = JSONAttribute(null=True)
+    caps = JSONAttribute(null=True)
+    codes = NumberAttribute(null=True)
+    reserved = NumberAttribute(null=True)
+    created_at = UnicodeAttribute(null=True)
+    updated_at = UnicodeAttribute(null=True)
+    list_pk = UnicodeAttribute(null=True)
+    created_sk = UnicodeAttribute(null=True)
+    # generation checkpoints only
+    seq = NumberAttribute(null=True)
+    gen = JSONAttribute(null=True)
+    by_created = CampaignsByCreated()
+
+
+class CodesByPool(GlobalSecondaryIndex):
+    class Meta:
+        index_name = "by-pool"
+        projection = KeysOnlyProjection()
+
+    pool = UnicodeAttribute(hash_key=True)
+    code = UnicodeAttribute(range_key=True)
+
+
+class CodeRecord(Record):
+    class Meta(Record.Meta):
+        resource = "coupon-codes"
+
+    code = UnicodeAttribute(hash_key=True)
+    campaign_id = UnicodeAttribute()
+    kind = UnicodeAttribute(default="unique")  # unique | shared
+    status = UnicodeAttribute(null=True)  # unique: absent (unissued) | issued | redeemed
+    member_id = UnicodeAttribute(null=True)
+    issued_at = UnicodeAttribute(null=True)
+    redemption_id = UnicodeAttribute(null=True)
+    pool = UnicodeAttribute(null=True)  # set while unissued (sparse index)
+    batch = UnicodeAttribute(null=True)  # short codes: the generation chunk that wrote it (exact resume)
+    by_pool = CodesByPool()
+
+
+class CounterRecord(Record):
+    class Meta(Record.Meta):
+        resource = "coupon-counters"
+
+    key = UnicodeAttribute(hash_key=True)
+    cap = NumberAttribute(null=True)  # absent = unlimited
+    used = NumberAttribute(default=0)
+    issued = NumberAttribute(default=0)
+    rev = UnicodeAttribute(null=True)
+
+
+class WalletByIssued(LocalSecondaryIndex):
+    class Meta:
+        index_name = "by-issued"
+        projection = AllProjection()
+
+    member_id = UnicodeAttribute(hash_key=True)
+    issued_sk = UnicodeAttribute(range_key=True)
+
+
+class WalletRecord(Record):
+    class Meta(Record.Meta):
+        resource = "coupon-wallets"
+
+    member_id = UnicodeAttribute(hash_key=True)
+    campaign_id = UnicodeAttribute(range_key=True)
+    code = UnicodeAttribute(null=True)
+    issued_at = UnicodeAttribute(null=True)
+    issued_sk = UnicodeAttribute(null=True)
+    uses = NumberAttribute(null=True)
+    redeemed = BooleanAttribute(null=True)  # unique: the issued code itself was used
+    by_issued = WalletByIssued()
+
+
+class RedemptionRecord(Record):
+    class Meta(Record.Meta):
+        resource = "coupon-redemptions"
+
+    coupon_redemption_id = UnicodeAttribute(hash_key=True)
+    order_id = UnicodeAttribute()
+    member_id = UnicodeAttribute()
+    campaign_id = UnicodeAttribute()
+    code = UnicodeAttribute()
+    shard = NumberAttribute()
+    status = UnicodeAttribute(default="redeemed")  # redeemed | rolled_back
+    request_hash = UnicodeAttribute()
+    response = JSONAttribute()
+    data = JSONAttribute(default=dict)
+
+
+MODELS = [CampaignRecord, CodeRecord, CounterRecord, WalletRecord, RedemptionRecord]
+
+
+# --- keys -------------------------------------------------------------------------------------
+
+def shard_key(campaign_id: str, n: int) -> str:
+    return f"{campaign_id}#s{n}"
+
+
+def gen_key(campaign_id: str, gen_id: str) -> str:
+    return f"{campaign_id}#gen#{gen_id}"
+
+
+def pool_key(campaign_id: str, n: int) -> str:
+    return f"{campaign_id}#{n}"
+
+
+def redemption_id(order_id: str) -> str:
+    """One coupon redemption per order: the id is derived from the order id (96 bits of
+    SHA-256), so the redemption item itself is the per-order idempotency record."""
+    return "cr_" + hashlib.sha256(order_id.encode()).hexdigest()[:24]
+
+
+# --- reads ------------------------------------------------------------------------------------
+
+def get_campaign(campaign_id: str) -> Optional[CampaignRecord]:
+    try:
+        return CampaignRecord.get(campaign_id, consistent_read=True)
+    except CampaignRecord.DoesNotExist:
+        return None
+
+
+def get_shards(campaign_id: str, shards: int, with_campaign: bool = False) -> tuple[Optional[CampaignRecord], list]:
+    """The campaign (optionally) and its counter shards in one TransactGetItems."""
+    keys = [(CounterRecord, shard_key(campaign_id, n)) for n in range(shards)]
+    if with_campaign:
+        keys.insert(0, (CampaignRecord, campaign_id))
+    got = tx.get_many(*keys)
+    camp = got.pop(0) if with_campaign else None
+    return camp, got
+
+
+def shard_totals(shard_counts: dict[str, int]) -> dict[str, dict]:
+    """Σ used and Σ issued per campaign (`{campaign_id: its shard count}`; one BatchGetItem
+    per 100 shards)."""
+    keys = [shard_key(cid, n) for cid, shards in shard_counts.items() for n in range(shards)]
+    totals = {cid: {"used": 0, "issued": 0} for cid in shard_counts}
+    for rec in CounterRecord.batch_get(keys, consistent_read=True):
+        cid = rec.key.rsplit("#s", 1)[0]
+        totals[cid]["used"] += int(rec.used or 0)
+        totals[cid]["issued"] += int(rec.issued or 0)
+    return totals
+
+
+def _checked_cursor(cursor: Optional[dict], expected: dict) -> Optional[dict]:
+    """A client's cursor must be a key this store handed out (names, string values, the fixed
+    parts equal), so a forged one is a 400, not a DynamoDB ValidationException."""
+    if cursor is None:
+        return None
+    ok = set(cursor) == set(expected) and all(
+        isinstance(v, dict) and set(v) == {"S"} and isinstance(v["S"], str) and 0 < len(v["S"]) <= 1024
+        and (expected[k] is None or v["S"] == expected[k]) for k, v in cursor.items())
+    if not ok:
+        raise ValidationFailed("cursor is not valid", fields=[{"field": "cursor", "message": "invalid"}])
+    return cursor
+
+
+def campaigns_page(limit: int, cursor: Optional[dict]) -> tuple[list[CampaignRecord], Optional[dict]]:
+    cursor = _checked_cursor(cursor, {"campaign_id": None, "list_pk": LIST_PK, "created_sk": None})
+    result = CampaignRecord.by_created.query(LIST_PK, scan_index_forward=False, limit=limit,
+                                             last_evaluated_key=cursor)
+    items = list(result)
+    return items, result.last_evaluated_key
+
+
+def batch_get_campaigns(campaign_ids: Iterable[str]) -> dict[str, CampaignRecord]:
+    ids = list(dict.fromkeys(campaign_ids))
+    return {r.campaign_id: r for r in CampaignRecord.batch_get(ids, consistent_read=True)} if ids else {}
+
+
+def wallet_page(member_id: str, limit: int, cursor: Optional[dict]) -> tuple[list[WalletRecord], Optional[dict]]:
+    cursor = _checked_cursor(cursor, {"member_id": member_id, "campaign_id": None, "issued_sk": None})
+    result = WalletRecord.by_issued.query(member_id, scan_index_forward=False, limit=limit,
+                                          last_evaluated_key=cursor)
+    items = list(result)
+    return items, result.last_evaluated_key
+
+
+def batch_get_wallets(member_ids: Sequence[str], campaign_id: str) -> dict[str, WalletRecord]:
+    if not member_ids:
+        return {}
+    return {w.member_id: w for w in WalletRecord.batch_get([(m, campaign_id) for m in member_ids],
+                                                           consistent_read=True)}
+
+
+def unissued_codes(campaign_id: str, want: int, cursors: dict) -> list[str]:
+    """Up to `want` unissued codes from the pool index, walking its shards; `cursors` keeps
+    each shard's position across calls (None: exhausted)."""
+    out: list[str] = []
+    for n in range(POOL_SHARDS):
+        if len(out) >= want:
+            break
+        if n in cursors and cursors[n] is None:
+            continue
+        result = CodeRecord.by_pool.query(pool_key(campaign_id, n), limit=want - len(out),
+                                          last_evaluated_key=cursors.get(n))
+        out += [r.code for r in result]
+        cursors[n] = result.last_evaluated_key
+    return out
+
+
+# --- bulk writes (code generation) ------------------------------------------------------------
+
+def _table(resource: str) -> str:
+    return get_settings().resource_name(resource)
+
+
+def code_item(code: str, campaign_id: str, n: int, batch: Optional[str] = None) -> dict:
+    """The low-level item of one unissued unique code: no model instance per code, and only
+    the attributes it needs (`kind` defaults to unique, no `status` means unissued)."""
+    item = {"code": {"S": code}, "campaign_id": {"S": campaign_id},
+            "pool": {"S": pool_key(campaign_id, n % POOL_SHARDS)}}
+    if batch:
+        item["batch"] = {"S": batch}
+    return item
+
+
+def batch_put(resource: str, items: Sequence[dict], attempts: int = 10, base_delay: float = 0.05) -> None:
+    """BatchWriteItem in calls of 25; UnprocessedItems are retried with jittered backoff.
+    Raises RetryLater if some are still unprocessed after `attempts` rounds."""
+    client = dynamodb_client()
+    table = _table(resource)
+    for i in range(0, len(items), BATCH):
+        pending = [{"PutRequest": {"Item": item}} for item in items[i:i + BATCH]]
+        for attempt in range(attempts):
+            resp = client.batch_write_item(RequestItems={table: pending})
+            pending = (resp.get("UnprocessedItems") or {}).get(table) or []
+            if not pending:
+                break
+            time.sleep(random.uniform(0, base_delay * (2 ** attempt)))
+        else:
+            raise RetryLater(f"{len(pending)} items stayed unprocessed")
+
+
+def codegen_workers() -> int:
+    """Concurrent BatchWriteItem streams for code generation (LOYALTY_CODEGEN_WORKERS, default 4):
+    DynamoDB scales with them; a single-threaded emulator gains little but loses nothing much."""
+    raw = os.environ.get("LOYALTY_CODEGEN_WORKERS", "4")
+    return max(1, min(int(raw), 32)) if raw.isdigit() else 4
+
+
+def parallel_batch_put(resource: str, items: Sequence[dict], workers: Optional[int] = None) -> None:
+    """Split into `workers` runs of whole 25-item batches written concurrently."""
+    workers = workers or codegen_workers()
+    if len(items) <= BATCH * 4 or workers <= 1:
+        batch_put(resource, items)
+        return
+    per = -(-len(items) // workers)
+    per = -(-per // BATCH) * BATCH
+    parts = [items[i:i + per] for i in range(0, len(items), per)]
+    with ThreadPoolExecutor(max_workers=len(parts)) as pool:
+        for f in [pool.submit(batch_put, resource, part) for part in parts]:
+            f.result()
+
+
+def put_if_absent(resource: str, item: dict, key_attr: str) -> bool:
+    """A conditional PutItem: False when an item with that key exists (a short code's collision)."""
+    try:
+        dynamodb_client().put_item(TableName=_table(resource), Item=item,
+                                   ConditionExpression="attribute_not_exists(#k)",
+                                   ExpressionAttributeNames={"#k": key_attr})
+        return True
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            return False
+        raise
+
+
+def existing_codes(codes: Sequence[str]) -> dict[str, Optional[str]]:
+    """code → its `batch` tag for the codes that exist (BatchGetItem, consistent)."""
+    out: dict[str, Optional[str]] = {}
+    for rec in CodeRecord.batch_get(list(codes), consistent_read=True,
+                                    attributes_to_get=["code", "batch"]):
+        out[rec.code] = rec.batch
+    return out
+
+
+def get_gen(campaign_id: str, gen_id: str) -> Optional[CampaignRecord]:
+    try:
+        return CampaignRecord.get(gen_key(campaign_id, gen_id), consistent_read=True)
+    except CampaignRecord.DoesNotExist:
+        return None

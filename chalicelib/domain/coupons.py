@@ -1,0 +1,264 @@
+"""Coupon rules (SPEC 2.9, 2.10): pure functions of plain data, no AWS.
+
+- `discount_for`: the discount an order gets (integers only, never above the total).
+- `in_audience`: whether a member is in a campaign's audience.
+- `evaluate`: the first reason a coupon does not apply, in a fixed order, or the discount.
+- `shard_caps` / `redistribute`: a redemption limit split into slices, one per counter shard,
+  so that no single item takes every write of a flash sale and the slices never sum above it.
+- `random_codes`: bulk unique-code generation from `secrets` in Crockford base32.
+"""
+from __future__ import annotations
+
+import base64
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Iterable, Optional, Sequence
+
+SHIPPING = "shipping"
+
+# Rejection codes (SPEC 2.9), in the order `evaluate` checks them.
+NOT_FOUND = "COUPON_NOT_FOUND"
+INACTIVE = "COUPON_INACTIVE"
+NOT_STARTED = "COUPON_NOT_STARTED"
+EXPIRED = "COUPON_EXPIRED"
+ALREADY_USED = "COUPON_ALREADY_USED"
+NOT_ELIGIBLE = "COUPON_NOT_ELIGIBLE"
+MEMBER_LIMIT = "COUPON_MEMBER_LIMIT_REACHED"
+LIMIT = "COUPON_LIMIT_REACHED"
+MIN_ORDER = "COUPON_MIN_ORDER"
+
+
+@dataclass(frozen=True)
+class Line:
+    category: Optional[str]
+    amount: int
+
+
+@dataclass(frozen=True)
+class Rules:
+    """What a campaign decides at checkout, parsed once from its stored definition."""
+
+    discount_type: str  # percent | amount | free_shipping
+    discount_value: int
+    min_order_amount: int
+    categories: Optional[frozenset]
+    starts_at: datetime
+    ends_at: datetime
+    status: str
+    max_per_member: int
+    audience_tiers: Optional[frozenset] = None
+    audience_segments: Optional[frozenset] = None
+    audience_members: Optional[frozenset] = None
+
+
+@dataclass(frozen=True)
+class MemberFacts:
+    member_id: str
+    tier_id: Optional[str] = None
+    segment: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class CodeFacts:
+    """A unique code's state as read; shared codes carry no per-code state."""
+
+    owner: Optional[str] = None  # the member it was issued to
+    redeemed: bool = False
+
+
+@dataclass
+class Verdict:
+    reason: Optional[str]
+    discount_amount: int = 0
+
+    @property
+    def valid(self) -> bool:
+        return self.reason is None
+
+
+# --- discounts ------------------------------------------------------------------------
+
+def eligible_amount(total: int, lines: Sequence[Line], categories: Optional[Iterable[str]]) -> Optional[int]:
+    """The part of the order a discount applies to; None when `categories` match no line."""
+    if not categories:
+        return total
+    cats = set(categories)
+    matching = [ln.amount for ln in lines if ln.category in cats]
+    if not matching:
+        return None
+    return min(sum(matching), total)
+
+
+def discount_for(discount_type: str, value: int, total: int, lines: Sequence[Line],
+                 categories: Optional[Iterable[str]] = None) -> Optional[int]:
+    """The discount in minor units (None when the order has no eligible line).
+
+    percent: floor(eligible × value / 100); amount: min(value, eligible);
+    free_shipping: the amount of the order's `shipping` lines (0 when there are none).
+    Never more than the order's total.
+    """
+    eligible = eligible_amount(total, lines, categories)
+    if eligible is None:
+        return None
+    if discount_type == "percent":
+        amount = eligible * value // 100
+    elif discount_type == "amount":
+        amount = min(value, eligible)
+    elif discount_type == "free_shipping":
+        amount = sum(ln.amount for ln in lines if ln.category == SHIPPING)
+    else:
+        raise ValueError(f"unknown discount type {discount_type!r}")
+    return max(0, min(amount, total))
+
+
+# --- audience ---------------------------------------------------------------------------
+
+def in_audience(rules: Rules, member: MemberFacts) -> bool:
+    return matches_audience(rules.audience_tiers, rules.audience_segments, rules.audience_members, member)
+
+
+def matches_audience(tiers: Optional[Iterable[str]], segments: Optional[Iterable[str]],
+                     ids: Optional[Iterable[str]], member: MemberFacts) -> bool:
+    """No audience: everyone. `member_ids` lists members who are always in; `tiers` and
+    `segments` are filters that must all match (a member matching them is in too)."""
+    tiers, segments, ids = _set(tiers), _set(segments), _set(ids)
+    if not (tiers or segments or ids):
+        return True
+    if ids and member.member_id in ids:
+        return True
+    if not (tiers or segments):
+        return False
+    if tiers and member.tier_id not in tiers:
+        return False
+    if segments and member.segment not in segments:
+        return False
+    return True
+
+
+def _set(values: Optional[Iterable[str]]) -> Optional[frozenset]:
+    if not values:
+        return None
+    return values if isinstance(values, frozenset) else frozenset(values)
+
+
+# --- the verdict ------------------------------------------------------------------------
+
+def evaluate(rules: Rules, *, now: datetime, member: MemberFacts, total: int, lines: Sequence[Line],
+             code: CodeFacts = CodeFacts(), member_uses: Optional[int] = None,
+             remaining: Optional[int] = None) -> Verdict:
+    """The first rule that says no, or the discount. `member_uses` and `remaining` are
+    checked only when known (validate reads them; redeem enforces them with conditions)."""
+    if rules.status != "active":
+        return Verdict(INACTIVE)
+    if now < rules.starts_at:
+        return Verdict(NOT_STARTED)
+    if now > rules.ends_at:
+        return Verdict(EXPIRED)
+    if code.redeemed:
+        return Verdict(ALREADY_USED)
+    if code.owner is not None and code.owner != member.member_id:
+        return Verdict(NOT_ELIGIBLE)
+    if not in_audience(rules, member):
+        return Verdict(NOT_ELIGIBLE)
+    if member_uses is not None and member_uses >= rules.max_per_member:
+        return Verdict(MEMBER_LIMIT)
+    if remaining is not None and remaining <= 0:
+        return Verdict(LIMIT)
+    if total < rules.min_order_amount:
+        return Verdict(MIN_ORDER)
+    amount = discount_for(rules.discount_type, rules.discount_value, total, lines, rules.categories)
+    if amount is None:
+        return Verdict(NOT_ELIGIBLE)
+    return Verdict(None, amount)
+
+
+# --- the sharded limit ---------------------------------------------------------------------
+
+def shard_caps(limit: Optional[int], shards: int) -> list[Optional[int]]:
+    """`limit` split into `shards` slices that sum to it exactly (None = unlimited)."""
+    return redistribute(limit, [0] * shards)
+
+
+def redistribute(limit: Optional[int], used: Sequence[int]) -> list[Optional[int]]:
+    """New slices after the limit changed: each shard keeps what it used and gets a share
+    of what is left, so Σ caps = max(limit, Σ used) and no shard is below its own use."""
+    if limit is None:
+        return [None] * len(used)
+    remaining = max(limit - sum(used), 0)
+    n = len(used)
+    base, extra = divmod(remaining, n)
+    return [u + base + (1 if i < extra else 0) for i, u in enumerate(used)]
+
+
+def remaining(caps: Sequence[Optional[int]], used: Sequence[int]) -> Optional[int]:
+    if any(c is None for c in caps):
+        return None
+    return sum(max(int(c) - int(u), 0) for c, u in zip(caps, used))
+
+
+# --- stats ---------------------------------------------------------------------------------
+
+def stats(code_mode: str, codes: int, issued: int, redeemed: int) -> dict:
+    """SPEC 2.9: unique campaigns redeemed ÷ issued; shared codes 1.0 once used."""
+    if code_mode == "shared":
+        rate = 1.0 if redeemed > 0 else 0.0
+    else:
+        rate = round(redeemed / issued, 4) if issued else 0.0
+    return {"codes": codes, "issued": issued, "redeemed": redeemed, "redemption_rate": rate}
+
+
+def wallet_status(code_mode: str, rules: Rules, now: datetime, uses: int, code_redeemed: bool) -> str:
+    """A wallet entry: `redeemed` once its code (unique) or all the member's uses (shared) are
+    spent, `expired` when the campaign ended, else `issued`."""
+    spent = code_redeemed if code_mode == "unique" else uses >= rules.max_per_member
+    if spent:
+        return "redeemed"
+    if rules.status == "ended" or now > rules.ends_at:
+        return "expired"
+    return "issued"
+
+
+# --- codes -----------------------------------------------------------------------------------
+
+_B32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_TO_CROCKFORD = str.maketrans(_B32, CROCKFORD)
+
+
+def random_codes(count: int, length: int = 12, prefix: str = "") -> list[str]:
+    """`count` codes of `length` Crockford characters (5 random bits each) from `secrets`.
+
+    One `token_bytes` call and a C-level base32 encode for the whole batch: every output
+    character is 5 independent uniform bits (the input is a whole number of 5-byte groups,
+    so there is no padding), then translated to the Crockford alphabet.
+    """
+    if count <= 0:
+        return []
+    chars = count * length
+    groups = -(-chars // 8)
+    text = base64.b32encode(secrets.token_bytes(groups * 5)).decode("ascii").translate(_TO_CROCKFORD)
+    return [prefix + text[i:i + length] for i in range(0, chars, length)]
+
+
+def code_bits(length: int) -> int:
+    return 5 * length
+
+
+@dataclass
+class IssuePlan:
+    """How one issuing call went (counts for the response and the audit trail)."""
+
+    issued: int = 0
+    already_issued: int = 0
+    not_found: int = 0
+    inactive: int = 0
+    ineligible: int = 0
+    out_of_codes: int = 0
+    notified: int = 0
+    codes: dict = field(default_factory=dict)
+
+    def counts(self) -> dict:
+        return {"issued": self.issued, "already_issued": self.already_issued, "not_found": self.not_found,
+                "inactive": self.inactive, "ineligible": self.ineligible, "out_of_codes": self.out_of_codes,
+                "notified": self.notified}
