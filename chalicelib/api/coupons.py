@@ -54,7 +54,7 @@ def patch_campaign(req, campaign_id):
 
 
 @endpoint(bp, "POST", C + "/{campaign_id}/codes", roles=ADMIN, body=s.GenerateCodesRequest, response=s.CodesResult,
-          status=201, tag="coupons", idempotent=True)
+          status=201, also=(202,), tag="coupons", idempotent=True)
 def generate_codes(req, campaign_id):
     """Generate unique codes: 201 when done inline (≤ 10,000), 202 with a job_id above."""
     return coupons.request_codes(campaign_id, req.body.count, req.actor)

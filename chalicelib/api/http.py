@@ -43,6 +43,7 @@ class EndpointSpec:
     summary: str
     tag: str
     query: tuple = ()
+    also: tuple = ()  # other success statuses the route may answer, e.g. (202,)
 
 
 ENDPOINTS: list[EndpointSpec] = []
@@ -128,14 +129,15 @@ def to_response(result: Any, default_status: int) -> Response:
 
 def endpoint(bp: Blueprint, method: str, path: str, *, roles: tuple = (), owner: Optional[str] = None,
              body: Optional[type] = None, response: Optional[type] = None, status: int = 200,
-             summary: str = "", tag: str = "", query: tuple = (), idempotent: bool = False):
+             summary: str = "", tag: str = "", query: tuple = (), idempotent: bool = False,
+             also: tuple = ()):
     """Register a route. `roles=()` makes it public; `owner` names the path parameter
     holding the member id a `member` token must match. `idempotent=True` stores the
     response under the client's `Idempotency-Key` and replays it (status 200)."""
 
     def decorate(fn: Callable[..., Any]):
         ENDPOINTS.append(EndpointSpec(method, path, tuple(roles), owner, body, response, status,
-                                      summary or (fn.__doc__ or "").strip().split("\n")[0], tag, query))
+                                      summary or (fn.__doc__ or "").strip().split("\n")[0], tag, query, tuple(also)))
 
         @functools.wraps(fn)
         def view(**params: str) -> Response:

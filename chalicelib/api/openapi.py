@@ -50,6 +50,9 @@ def document() -> dict:
             ok["content"] = {"application/json": {"schema": refs[(e.response, "serialization")]
                                                   if e.response is not None else {"type": "object"}}}
         op["responses"][str(e.status)] = ok
+        for extra in e.also:
+            op["responses"][str(extra)] = {"description": "accepted: the work continues as a job",
+                                           "content": {"application/json": {"schema": {"type": "object"}}}}
         if e.status == 201 and e.method == "POST":
             op["responses"]["200"] = {"description": "a replay of the original request", **(
                 {"content": ok["content"]} if "content" in ok else {})}
