@@ -1,6 +1,83 @@
-"""Rewards routes (SPEC 4.4)."""
+"""Rewards catalogue, redemptions and vouchers (SPEC 4.4)."""
 from __future__ import annotations
 
-from chalice import Blueprint
+from chalice import Blueprint, Response
+
+from chalicelib.api.http import decode_cursor, encode_cursor, endpoint, page_limit
+from chalicelib.schemas import rewards as s
+from chalicelib.schemas.members import ListOf
 
 bp = Blueprint(__name__)
+ANY = ("member", "service", "admin")
+R = "/v1/members/{member_id}/redemptions"
+
+
+def _svc():
+    from chalicelib.services import rewards
+
+    return rewards
+
+
+@endpoint(bp, "GET", "/v1/rewards", roles=ANY, response=ListOf, tag="rewards", query=("limit", "cursor"))
+def list_rewards(req):
+    """Active rewards (a member sees those their tier reaches), cheapest first."""
+    items, nxt = _svc().list_rewards(req.principal, page_limit(req.query), decode_cursor(req.query))
+    return {"items": items, "next_cursor": encode_cursor(nxt)}
+
+
+@endpoint(bp, "POST", "/v1/admin/rewards", roles=("admin",), body=s.Reward, response=s.RewardOut, status=201,
+          tag="rewards")
+def create_reward(req):
+    """Add a reward to the catalogue (audited)."""
+    return 201, _svc().create_reward(req.body, req.actor)
+
+
+@endpoint(bp, "PUT", "/v1/admin/rewards/{reward_id}", roles=("admin",), body=s.RewardUpdate, response=s.RewardOut,
+          tag="rewards")
+def update_reward(req, reward_id):
+    """Replace a reward (audited)."""
+    return _svc().update_reward(reward_id, req.body, req.actor)
+
+
+@endpoint(bp, "DELETE", "/v1/admin/rewards/{reward_id}", roles=("admin",), status=204, tag="rewards")
+def delete_reward(req, reward_id):
+    """Remove a reward from the catalogue; issued vouchers stay valid (audited)."""
+    _svc().delete_reward(reward_id, req.actor)
+    return Response(body="", status_code=204)
+
+
+@endpoint(bp, "POST", R, roles=("member", "service"), owner="member_id", body=s.RedeemRequest,
+          response=s.Redemption, status=201, tag="rewards", idempotent=True)
+def redeem(req, member_id):
+    """Spend points on a reward: a voucher with an unguessable code (Idempotency-Key replays)."""
+    status, view = _svc().redeem(member_id, req.body.reward_id, req.actor, req.extra.get("idempotency"))
+    req.extra["idempotency_recorded"] = True
+    return status, view
+
+
+@endpoint(bp, "GET", R, roles=ANY, owner="member_id", response=ListOf, tag="rewards", query=("limit", "cursor"))
+def list_redemptions(req, member_id):
+    """The member's vouchers, newest first."""
+    items, last = _svc().list_redemptions(member_id, page_limit(req.query), decode_cursor(req.query))
+    return {"items": items, "next_cursor": encode_cursor(last)}
+
+
+@endpoint(bp, "POST", R + "/{redemption_id}/cancel", roles=ANY, owner="member_id", response=s.Redemption,
+          tag="rewards")
+def cancel(req, member_id, redemption_id):
+    """Cancel an issued voucher: points and stock come back."""
+    return _svc().cancel(member_id, redemption_id, req.actor)
+
+
+@endpoint(bp, "POST", R + "/{redemption_id}/gift", roles=("member",), owner="member_id", body=s.GiftRequest,
+          response=s.Redemption, tag="rewards")
+def gift(req, member_id, redemption_id):
+    """Give an issued voucher to a friend (another active member)."""
+    return _svc().gift(member_id, redemption_id, req.body.to_member_id, req.actor)
+
+
+@endpoint(bp, "POST", "/v1/vouchers/{code}/use", roles=("service",), body=s.UseVoucherRequest,
+          response=s.Redemption, tag="rewards")
+def use_voucher(req, code):
+    """Use a voucher at a store (case-insensitive, dashes ignored)."""
+    return _svc().use_voucher(code, req.body.order_id, req.actor)

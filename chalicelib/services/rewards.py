@@ -1,0 +1,362 @@
+"""Rewards catalogue, redemption, vouchers and gifting (SPEC 2.8).
+
+A redemption is one TransactGetItems (member + reward) and one TransactWriteItems:
+the member item (points debited FIFO, per-reward count; conditional on its
+version), the reward's stock (decremented only while > 0), the redemption, its
+unique voucher code and the `redeem` ledger entry. Any failed condition re-reads
+and decides again, so concurrent redemptions never overdraw, oversell or exceed a
+per-member limit.
+"""
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta
+from typing import Optional
+
+from chalicelib import clock, messaging, observability
+from chalicelib.domain import codes
+from chalicelib.domain.months import month_of
+from chalicelib.domain.tiers import index_of
+from chalicelib.errors import (
+    AlreadyExists,
+    InsufficientPoints,
+    MemberNotFound,
+    NotFound,
+    OutOfStock,
+    RewardLimitReached,
+    RewardNotFound,
+    TierRequired,
+    ValidationFailed,
+    VoucherNotIssued,
+)
+from chalicelib.services import audit, idempotency, members, program
+from chalicelib.services.points import Change, flush_messages
+from chalicelib.store import members as member_store
+from chalicelib.store import tx
+from chalicelib.store.base import Conflict, retrying
+from chalicelib.store.models import IdempotencyRecord, LookupRecord, MemberRecord
+from chalicelib.store.rewards import RedemptionRecord, RewardRecord, voucher_key
+
+VOUCHER_CODE_LENGTH = 16  # 80 random bits (SPEC 2.10 asks for at least 60)
+
+
+# --- catalogue --------------------------------------------------------------------------
+
+def _reward_out(rec: RewardRecord) -> dict:
+    return {**rec.data, "stock": int(rec.stock) if rec.stock is not None else None}
+
+
+def _get_reward(reward_id: str) -> RewardRecord:
+    try:
+        return RewardRecord.get(reward_id, consistent_read=True)
+    except RewardRecord.DoesNotExist:
+        raise RewardNotFound(reward_id=reward_id)
+
+
+def create_reward(body, actor: str) -> dict:
+    data = body.model_dump(mode="json")
+    stock = data.pop("stock")
+    rec = RewardRecord(body.reward_id, data=data, stock=stock, updated_at=clock.iso(clock.now()))
+    try:
+        tx.write([tx.put(rec, RewardRecord.reward_id.does_not_exist()),
+                  audit.entry_op(actor, "reward.create", target=body.reward_id, details=body.model_dump(mode="json"))])
+    except tx.TxCancelled:
+        raise AlreadyExists(reward_id=body.reward_id)
+    return _reward_out(rec)
+
+
+def update_reward(reward_id: str, body, actor: str) -> dict:
+    if body.reward_id not in (None, reward_id):
+        raise ValidationFailed("reward_id in the body differs from the path",
+                               fields=[{"field": "reward_id", "message": "must match the path"}])
+    data = {**body.model_dump(mode="json"), "reward_id": reward_id}
+    stock = data.pop("stock")
+    rec = RewardRecord(reward_id, data=data, stock=stock, updated_at=clock.iso(clock.now()))
+    try:
+        tx.write([tx.put(rec, RewardRecord.reward_id.exists()),
+                  audit.entry_op(actor, "reward.update", target=reward_id, details={**data, "stock": stock})])
+    except tx.TxCancelled:
+        raise RewardNotFound(reward_id=reward_id)
+    return _reward_out(rec)
+
+
+def delete_reward(reward_id: str, actor: str) -> None:
+    """Take a reward out of the catalogue; vouchers already issued stay valid."""
+    try:
+        tx.write([tx.delete(RewardRecord(reward_id, data={}), RewardRecord.reward_id.exists()),
+                  audit.entry_op(actor, "reward.delete", target=reward_id)])
+    except tx.TxCancelled:
+        raise RewardNotFound(reward_id=reward_id)
+
+
+def _available(data: dict, now: datetime) -> bool:
+    if not data.get("active", True):
+        return False
+    if data.get("starts_at") and clock.parse_instant(data["starts_at"]) > now:
+        return False
+    if data.get("ends_at") and clock.parse_instant(data["ends_at"]) <= now:
+        return False
+    return True
+
+
+def list_rewards(principal, limit: int, cursor: Optional[dict]) -> tuple[list, Optional[dict]]:
+    """Active rewards in their window. A member sees those their tier reaches."""
+    now = clock.now()
+    tiers = program.tiers()
+    tier_idx = None
+    if principal.has("member") and not principal.has("service", "admin"):
+        row = member_store.get(principal.sub)
+        tier_idx = index_of((row.state.get("tier") or {}).get("tier_id") if row else None, tiers)
+    items = []
+    for rec in RewardRecord.scan():  # the catalogue is small; paging is over the filtered list
+        data = rec.data
+        if not _available(data, now):
+            continue
+        if tier_idx is not None and data.get("min_tier") and index_of(data["min_tier"], tiers) > tier_idx:
+            continue
+        items.append(_reward_out(rec))
+    items.sort(key=lambda r: (r["cost_points"], r["reward_id"]))
+    start = int((cursor or {}).get("offset", 0))
+    page = items[start:start + limit]
+    nxt = {"offset": start + limit} if start + limit < len(items) else None
+    return page, nxt
+
+
+# --- redemption -------------------------------------------------------------------------
+
+def _view(rec: RedemptionRecord) -> dict:
+    d = rec.data
+    return {"redemption_id": rec.redemption_id, "member_id": rec.owner_id, "reward_id": d["reward_id"],
+            "reward_name": d.get("reward_name"), "code": d["code"], "status": rec.status,
+            "points_spent": d["points_spent"], "issued_at": d["issued_at"], "expires_at": rec.expires_at,
+            "used_at": d.get("used_at"), "gifted_from": d.get("gifted_from")}
+
+
+def _effective_status(rec: RedemptionRecord, now: datetime) -> str:
+    if rec.status == "issued" and clock.parse_instant(rec.expires_at) < now:
+        return "expired"
+    return rec.status
+
+
+def redeem(member_id: str, reward_id: str, actor: str, idem: Optional[tuple] = None) -> tuple[int, dict]:
+    """Spend points on a reward; returns (201, Redemption) or a stored replay (200)."""
+
+    def attempt():
+        now = clock.now()
+        rec, reward = tx.get_many((MemberRecord, member_id), (RewardRecord, reward_id))
+        if rec is None:
+            raise MemberNotFound(member_id=member_id)
+        row = member_store.from_record(rec)
+        members.require_active(row)
+        if reward is None or not _available(reward.data, now):
+            raise RewardNotFound(reward_id=reward_id)
+        data = reward.data
+        tiers = program.tiers()
+        if data.get("min_tier") and index_of(row.state.get("tier", {}).get("tier_id"), tiers) < index_of(
+                data["min_tier"], tiers):
+            raise TierRequired(min_tier=data["min_tier"])
+        counts = row.state.setdefault("rewards", {})
+        if data.get("per_member_limit") is not None and counts.get(reward_id, 0) >= data["per_member_limit"]:
+            raise RewardLimitReached(per_member_limit=data["per_member_limit"])
+        if reward.stock is not None and int(reward.stock) <= 0:
+            raise OutOfStock(reward_id=reward_id)
+        cost = int(data["cost_points"])
+        ch = Change.begin(row, now)
+        if not ch.wallet.can_spend(cost):
+            raise InsufficientPoints(available=ch.wallet.available, required=cost)
+        ch.wallet.spend(cost)
+        counts[reward_id] = counts.get(reward_id, 0) + 1
+        redemption_id = "rd_" + secrets.token_hex(10)
+        code = codes.random_code(VOUCHER_CODE_LENGTH)
+        expires = now + timedelta(days=int(data.get("voucher_valid_days", 30)))
+        ch.entry("redeem", -cost, reference={"reward_id": reward_id, "redemption_id": redemption_id},
+                 actor=actor, occurred_at=now)
+        red = RedemptionRecord(redemption_id, owner_id=member_id, payer_id=member_id,
+                               issued_at=clock.sortable(now), status="issued", expires_at=clock.iso(expires),
+                               data={"reward_id": reward_id, "reward_name": data.get("name"), "code": code,
+                                     "points_spent": cost, "issued_at": clock.iso(now),
+                                     "earned_month": month_of(now)})
+        view = _view(red)
+        ch.messages.append(messaging.compose(
+            template="reward_redeemed", member_id=member_id, profile=row.profile,
+            channel=messaging.transactional_channel(row.profile.get("consents")),
+            variables={"points": ch.wallet.available, "reward_name": data.get("name"), "voucher_code": code},
+            source="reward_redeemed", period=redemption_id))
+        ops = ch.write_ops()
+        if reward.stock is not None:
+            ops.append(tx.update(RewardRecord(reward_id, data=data), [RewardRecord.stock.add(-1)],
+                                 RewardRecord.stock > 0))
+        else:
+            ops.append(tx.check(RewardRecord, reward_id, condition=RewardRecord.stock.does_not_exist()))
+        ops.append(tx.put(red, RedemptionRecord.redemption_id.does_not_exist()))
+        ops.append(tx.put(LookupRecord(voucher_key(code), target=redemption_id),
+                          LookupRecord.key.does_not_exist()))
+        idem_index = None
+        if idem:
+            idem_index = len(ops)
+            ops.append(idempotency.record_op(idem[0], idem[1], 201, view, member_id))
+        try:
+            tx.write(ops)
+        except tx.TxCancelled as c:
+            if idem_index is not None and c.failed(idem_index):
+                prior = IdempotencyRecord.get(idem[0], consistent_read=True)
+                if prior.request_hash != idem[1]:
+                    from chalicelib.errors import IdempotencyMismatch
+
+                    raise IdempotencyMismatch()
+                return 200, prior.response
+            raise Conflict()  # version, stock or code raced: read again and decide again
+        flush_messages(ch.messages)
+        observability.count("Redemptions")
+        observability.count("PointsRedeemed", cost)
+        return 201, view
+
+    return retrying()(attempt)
+
+
+def _owned(member_id: str, redemption_id: str) -> RedemptionRecord:
+    try:
+        rec = RedemptionRecord.get(redemption_id, consistent_read=True)
+    except RedemptionRecord.DoesNotExist:
+        raise NotFound(redemption_id=redemption_id)
+    if rec.owner_id != member_id:
+        raise NotFound(redemption_id=redemption_id)
+    return rec
+
+
+def list_redemptions(member_id: str, limit: int, cursor: Optional[dict]) -> tuple[list, Optional[dict]]:
+    members.require(member_id)
+    now = clock.now()
+    result = RedemptionRecord.by_owner.query(member_id, scan_index_forward=False, limit=limit,
+                                             last_evaluated_key=cursor)
+    items = []
+    for rec in result:
+        view = _view(rec)
+        view["status"] = _effective_status(rec, now)
+        items.append(view)
+    return items, result.last_evaluated_key
+
+
+def cancel(member_id: str, redemption_id: str, actor: str) -> dict:
+    """Cancel an issued voucher: the points go back to the member who paid, the stock returns."""
+
+    def attempt():
+        now = clock.now()
+        red = _owned(member_id, redemption_id)
+        if red.status == "cancelled":
+            return _view(red)  # a retried cancel answers as the first did
+        if _effective_status(red, now) != "issued":
+            raise VoucherNotIssued(status=_effective_status(red, now))
+        payer = member_store.get(red.payer_id)
+        if payer is None:
+            raise MemberNotFound(member_id=red.payer_id)
+        d = red.data
+        cost = int(d["points_spent"])
+        ch = Change.begin(payer, now)
+        ch.wallet.give_back(cost, month_of(now))
+        counts = payer.state.setdefault("rewards", {})
+        counts[d["reward_id"]] = max(0, counts.get(d["reward_id"], 0) - 1)
+        ch.entry("refund_redemption", cost, reference={"reward_id": d["reward_id"], "redemption_id": redemption_id},
+                 actor=actor, occurred_at=now)
+        red.status = "cancelled"
+        red.data = {**d, "cancelled_at": clock.iso(now)}
+        version = int(red.version)
+        red.version = version + 1
+        ops = ch.write_ops()
+        ops.append(tx.put(red, (RedemptionRecord.version == version) & (RedemptionRecord.status == "issued")))
+        try:
+            reward = RewardRecord.get(d["reward_id"], consistent_read=True)
+            if reward.stock is not None:
+                ops.append(tx.update(RewardRecord(d["reward_id"], data=reward.data), [RewardRecord.stock.add(1)],
+                                     RewardRecord.reward_id.exists()))
+        except RewardRecord.DoesNotExist:
+            pass  # the reward left the catalogue: nothing to restock
+        try:
+            tx.write(ops)
+        except tx.TxCancelled:
+            raise Conflict()
+        return _view(red)
+
+    return retrying()(attempt)
+
+
+def gift(member_id: str, redemption_id: str, to_member_id: str, actor: str) -> dict:
+    """Give an issued voucher to another active member; it is theirs from then on."""
+    if to_member_id == member_id:
+        raise ValidationFailed("a voucher cannot be gifted to its owner",
+                               fields=[{"field": "to_member_id", "message": "must be another member"}])
+
+    def attempt():
+        now = clock.now()
+        try:
+            red = RedemptionRecord.get(redemption_id, consistent_read=True)
+        except RedemptionRecord.DoesNotExist:
+            raise NotFound(redemption_id=redemption_id)
+        if red.owner_id == to_member_id and red.data.get("gifted_from") == member_id:
+            return _view(red)  # a retried gift answers as the first did
+        if red.owner_id != member_id:
+            raise NotFound(redemption_id=redemption_id)
+        if _effective_status(red, now) != "issued":
+            raise VoucherNotIssued(status=_effective_status(red, now))
+        recipient = member_store.get(to_member_id)
+        if recipient is None:
+            raise MemberNotFound(member_id=to_member_id)
+        members.require_active(recipient)
+        version = int(red.version)
+        red.owner_id = to_member_id
+        red.version = version + 1
+        red.data = {**red.data, "gifted_from": member_id, "gifted_at": clock.iso(now)}
+        try:
+            tx.write([tx.put(red, (RedemptionRecord.version == version) & (RedemptionRecord.status == "issued")),
+                      tx.check(MemberRecord, to_member_id, condition=MemberRecord.status == "active")])
+        except tx.TxCancelled:
+            raise Conflict()
+        return _view(red)
+
+    return retrying()(attempt)
+
+
+def use_voucher(code: str, order_id: Optional[str], actor: str) -> dict:
+    """Mark a voucher used at a store; the same use retried answers 200 again."""
+    normalized = codes.normalize(code)
+    if not normalized:
+        raise NotFound(code=code)
+
+    def attempt():
+        now = clock.now()
+        try:
+            redemption_id = LookupRecord.get(voucher_key(normalized), consistent_read=True).target
+            red = RedemptionRecord.get(redemption_id, consistent_read=True)
+        except (LookupRecord.DoesNotExist, RedemptionRecord.DoesNotExist):
+            raise NotFound("no voucher with this code")
+        if red.status == "used" and order_id and red.data.get("used_order_id") == order_id:
+            return _view(red)
+        if _effective_status(red, now) != "issued":
+            raise VoucherNotIssued(status=_effective_status(red, now))
+        version = int(red.version)
+        red.status = "used"
+        red.version = version + 1
+        red.data = {**red.data, "used_at": clock.iso(now), "used_order_id": order_id, "used_by": actor}
+        try:
+            tx.write([tx.put(red, (RedemptionRecord.version == version) & (RedemptionRecord.status == "issued"))])
+        except tx.TxCancelled:
+            raise Conflict()
+        observability.count("VouchersUsed")
+        return _view(red)
+
+    return retrying()(attempt)
+
+
+def expire_voucher(rec: RedemptionRecord, as_of: datetime) -> bool:
+    """`expire-vouchers` for one voucher: issued and past `expires_at` → expired (points stay spent)."""
+    if rec.status != "issued" or clock.parse_instant(rec.expires_at) >= as_of:
+        return False
+    version = int(rec.version)
+    rec.status = "expired"
+    rec.version = version + 1
+    rec.data = {**rec.data, "expired_at": clock.iso(as_of)}
+    try:
+        tx.write([tx.put(rec, (RedemptionRecord.version == version) & (RedemptionRecord.status == "issued"))])
+    except tx.TxCancelled:
+        return False  # used, cancelled or gifted meanwhile; the next run sees it again if still issued
+    return True
