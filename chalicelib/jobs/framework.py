@@ -109,10 +109,11 @@ class JobContext:
     page_size: int = 500
 
     def scan(self, model, handle: Callable[[Any], Optional[dict]], phase: str = "main",
-             filter_condition=None) -> None:
+             filter_condition=None, on_page_end: Optional[Callable[[], Optional[dict]]] = None) -> None:
         """Parallel-scan `model`; `handle(record)` returns count increments (or None).
 
         Checkpoints after every page, so a restart resumes where this left off.
+        `on_page_end()` runs before each checkpoint (e.g. to send what the page buffered).
         """
         seg_range = [self.only_segment] if self.only_segment is not None else range(self.segments)
         for segment in seg_range:
@@ -134,6 +135,8 @@ class JobContext:
                         scanned += 1
                         if self.progress:
                             self.progress(1)
+                    if on_page_end:
+                        seg_counts.update(on_page_end() or {})
                 except Exception:
                     # Keep the effects counted so far; the page is scanned again on resume and
                     # the idempotent handlers find nothing left to do for the items already done.

@@ -35,8 +35,10 @@ def from_record(rec: Optional[MemberRecord]) -> Optional[MemberRow]:
 
 def save_op(row: MemberRow, expected_version: Optional[int]) -> tx.Op:
     """Write the whole member item, conditional on the version read (optimistic lock)."""
+    segment = row.state.get("segment") or {}
     rec = MemberRecord(row.member_id, version=expected_version + 1 if expected_version is not None else 0,
-                       status=row.status, profile=row.profile, state=row.state)
+                       status=row.status, profile=row.profile, state=row.state,
+                       segment_label=segment.get("label") if row.status == "active" else None)
     if expected_version is None:
         return tx.put(rec, MemberRecord.member_id.does_not_exist())
     return tx.put(rec, MemberRecord.version == expected_version)

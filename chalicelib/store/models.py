@@ -16,14 +16,21 @@ transaction touches, small tables keep the emulator honest):
 """
 from __future__ import annotations
 
-from pynamodb.attributes import (
-    JSONAttribute,
-    NumberAttribute,
-    TTLAttribute,
-    UnicodeAttribute,
-)
+from pynamodb.attributes import JSONAttribute, NumberAttribute, TTLAttribute, UnicodeAttribute
+from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
 
 from chalicelib.store.base import Record
+
+
+class MembersBySegment(GlobalSecondaryIndex):
+    """Sparse: only scored members carry `segment_label`."""
+
+    class Meta:
+        index_name = "by-segment"
+        projection = KeysOnlyProjection()
+
+    segment_label = UnicodeAttribute(hash_key=True)
+    member_id = UnicodeAttribute(range_key=True)
 
 
 class MemberRecord(Record):
@@ -35,6 +42,8 @@ class MemberRecord(Record):
     status = UnicodeAttribute(default="active")
     profile = JSONAttribute(default=dict)
     state = JSONAttribute(default=dict)
+    segment_label = UnicodeAttribute(null=True)
+    by_segment = MembersBySegment()
 
 
 class LedgerRecord(Record):
