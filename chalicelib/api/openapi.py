@@ -53,7 +53,7 @@ def document() -> dict:
         for extra in e.also:
             op["responses"][str(extra)] = {"description": "accepted: the work continues as a job",
                                            "content": {"application/json": {"schema": {"type": "object"}}}}
-        if e.status == 201 and e.method == "POST":
+        if e.status in (201, 202) and e.method == "POST":
             op["responses"]["200"] = {"description": "a replay of the original request", **(
                 {"content": ok["content"]} if "content" in ok else {})}
         for code, desc in _ERRORS.items():
