@@ -73,6 +73,7 @@ def main(argv=None) -> int:
         stop = time.time() + args.seconds
         stats: dict = defaultdict(list)
         statuses: Counter = Counter()
+        errors: Counter = Counter()
         lock = threading.Lock()
         orders: dict = defaultdict(list)
 
@@ -118,6 +119,8 @@ def main(argv=None) -> int:
                 with lock:
                     stats[op].append((time.perf_counter() - t) * 1000)
                     statuses[r.status_code] += 1
+                    if r.status_code >= 400:
+                        errors[f"{op}:{r.status_code}:{r.json().get('error', {}).get('code')}"] += 1
 
         threads = [threading.Thread(target=client, args=(i,)) for i in range(args.clients)]
         started = time.time()
@@ -147,6 +150,7 @@ def main(argv=None) -> int:
             "clients": args.clients, "seconds": round(elapsed, 1), "requests": total,
             "requests_per_second": round(total / elapsed, 1),
             "status_counts": dict(sorted(statuses.items())),
+            "errors": dict(errors.most_common()),
             "server_errors": sum(v for k, v in statuses.items() if k >= 500 and k != 503),
             "retry_later_503": statuses.get(503, 0),
             "latency_ms": {op: {"n": len(v), "p50": round(statistics.median(v), 1),
