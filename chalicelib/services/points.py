@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, Callable, Optional
+from typing import Callable, Optional
 
 from chalicelib import clock, messaging, observability
 from chalicelib.api.http import canonical_hash
@@ -325,14 +325,12 @@ def refund(member_id: str, body, actor: str) -> tuple[int, dict]:
                                 request_hash=order.request_hash, data=data, response=order.response)
         idem = IdempotencyRecord(key, member_id=member_id, request_hash=req_hash, status_code=201, response=response)
         ops = ch.write_ops()
-        idem_index = len(ops) + 1
         ops += [tx.put(new_order, OrderRecord.version == order.version),
                 tx.put(idem, IdempotencyRecord.key.does_not_exist())]
         try:
             tx.write(ops)
         except tx.TxCancelled:
             raise Conflict()  # re-read: a replay is then answered from the stored record
-        _ = idem_index
         return 201, response
 
     return retrying()(attempt)
@@ -401,17 +399,14 @@ def record_activity(member_id: str, body, actor: str) -> tuple[int, dict]:
 def adjust(member_id: str, body, actor: str) -> tuple[int, dict]:
     """An admin's correction, positive or negative, with its reason in the ledger and the audit trail."""
     req_hash = canonical_hash({"member_id": member_id, **body.model_dump(mode="json")})
-    holder: dict[str, Any] = {}
 
     def build(ch: Change, now: datetime) -> dict:
         if body.points > 0:
             ch.wallet.earn(body.points, month_of(now))
         else:
             ch.wallet.debit(-body.points)
-        entry = ch.entry("adjust", body.points, reference={"adjustment_id": body.adjustment_id}, actor=actor,
-                         occurred_at=now, note=body.reason)
-        holder["entry"] = entry
-        return entry
+        return ch.entry("adjust", body.points, reference={"adjustment_id": body.adjustment_id}, actor=actor,
+                        occurred_at=now, note=body.reason)
 
     def extra() -> list:
         return [audit.entry_op(actor, "member.adjust", target=member_id,
