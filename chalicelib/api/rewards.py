@@ -47,12 +47,17 @@ def delete_reward(req, reward_id):
 
 
 @endpoint(bp, "POST", R, roles=("member", "service"), owner="member_id", body=s.RedeemRequest,
-          response=s.Redemption, status=201, tag="rewards", idempotent=True)
+          response=s.Redemption, status=201, tag="rewards")
 def redeem(req, member_id):
     """Spend points on a reward: a voucher with an unguessable code (Idempotency-Key replays)."""
-    status, view = _svc().redeem(member_id, req.body.reward_id, req.actor, req.extra.get("idempotency"))
-    req.extra["idempotency_recorded"] = True
-    return status, view
+    idem = None
+    if req.idempotency_key:
+        # The service reads the stored answer in the same TransactGetItems as the member and
+        # the reward, and writes it in the redemption's transaction: one read, one write.
+        from chalicelib.services import idempotency
+
+        idem = (idempotency.key_for(req, "POST", R), idempotency.request_hash(req))
+    return _svc().redeem(member_id, req.body.reward_id, req.actor, idem)
 
 
 @endpoint(bp, "GET", R, roles=ANY, owner="member_id", response=ListOf, tag="rewards", query=("limit", "cursor"))
@@ -63,21 +68,21 @@ def list_redemptions(req, member_id):
 
 
 @endpoint(bp, "POST", R + "/{redemption_id}/cancel", roles=ANY, owner="member_id", response=s.Redemption,
-          tag="rewards")
+          tag="rewards", idempotent=True)
 def cancel(req, member_id, redemption_id):
     """Cancel an issued voucher: points and stock come back."""
     return _svc().cancel(member_id, redemption_id, req.actor)
 
 
 @endpoint(bp, "POST", R + "/{redemption_id}/gift", roles=("member",), owner="member_id", body=s.GiftRequest,
-          response=s.Redemption, tag="rewards")
+          response=s.Redemption, tag="rewards", idempotent=True)
 def gift(req, member_id, redemption_id):
     """Give an issued voucher to a friend (another active member)."""
     return _svc().gift(member_id, redemption_id, req.body.to_member_id, req.actor)
 
 
 @endpoint(bp, "POST", "/v1/vouchers/{code}/use", roles=("service",), body=s.UseVoucherRequest,
-          response=s.Redemption, tag="rewards")
+          response=s.Redemption, tag="rewards", idempotent=True)
 def use_voucher(req, code):
     """Use a voucher at a store (case-insensitive, dashes ignored)."""
     return _svc().use_voucher(code, req.body.order_id, req.actor)

@@ -15,10 +15,11 @@ from typing import Optional
 
 from chalicelib import clock, messaging, observability
 from chalicelib.domain import codes
+from chalicelib.domain import rewards as rules
 from chalicelib.domain.months import month_of
-from chalicelib.domain.tiers import index_of
 from chalicelib.errors import (
     AlreadyExists,
+    IdempotencyMismatch,
     InsufficientPoints,
     MemberNotFound,
     NotFound,
@@ -53,7 +54,15 @@ def _get_reward(reward_id: str) -> RewardRecord:
         raise RewardNotFound(reward_id=reward_id)
 
 
+def _check_min_tier(body) -> None:
+    tier_ids = [t.tier_id for t in program.tiers()]
+    if body.min_tier is not None and body.min_tier not in tier_ids:
+        raise ValidationFailed("min_tier is not a configured tier",
+                               fields=[{"field": "min_tier", "message": "must be one of " + ", ".join(tier_ids)}])
+
+
 def create_reward(body, actor: str) -> dict:
+    _check_min_tier(body)
     data = body.model_dump(mode="json")
     stock = data.pop("stock")
     rec = RewardRecord(body.reward_id, data=data, stock=stock, updated_at=clock.iso(clock.now()))
@@ -69,6 +78,7 @@ def update_reward(reward_id: str, body, actor: str) -> dict:
     if body.reward_id not in (None, reward_id):
         raise ValidationFailed("reward_id in the body differs from the path",
                                fields=[{"field": "reward_id", "message": "must match the path"}])
+    _check_min_tier(body)
     data = {**body.model_dump(mode="json"), "reward_id": reward_id}
     stock = data.pop("stock")
     rec = RewardRecord(reward_id, data=data, stock=stock, updated_at=clock.iso(clock.now()))
@@ -89,30 +99,21 @@ def delete_reward(reward_id: str, actor: str) -> None:
         raise RewardNotFound(reward_id=reward_id)
 
 
-def _available(data: dict, now: datetime) -> bool:
-    if not data.get("active", True):
-        return False
-    if data.get("starts_at") and clock.parse_instant(data["starts_at"]) > now:
-        return False
-    if data.get("ends_at") and clock.parse_instant(data["ends_at"]) <= now:
-        return False
-    return True
-
-
 def list_rewards(principal, limit: int, cursor: Optional[dict]) -> tuple[list, Optional[dict]]:
     """Active rewards in their window. A member sees those their tier reaches."""
     now = clock.now()
-    tiers = program.tiers()
-    tier_idx = None
+    tier_ids = [t.tier_id for t in program.tiers()]
+    member_view, my_tier = False, None
     if principal.has("member") and not principal.has("service", "admin"):
+        member_view = True
         row = member_store.get(principal.sub)
-        tier_idx = index_of((row.state.get("tier") or {}).get("tier_id") if row else None, tiers)
+        my_tier = (row.state.get("tier") or {}).get("tier_id") if row else None
     items = []
     for rec in RewardRecord.scan():  # the catalogue is small; paging is over the filtered list
         data = rec.data
-        if not _available(data, now):
+        if not rules.available(data, now):
             continue
-        if tier_idx is not None and data.get("min_tier") and index_of(data["min_tier"], tiers) > tier_idx:
+        if member_view and not rules.tier_reaches(my_tier, data.get("min_tier"), tier_ids):
             continue
         items.append(_reward_out(rec))
     items.sort(key=lambda r: (r["cost_points"], r["reward_id"]))
@@ -133,9 +134,7 @@ def _view(rec: RedemptionRecord) -> dict:
 
 
 def _effective_status(rec: RedemptionRecord, now: datetime) -> str:
-    if rec.status == "issued" and clock.parse_instant(rec.expires_at) < now:
-        return "expired"
-    return rec.status
+    return rules.effective_status(rec.status, rec.expires_at, now)
 
 
 def redeem(member_id: str, reward_id: str, actor: str, idem: Optional[tuple] = None) -> tuple[int, dict]:
@@ -143,17 +142,23 @@ def redeem(member_id: str, reward_id: str, actor: str, idem: Optional[tuple] = N
 
     def attempt():
         now = clock.now()
-        rec, reward = tx.get_many((MemberRecord, member_id), (RewardRecord, reward_id))
+        keys = [(MemberRecord, member_id), (RewardRecord, reward_id)]
+        if idem:
+            keys.append((IdempotencyRecord, idem[0]))
+        rec, reward, *prior = tx.get_many(*keys)
+        if prior and prior[0] is not None:  # a replay: the stored answer, whatever changed since
+            if prior[0].request_hash != idem[1]:
+                raise IdempotencyMismatch()
+            return 200, prior[0].response
         if rec is None:
             raise MemberNotFound(member_id=member_id)
         row = member_store.from_record(rec)
         members.require_active(row)
-        if reward is None or not _available(reward.data, now):
+        if reward is None or not rules.available(reward.data, now):
             raise RewardNotFound(reward_id=reward_id)
         data = reward.data
-        tiers = program.tiers()
-        if data.get("min_tier") and index_of(row.state.get("tier", {}).get("tier_id"), tiers) < index_of(
-                data["min_tier"], tiers):
+        tier_ids = [t.tier_id for t in program.tiers()]
+        if not rules.tier_reaches((row.state.get("tier") or {}).get("tier_id"), data.get("min_tier"), tier_ids):
             raise TierRequired(min_tier=data["min_tier"])
         counts = row.state.setdefault("rewards", {})
         if data.get("per_member_limit") is not None and counts.get(reward_id, 0) >= data["per_member_limit"]:
@@ -199,10 +204,8 @@ def redeem(member_id: str, reward_id: str, actor: str, idem: Optional[tuple] = N
             tx.write(ops)
         except tx.TxCancelled as c:
             if idem_index is not None and c.failed(idem_index):
-                prior = IdempotencyRecord.get(idem[0], consistent_read=True)
+                prior = IdempotencyRecord.get(idem[0], consistent_read=True)  # a concurrent twin won
                 if prior.request_hash != idem[1]:
-                    from chalicelib.errors import IdempotencyMismatch
-
                     raise IdempotencyMismatch()
                 return 200, prior.response
             raise Conflict()  # version, stock or code raced: read again and decide again
@@ -243,8 +246,6 @@ def cancel(member_id: str, redemption_id: str, actor: str) -> dict:
     def attempt():
         now = clock.now()
         red = _owned(member_id, redemption_id)
-        if red.status == "cancelled":
-            return _view(red)  # a retried cancel answers as the first did
         if _effective_status(red, now) != "issued":
             raise VoucherNotIssued(status=_effective_status(red, now))
         payer = member_store.get(red.payer_id)
@@ -298,16 +299,20 @@ def gift(member_id: str, redemption_id: str, to_member_id: str, actor: str) -> d
             raise NotFound(redemption_id=redemption_id)
         if _effective_status(red, now) != "issued":
             raise VoucherNotIssued(status=_effective_status(red, now))
-        recipient = member_store.get(to_member_id)
+        giver, recipient = tx.get_many((MemberRecord, member_id), (MemberRecord, to_member_id))
+        if giver is None:
+            raise MemberNotFound(member_id=member_id)
+        members.require_active(member_store.from_record(giver))  # suspended or closed: cannot hand it on
         if recipient is None:
             raise MemberNotFound(member_id=to_member_id)
-        members.require_active(recipient)
+        members.require_active(member_store.from_record(recipient))
         version = int(red.version)
         red.owner_id = to_member_id
         red.version = version + 1
         red.data = {**red.data, "gifted_from": member_id, "gifted_at": clock.iso(now)}
         try:
             tx.write([tx.put(red, (RedemptionRecord.version == version) & (RedemptionRecord.status == "issued")),
+                      tx.check(MemberRecord, member_id, condition=MemberRecord.status == "active"),
                       tx.check(MemberRecord, to_member_id, condition=MemberRecord.status == "active")])
         except tx.TxCancelled:
             raise Conflict()
@@ -349,7 +354,7 @@ def use_voucher(code: str, order_id: Optional[str], actor: str) -> dict:
 
 def expire_voucher(rec: RedemptionRecord, as_of: datetime) -> bool:
     """`expire-vouchers` for one voucher: issued and past `expires_at` → expired (points stay spent)."""
-    if rec.status != "issued" or clock.parse_instant(rec.expires_at) >= as_of:
+    if rec.status != "issued" or rules.effective_status(rec.status, rec.expires_at, as_of) != "expired":
         return False
     version = int(rec.version)
     rec.status = "expired"
