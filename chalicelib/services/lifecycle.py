@@ -14,7 +14,7 @@ from chalicelib.domain.months import month_of
 from chalicelib.domain.tiers import qualifying_spend, recalculate
 from chalicelib.domain.wallet import Wallet
 from chalicelib.services import program
-from chalicelib.services.points import Change, flush_messages, record_tier_change
+from chalicelib.services.points import Change, record_tier_change, send_after_commit
 from chalicelib.store import members as store
 from chalicelib.store import tx
 from chalicelib.store.base import Conflict, retrying
@@ -39,7 +39,7 @@ def _apply(member_id: str, first: Optional[store.MemberRow], mutate) -> Optional
             tx.write(ch.write_ops())
         except tx.TxCancelled:
             raise Conflict()
-        flush_messages(ch.messages)
+        send_after_commit(ch.messages)
         return result
 
     return retrying()(attempt)

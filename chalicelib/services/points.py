@@ -83,14 +83,35 @@ class Change:
         ops = [store.save_op(self.row, self.expected_version)]
         ops += [store.ledger_op(self.row.member_id, seq, e) for seq, e in self.entries]
         ops += self.ops
-        for msg in self.messages:
-            ops.append(tx.put(OutboxRecord(msg["message_id"], body=msg, created_at=msg["created_at"]),
-                              OutboxRecord.message_id.does_not_exist()))
         return ops
 
 
+def send_after_commit(messages: list) -> None:
+    """Queue the messages a committed write caused (tier_changed, reward_redeemed, ...).
+
+    The common case is one SendMessageBatch and no extra DynamoDB call (a points
+    mutation stays at one read and one transaction). If SQS still fails after its
+    retries, the messages go to the outbox table and `run-triggers` re-sends them; the
+    write itself is never undone for a notification.
+    """
+    if not messages:
+        return
+    try:
+        messaging.send(messages)
+    except Exception:  # noqa: BLE001 - park them; never fail a committed write
+        messaging.log.warning("message send failed; parking %d messages in the outbox", len(messages),
+                              exc_info=True)
+        try:
+            with OutboxRecord.batch_write() as batch:
+                for msg in messages:
+                    batch.save(OutboxRecord(msg["message_id"], body=msg, created_at=msg["created_at"]))
+        except Exception:  # noqa: BLE001 - both SQS and DynamoDB failed: say so loudly
+            messaging.log.error("messages lost after a committed write: %s",
+                                [m["message_id"] for m in messages], exc_info=True)
+
+
 def flush_messages(messages: list) -> None:
-    """Send outbox messages right after their write committed; leftovers wait for a job."""
+    """Send messages committed to the outbox, then delete them; on failure they stay for the next flush."""
     if not messages:
         return
     try:
@@ -256,7 +277,7 @@ def accrue(member_id: str, body, actor: str) -> tuple[int, dict]:
             if c.failed(order_index):
                 return _replay_order(body.order_id, member_id, req_hash)
             raise Conflict()
-        flush_messages(ch.messages)
+        send_after_commit(ch.messages)
         observability.count("Accruals")
         observability.count("PointsEarned", plan.points)
         return 201, response
@@ -362,7 +383,7 @@ def _idempotent_member_op(key: str, member_id: str, req_hash: str,
                     raise IdempotencyMismatch(key=key.split("#", 1)[1])
                 return 200, prior.response
             raise Conflict()
-        flush_messages(ch.messages)
+        send_after_commit(ch.messages)
         return 201, response
 
     return retrying()(attempt)

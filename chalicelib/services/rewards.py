@@ -31,7 +31,7 @@ from chalicelib.errors import (
     VoucherNotIssued,
 )
 from chalicelib.services import audit, idempotency, members, program
-from chalicelib.services.points import Change, flush_messages
+from chalicelib.services.points import Change, send_after_commit
 from chalicelib.store import members as member_store
 from chalicelib.store import tx
 from chalicelib.store.base import Conflict, retrying
@@ -209,7 +209,7 @@ def redeem(member_id: str, reward_id: str, actor: str, idem: Optional[tuple] = N
                     raise IdempotencyMismatch()
                 return 200, prior.response
             raise Conflict()  # version, stock or code raced: read again and decide again
-        flush_messages(ch.messages)
+        send_after_commit(ch.messages)
         observability.count("Redemptions")
         observability.count("PointsRedeemed", cost)
         return 201, view

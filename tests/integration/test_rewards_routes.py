@@ -165,9 +165,9 @@ class TestRedemptionRoutes:
             replay = list(calls)
         finally:
             events.unregister("before-call.dynamodb", unique_id="count-rw")
-        # the outbox delete after the SQS send is the third call (shared outbox design)
-        assert plain == ["TransactGetItems", "TransactWriteItems", "BatchWriteItem"]
-        assert keyed == ["TransactGetItems", "TransactWriteItems", "BatchWriteItem"]
+        # the reward_redeemed message goes straight to SQS after the commit: no third call
+        assert plain == ["TransactGetItems", "TransactWriteItems"]
+        assert keyed == ["TransactGetItems", "TransactWriteItems"]
         assert replay == ["TransactGetItems"]
         assert api.member("cost")["points"]["available"] == 700
 
