@@ -52,3 +52,22 @@ def api(client):
 
 
 
+
+
+@pytest.fixture
+def locked_emulator(aws_env, monkeypatch):
+    """The embedded emulator of `make run` (moto behind a lock) in this process, empty."""
+    import requests
+
+    from chalicelib.bootstrap import bootstrap
+    from chalicelib.local import start_emulator_thread
+    from tests.factories import reset_caches
+
+    server, url = start_emulator_thread()
+    requests.post(url + "/moto-api/reset")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", url)
+    reset_caches()
+    bootstrap()
+    yield url
+    requests.post(url + "/moto-api/reset")
+    server.shutdown()

@@ -80,11 +80,13 @@ class Record(Model):
 
 
 def error_code(exc: BaseException) -> Optional[str]:
-    """The AWS error code behind a PynamoDB or botocore exception, if any."""
-    if isinstance(exc, PynamoDBException):
-        return exc.cause_response_code
-    if isinstance(exc, ClientError):
-        return exc.response.get("Error", {}).get("Code")
+    """The AWS error code behind a PynamoDB or botocore exception, if any.
+
+    (PynamoDB's own `cause_response_code` breaks when the cause is a connection error.)
+    """
+    cause = exc.cause if isinstance(exc, PynamoDBException) else exc
+    if isinstance(cause, ClientError):
+        return (cause.response or {}).get("Error", {}).get("Code")
     return None
 
 

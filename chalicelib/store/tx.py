@@ -7,7 +7,7 @@ from pynamodb.exceptions import TransactWriteError
 from pynamodb.expressions.condition import Condition
 from pynamodb.transactions import TransactGet, TransactWrite
 
-from chalicelib.store.base import Conflict, cancellation_codes, connection
+from chalicelib.store.base import Conflict, cancellation_codes, connection, error_code
 
 Op = Callable[[TransactWrite], None]
 
@@ -47,7 +47,7 @@ def write(ops: Sequence[Op]) -> None:
             for op in ops:
                 op(tx)
     except TransactWriteError as exc:
-        if exc.cause_response_code != "TransactionCanceledException":
+        if error_code(exc) != "TransactionCanceledException":
             raise
         codes = cancellation_codes(exc)
         if "ConditionalCheckFailed" in codes:
