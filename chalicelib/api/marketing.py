@@ -11,45 +11,49 @@ bp = Blueprint(__name__)
 ADMIN = ("admin",)
 
 
-def _svc():
-    from chalicelib.services import marketing
-
-    return marketing
-
-
 @endpoint(bp, "POST", "/v1/members/{member_id}/events", roles=("service",), body=s.EventRequest,
           response=s.EventAccepted, status=202, tag="marketing")
 def record_event(req, member_id):
     """A storefront behaviour event (cart abandoned, product viewed, favourites); replay → 200."""
-    return _svc().record_event(member_id, req.body)
+    from chalicelib.services import triggers
+
+    return triggers.record_event(member_id, req.body)
 
 
 @endpoint(bp, "POST", "/v1/members/{member_id}/feedback", roles=("member", "service"), owner="member_id",
           body=s.FeedbackRequest, response=s.FeedbackResult, status=201, tag="marketing")
 def give_feedback(req, member_id):
-    """A 0–10 score with an optional comment; earns the survey activity points."""
-    return _svc().give_feedback(member_id, req.body, req.actor)
+    """A 0–10 score with an optional comment; earns the survey activity points; replay → 200."""
+    from chalicelib.services import marketing
+
+    return marketing.give_feedback(member_id, req.body, req.actor)
 
 
 @endpoint(bp, "POST", "/v1/admin/product-signals", roles=ADMIN, body=s.ProductSignalRequest,
           response=s.ProductSignalResult, status=202, tag="marketing")
 def product_signal(req):
     """Back in stock, price drop or low stock: messages to the sku's followers, queued now."""
-    return _svc().product_signal(req.body, req.actor)
+    from chalicelib.services import triggers
+
+    return triggers.product_signal(req.body, req.actor)
 
 
 @endpoint(bp, "POST", "/v1/admin/message-campaigns", roles=ADMIN, body=s.MessageCampaignRequest,
           response=s.MessageCampaign, status=201, tag="marketing", idempotent=True)
 def create_message_campaign(req):
     """Send (or dry-run) a personalised message to an audience, optionally with coupon codes."""
-    return _svc().create_campaign(req.body, req.actor)
+    from chalicelib.services import marketing
+
+    return marketing.create_campaign(req.body, req.actor)
 
 
 @endpoint(bp, "GET", "/v1/admin/message-campaigns", roles=ADMIN, response=ListOf, tag="marketing",
           query=("limit", "cursor"))
 def list_message_campaigns(req):
     """Message campaigns, newest first."""
-    items, nxt = _svc().list_campaigns(page_limit(req.query), decode_cursor(req.query))
+    from chalicelib.services import marketing
+
+    items, nxt = marketing.list_campaigns(page_limit(req.query), decode_cursor(req.query))
     return {"items": items, "next_cursor": encode_cursor(nxt)}
 
 
@@ -57,18 +61,24 @@ def list_message_campaigns(req):
           tag="marketing")
 def get_message_campaign(req, campaign_id):
     """One message campaign with its counts."""
-    return _svc().get_campaign(campaign_id)
+    from chalicelib.services import marketing
+
+    return marketing.get_campaign(campaign_id)
 
 
 @endpoint(bp, "GET", "/v1/admin/segments", roles=ADMIN, response=s.SegmentsReport, tag="marketing")
-def segments(req):
+def segments_report(req):
     """Counts by segment and touch model, f2_rate and NPS (90 days), as of the last scoring."""
-    return _svc().segments_report()
+    from chalicelib.services import segments
+
+    return segments.report()
 
 
 @endpoint(bp, "GET", "/v1/admin/segments/{segment}/members", roles=ADMIN, response=ListOf, tag="marketing",
           query=("limit", "cursor"))
 def segment_members(req, segment):
-    """The members of one segment."""
-    items, last = _svc().segment_members(segment, page_limit(req.query), decode_cursor(req.query))
-    return {"items": items, "next_cursor": encode_cursor(last)}
+    """The members of one segment (unknown segment → 404)."""
+    from chalicelib.services import segments
+
+    items, nxt = segments.segment_members(segment, page_limit(req.query), decode_cursor(req.query))
+    return {"items": items, "next_cursor": encode_cursor(nxt)}

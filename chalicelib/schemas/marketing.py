@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any, Literal, Optional
 
 from pydantic import Field, model_validator
@@ -7,6 +8,8 @@ from pydantic import Field, model_validator
 from chalicelib.schemas.common import ClientId, MemberId, Out, Strict, UtcDatetime
 
 Sku = Annotated[str, Field(min_length=1, max_length=128)]
+FeedbackId = Annotated[str, Field(pattern=r"^[A-Za-z0-9._:@#/-]{1,100}$")]
+MAX_CART_BYTES = 8192
 
 
 class EventRequest(Strict):
@@ -15,6 +18,14 @@ class EventRequest(Strict):
     occurred_at: Optional[UtcDatetime] = None
     sku: Optional[Sku] = None
     cart: Optional[dict[str, Any]] = None
+
+    @model_validator(mode="after")
+    def _sku_and_cart(self) -> "EventRequest":
+        if self.type.startswith("favorite") and not self.sku:
+            raise ValueError(f"a {self.type} event needs a sku")
+        if self.cart is not None and len(json.dumps(self.cart, default=str)) > MAX_CART_BYTES:
+            raise ValueError(f"cart is larger than {MAX_CART_BYTES} bytes")
+        return self
 
 
 class EventAccepted(Out):
@@ -25,7 +36,7 @@ class EventAccepted(Out):
 
 
 class FeedbackRequest(Strict):
-    feedback_id: ClientId
+    feedback_id: FeedbackId
     score: Annotated[int, Field(ge=0, le=10)]
     comment: Optional[Annotated[str, Field(max_length=2000)]] = None
 
@@ -41,18 +52,37 @@ class ProductSignalRequest(Strict):
     type: Literal["back_in_stock", "price_drop", "low_stock"]
     variables: Optional[dict[str, Any]] = None
 
+    @model_validator(mode="after")
+    def _small_variables(self) -> "ProductSignalRequest":
+        _small(self.variables)
+        return self
+
 
 class ProductSignalResult(Out):
     signal_id: str
     sku: str
     type: str
+    enabled: bool
     followers: int
     queued: int
+    capped: int
+    no_consent: int
+
+
+SegmentLabel = Literal["champions", "loyal", "potential_loyalist", "new", "promising", "need_attention", "at_risk",
+                       "cant_lose", "hibernating", "lost"]  # domain.rfm.LABELS
+MAX_VARIABLES_BYTES = 4096
+
+
+def _small(variables: Optional[dict]) -> Optional[dict]:
+    if variables is not None and len(json.dumps(variables, default=str)) > MAX_VARIABLES_BYTES:
+        raise ValueError(f"variables are larger than {MAX_VARIABLES_BYTES} bytes")
+    return variables
 
 
 class Audience(Strict):
-    tiers: Optional[list[str]] = None
-    segments: Optional[list[str]] = None
+    tiers: Optional[list[Annotated[str, Field(min_length=1, max_length=32)]]] = None
+    segments: Optional[list[SegmentLabel]] = None
     touch: Optional[list[Literal["high_touch", "low_touch", "tech_touch"]]] = None
     member_ids: Optional[Annotated[list[MemberId], Field(max_length=10000)]] = None
 
@@ -73,21 +103,40 @@ class MessageCampaignRequest(Strict):
     variables: Optional[dict[str, Any]] = None
     dry_run: bool = False
 
+    @model_validator(mode="after")
+    def _small_variables(self) -> "MessageCampaignRequest":
+        _small(self.variables)
+        return self
+
 
 class MessageCampaign(Out):
     campaign_id: str
     name: str
     template: str
     channel: str
-    status: str
+    audience: dict
+    coupon_campaign_id: Optional[str] = None
+    variables: Optional[dict] = None
+    dry_run: bool
+    status: Literal["queued", "sending", "sent", "dry_run"]
     audience_size: int
     eligible: int
     queued: int
+    capped: int
+    no_consent: int
+    no_code: int
+    job_id: Optional[str] = None
+    created_at: str
+    created_by: str
+    finished_at: Optional[str] = None
 
 
 class SegmentsReport(Out):
     as_of: Optional[str]
-    segments: dict
-    touch: dict
+    scored: int
+    segments: dict[str, int]
+    touch: dict[str, int]
     f2_rate: float
+    ltv_12m_total: int
     nps: Optional[float]
+    nps_responses: dict[str, int]

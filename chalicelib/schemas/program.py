@@ -49,16 +49,18 @@ class Automation(BaseModel):
 
 
 DEFAULT_AUTOMATIONS: dict[str, dict[str, Any]] = {
+    # lifecycle (run-automations, daily); docs/MESSAGING.md
     "welcome": {"enabled": True, "days_after_enrolment": 0},
     "onboarding_step": {"enabled": True, "days": [7, 30]},
-    "f2_nudge": {"enabled": True, "days_after_first_order": 14},
-    "dormant": {"enabled": True, "days_without_order": 90},
+    "f2_nudge": {"enabled": True, "days_after_first_order": 14, "catch_up_days": 30},
+    "dormant": {"enabled": True, "days_without_order": 90, "catch_up_days": 30},
     "birthday": {"enabled": True},
     "points_expiring": {"enabled": True, "within_days": 30},
     "near_next_tier": {"enabled": True, "within_percent": 10},
-    "churn_risk": {"enabled": True, "segments": ["at_risk", "cant_lose"]},
-    "cart_reminder": {"enabled": True, "cart_reminder_hours": 2},
-    "browse_reminder": {"enabled": True, "hours": 24},
+    "churn_risk": {"enabled": True, "segments": ["at_risk", "cant_lose"], "within_days": 7},
+    # behaviour triggers (run-triggers, hourly; product signals during the request)
+    "cart_reminder": {"enabled": True, "cart_reminder_hours": 2, "max_age_hours": 48},
+    "browse_reminder": {"enabled": True, "hours": 24, "max_age_hours": 48},
     "back_in_stock": {"enabled": True},
     "price_drop": {"enabled": True},
     "low_stock": {"enabled": True},

@@ -1,254 +1,324 @@
-"""Storefront events, feedback, product signals, broadcasts and the segments report (SPEC 2.11, 2.12)."""
+"""Feedback (voice of the customer) and marketers' message campaigns (SPEC 2.11, 2.12)."""
 from __future__ import annotations
 
+import re
 import secrets
+from collections import Counter
 from datetime import timedelta
-from typing import Optional
+from typing import Iterator, Optional
 
-from chalicelib import clock
+from chalicelib import clock, messaging
 from chalicelib.api.http import canonical_hash
 from chalicelib.domain import rfm
-from chalicelib.errors import IdempotencyMismatch, NotFound, ValidationFailed
+from chalicelib.errors import ActivityLimitReached, AlreadyExists, IdempotencyMismatch, NotFound, ValidationFailed
+from chalicelib.schemas.common import ID_PATTERN
 from chalicelib.services import audit, members, program
 from chalicelib.services.outreach import Candidate, deliver
+from chalicelib.store import marketing as store
 from chalicelib.store import members as member_store
 from chalicelib.store import tx
-from chalicelib.store.models import IdempotencyRecord, MemberRecord
-from chalicelib.store.marketing import (
-    FavoriteRecord,
-    FeedbackRecord,
-    MemberEventRecord,
-    MessageCampaignRecord,
-    SegmentReportRecord,
-)
+from chalicelib.store.models import MemberRecord, OutboxRecord
 
-EVENT_TTL = timedelta(days=60)
-TRIGGER_TYPES = {"cart_abandoned": "cart_reminder", "product_viewed": "browse_reminder"}
+FEEDBACK_TTL = timedelta(days=400)
+INLINE_LIMIT = 5000  # audiences whose resolution reads more members than this run as a job
+CHUNK = 500
 
 
-def _replay(key: str, req_hash: str) -> Optional[dict]:
-    try:
-        prior = IdempotencyRecord.get(key, consistent_read=True)
-    except IdempotencyRecord.DoesNotExist:
+# --- feedback ---------------------------------------------------------------------------
+
+def _feedback_replay(feedback_id: str, req_hash: str) -> Optional[dict]:
+    prior = store.get_feedback(feedback_id)
+    if prior is None:
         return None
     if prior.request_hash != req_hash:
-        raise IdempotencyMismatch(key=key.split("#", 1)[1])
+        raise IdempotencyMismatch(feedback_id=feedback_id)
     return prior.response
 
 
-# --- storefront events -------------------------------------------------------------------
-
-def record_event(member_id: str, body) -> tuple[int, dict]:
-    """Store a behaviour event (202); favourites update the sku's follower list at once."""
-    key = f"event#{body.event_id}"
+def give_feedback(member_id: str, body, actor: str) -> tuple[int, dict]:
+    """Store a 0–10 score (idempotent per feedback_id), earn the `survey` activity points
+    when configured and under its limits, count it for NPS, and alert customer success
+    (`cs_alert` channel) on a detractor score from a high-touch member."""
     req_hash = canonical_hash({"member_id": member_id, **body.model_dump(mode="json")})
-    stored = _replay(key, req_hash)
+    stored = _feedback_replay(body.feedback_id, req_hash)
     if stored is not None:
         return 200, stored
     row = members.require(member_id)
     members.require_active(row)
-    now = clock.now()
-    occurred = body.occurred_at or now
-    if body.type.startswith("favorite") and not body.sku:
-        raise ValidationFailed("favourite events need a sku", fields=[{"field": "sku", "message": "required"}])
-    response = {"event_id": body.event_id, "member_id": member_id, "type": body.type, "accepted": True}
-    event = MemberEventRecord(member_id, f"{clock.sortable(occurred)}#{body.event_id}", event_id=body.event_id,
-                              type=body.type, occurred_at=clock.iso(occurred), sku=body.sku,
-                              data={"cart": body.cart} if body.cart is not None else None,
-                              pending=True if body.type in TRIGGER_TYPES else None, expires_at=EVENT_TTL)
-    ops = [tx.put(IdempotencyRecord(key, member_id=member_id, request_hash=req_hash, status_code=202,
-                                    response=response), IdempotencyRecord.key.does_not_exist()),
-           tx.put(event)]
-    if body.type == "favorite_added":
-        ops.append(tx.put(FavoriteRecord(body.sku, member_id, added_at=clock.iso(occurred))))
-    elif body.type == "favorite_removed":
-        ops.append(tx.delete(FavoriteRecord(body.sku, member_id, added_at="")))
-    try:
-        tx.write(ops)
-    except tx.TxCancelled:
-        return 200, _replay(key, req_hash)
-    return 202, response
-
-
-def fire_trigger(event: MemberEventRecord, as_of, config: dict, cap: int) -> Optional[str]:
-    """`run-triggers` for one event: a reminder once it is old enough, unless a purchase followed."""
-    trigger = TRIGGER_TYPES.get(event.type)
-    settings = config.get(trigger) or {}
-    occurred = clock.parse_instant(event.occurred_at)
-    hours = float(settings.get("cart_reminder_hours" if trigger == "cart_reminder" else "hours",
-                               2 if trigger == "cart_reminder" else 24))
-    if occurred + timedelta(hours=hours) > as_of:
-        return None  # not yet
-    row = member_store.get(event.member_id)
-    outcome = "suppressed"
-    if row is not None and row.status == "active" and settings.get("enabled", True):
-        last = (row.state.get("orders") or {}).get("last_at")
-        if not (last and last >= event.occurred_at):
-            counts = deliver([Candidate(row.member_id, row.profile, trigger, trigger, event.event_id,
-                                        {"sku": event.sku, **((event.data or {}).get("cart") and
-                                                              {"cart": event.data["cart"]} or {})})], cap)
-            outcome = "queued" if counts.get("queued") else "skipped"
-    event.update(actions=[MemberEventRecord.pending.remove()])
-    return outcome
-
-
-# --- feedback ------------------------------------------------------------------------------
-
-def give_feedback(member_id: str, body, actor: str) -> tuple[int, dict]:
-    """Store a score; earn the `survey` activity points; alert customer success on a
-    detractor from a high-touch member."""
-    req_hash = canonical_hash({"member_id": member_id, **body.model_dump(mode="json")})
-    try:
-        prior = FeedbackRecord.get(body.feedback_id, consistent_read=True)
-        if prior.request_hash != req_hash:
-            raise IdempotencyMismatch(feedback_id=body.feedback_id)
-        return 200, prior.response
-    except FeedbackRecord.DoesNotExist:
-        pass
-    row = members.require(member_id)
-    members.require_active(row)
     points_earned = 0
     if "survey" in program.settings().activity_rules:
-        from chalicelib.errors import ActivityLimitReached
         from chalicelib.schemas.members import ActivityRequest
         from chalicelib.services import points
 
         try:
             _, result = points.record_activity(
                 member_id, ActivityRequest(activity_id=f"feedback:{body.feedback_id}", type="survey"), actor)
-            points_earned = result["points_earned"]
+            points_earned = int(result["points_earned"])
         except ActivityLimitReached:
-            points_earned = 0
+            points_earned = 0  # the feedback still counts; the points limit is reached
     now = clock.now()
     response = {"feedback_id": body.feedback_id, "points_earned": points_earned}
-    rec = FeedbackRecord(body.feedback_id, member_id=member_id, score=body.score, at=clock.iso(now),
-                         request_hash=req_hash, response=response, comment=body.comment,
-                         expires_at=timedelta(days=400))
-    try:
-        tx.write([tx.put(rec, FeedbackRecord.feedback_id.does_not_exist())])
-    except tx.TxCancelled:
-        return 200, FeedbackRecord.get(body.feedback_id, consistent_read=True).response
+    rec = store.FeedbackRecord(body.feedback_id, member_id=member_id, score=body.score, at=clock.iso(now),
+                               request_hash=req_hash, response=response, comment=body.comment,
+                               expires_at=FEEDBACK_TTL)
+    ops = store.feedback_ops(rec, rfm.nps_bucket(body.score))
+    alert = None
     segment = row.state.get("segment") or {}
     if body.score <= 6 and segment.get("touch") == "high_touch":
-        deliver([Candidate(member_id, row.profile, "cs_alert", "feedback_detractor", body.feedback_id,
-                           {"score": body.score, "comment": body.comment, "ltv_12m": segment.get("ltv_12m")},
-                           kind="cs_alert")], program.settings().frequency_cap_per_week)
+        alert = messaging.compose(
+            template="cs_alert", member_id=member_id, profile=row.profile, channel="cs_alert",
+            variables={"reason": "detractor_feedback", "score": body.score, "comment": body.comment,
+                       "feedback_id": body.feedback_id, "segment": segment.get("label"),
+                       "ltv_12m": segment.get("ltv_12m"), "tier": (row.state.get("tier") or {}).get("tier_id")},
+            source="feedback_detractor", period=body.feedback_id)
+        # in the outbox of the same transaction: the alert cannot be lost after the feedback is stored
+        ops.append(tx.put(OutboxRecord(alert["message_id"], body=alert, created_at=alert["created_at"]),
+                          OutboxRecord.message_id.does_not_exist()))
+    try:
+        tx.write(ops)
+    except tx.TxCancelled:
+        stored = _feedback_replay(body.feedback_id, req_hash)
+        if stored is None:
+            raise
+        return 200, stored
+    if alert:
+        from chalicelib.services.points import flush_messages
+
+        flush_messages([alert])
     return 201, response
 
 
-def nps_90_days() -> Optional[float]:
-    horizon = clock.iso(clock.now() - timedelta(days=90))
-    return rfm.nps([int(r.score) for r in FeedbackRecord.scan(FeedbackRecord.at >= horizon)])
-
-
-# --- product signals -----------------------------------------------------------------------
-
-def product_signal(body, actor: str) -> tuple[int, dict]:
-    """Queue a back-in-stock / price-drop / low-stock message to the sku's followers now."""
-    key = f"signal#{body.signal_id}"
-    req_hash = canonical_hash(body.model_dump(mode="json"))
-    stored = _replay(key, req_hash)
-    if stored is not None:
-        return 200, stored
-    settings = program.settings()
-    followers = [f.member_id for f in FavoriteRecord.query(body.sku)]
-    counts = {"queued": 0}
-    if settings.automation(body.type).get("enabled", True) and followers:
-        rows = {r.member_id: r for r in MemberRecord.batch_get(followers)}
-        cands = [Candidate(m, r.profile, body.type, body.type, body.signal_id,
-                           {"sku": body.sku, **(body.variables or {})})
-                 for m, r in rows.items() if r.status == "active"]
-        counts = deliver(cands, settings.frequency_cap_per_week)
-    response = {"signal_id": body.signal_id, "sku": body.sku, "type": body.type,
-                "followers": len(followers), "queued": int(counts.get("queued", 0))}
-    try:
-        tx.write([tx.put(IdempotencyRecord(key, request_hash=req_hash, status_code=202, response=response),
-                         IdempotencyRecord.key.does_not_exist()),
-                  audit.entry_op(actor, "product_signal", target=body.sku, details=response)])
-    except tx.TxCancelled:
-        return 200, _replay(key, req_hash)
-    return 202, response
-
-
-# --- broadcasts ----------------------------------------------------------------------------
-
-def create_campaign(body, actor: str) -> tuple[int, dict]:
-    """A marketer's message campaign; the sending runs as a resumable job (inline when small)."""
-    from chalicelib.jobs import framework
-
-    campaign_id = body.campaign_id or "mc_" + secrets.token_hex(6)
-    now = clock.now()
-    data = {**body.model_dump(mode="json"), "campaign_id": campaign_id, "created_at": clock.iso(now),
-            "created_by": actor, "status": "queued", "audience_size": 0, "eligible": 0, "queued": 0}
-    rec = MessageCampaignRecord(campaign_id, created_at=clock.sortable(now), data=data)
-    try:
-        tx.write([tx.put(rec, MessageCampaignRecord.campaign_id.does_not_exist()),
-                  audit.entry_op(actor, "message_campaign.create", target=campaign_id,
-                                 details={"template": body.template, "dry_run": body.dry_run})])
-    except tx.TxCancelled:
-        from chalicelib.errors import AlreadyExists
-
-        raise AlreadyExists(campaign_id=campaign_id)
-    job = framework.start("send-message-campaign", now, actor, params={"campaign_id": campaign_id})
-    out = get_campaign(campaign_id)
-    out["job_id"] = job["job_id"]
-    return 201, out
-
-
-def get_campaign(campaign_id: str) -> dict:
-    try:
-        return dict(MessageCampaignRecord.get(campaign_id, consistent_read=True).data)
-    except MessageCampaignRecord.DoesNotExist:
-        raise NotFound(campaign_id=campaign_id)
-
-
-def list_campaigns(limit: int, cursor: Optional[dict]) -> tuple[list, Optional[dict]]:
-    items = [r.data for r in sorted(MessageCampaignRecord.scan(), key=lambda r: r.created_at, reverse=True)]
-    start = int((cursor or {}).get("offset", 0))
-    nxt = {"offset": start + limit} if start + limit < len(items) else None
-    return items[start:start + limit], nxt
-
+# --- message campaigns ------------------------------------------------------------------
 
 def in_audience(row: member_store.MemberRow, audience: dict) -> bool:
+    """Active, and either listed in member_ids or matching every given filter (tiers,
+    segments, touch models; segments and touch models are those of the last scoring)."""
     if row.status != "active":
         return False
     if audience.get("member_ids") and row.member_id in audience["member_ids"]:
         return True
-    checks = []
     segment = row.state.get("segment") or {}
+    checks = []
     if audience.get("tiers"):
         checks.append((row.state.get("tier") or {}).get("tier_id") in audience["tiers"])
     if audience.get("segments"):
-        checks.append((segment.get("label") or "new") in audience["segments"])
+        checks.append(segment.get("label") in audience["segments"])
     if audience.get("touch"):
-        checks.append((segment.get("touch") or "tech_touch") in audience["touch"])
+        checks.append(segment.get("touch") in audience["touch"])
     return bool(checks) and all(checks)
 
 
-# --- segments report -----------------------------------------------------------------------
+def _validate(body) -> None:
+    aud = body.audience
+    bad = sorted(set(aud.segments or []) - set(rfm.LABELS))
+    if bad:
+        raise ValidationFailed("unknown segments", fields=[{"field": "audience.segments",
+                                                             "message": f"unknown: {', '.join(bad)}"}])
+    known = {t.tier_id for t in program.tiers()}
+    bad = sorted(set(aud.tiers or []) - known)
+    if bad:
+        raise ValidationFailed("unknown tiers", fields=[{"field": "audience.tiers",
+                                                          "message": f"unknown: {', '.join(bad)}"}])
+    if body.coupon_campaign_id:
+        from chalicelib.services import coupons
 
-def segments_report() -> dict:
+        coupons.require(body.coupon_campaign_id)
+
+
+def _filters(audience: dict) -> bool:
+    return bool(audience.get("tiers") or audience.get("segments") or audience.get("touch"))
+
+
+def estimated_reads(audience: dict) -> int:
+    """Members read to resolve the audience: the listed ids, plus the members of the given
+    segments (last report) or, for tier/touch filters alone, the whole members table."""
+    n = len(audience.get("member_ids") or [])
+    if audience.get("segments"):
+        report = store.latest_report() or {}
+        n += sum(int((report.get("segments") or {}).get(s, 0)) for s in audience["segments"])
+    elif _filters(audience):
+        n += int(MemberRecord.describe_table().get("ItemCount", 0))
+    return n
+
+
+def _audience_rows(audience: dict) -> Iterator[member_store.MemberRow]:
+    """Inline resolution: listed ids, then the segments' index, or a scan for tier/touch alone."""
+    seen: set = set()
+
+    def rows_of(ids: list) -> Iterator[member_store.MemberRow]:
+        for i in range(0, len(ids), 100):
+            for rec in MemberRecord.batch_get(ids[i:i + 100]):
+                yield member_store.from_record(rec)
+
+    ids = [m for m in dict.fromkeys(audience.get("member_ids") or [])]
+    seen.update(ids)
+    yield from rows_of(ids)
+    if audience.get("segments"):
+        for label in audience["segments"]:
+            after = None
+            while True:
+                page, after = store.segment_member_ids(label, 100, after)
+                fresh = [m for m in page if m not in seen]
+                seen.update(fresh)
+                yield from rows_of(fresh)
+                if not after:
+                    break
+    elif _filters(audience):
+        for rec in MemberRecord.scan():
+            if rec.member_id not in seen:
+                yield member_store.from_record(rec)
+
+
+class CampaignRun:
+    """Sends one campaign to audience rows, chunk by chunk (shared by inline runs and the job)."""
+
+    def __init__(self, data: dict):
+        self.data = data
+        self.audience = data.get("audience") or {}
+        self.settings = program.settings()
+        self.buffer: list = []
+
+    def offer(self, row: member_store.MemberRow, as_of) -> Optional[dict]:
+        if not in_audience(row, self.audience):
+            return None
+        view = members.view(row, as_of)
+        # the marketer's variables never override the member's own
+        variables = {**(self.data.get("variables") or {}), "name": view["name"], "points": view["points"]["available"],
+                     "tier": view["tier"]["tier_id"], "next_tier": view["tier"]["next_tier"],
+                     "spend_to_next_tier": view["tier"]["spend_to_next_tier"]}
+        self.buffer.append(Candidate(row.member_id, row.profile, self.data["template"],
+                                     f"campaign:{self.data['campaign_id']}", "once", variables,
+                                     channel=self.data["channel"], campaign_id=self.data["campaign_id"]))
+        return {"audience_size": 1}
+
+    def _codes(self, eligible: list) -> list:
+        from chalicelib.services import coupons
+
+        codes = coupons.issue_codes(self.data["coupon_campaign_id"], [c.member_id for c in eligible],
+                                    notify=False, actor=f"message_campaign:{self.data['campaign_id']}")
+        kept = []
+        for c in eligible:
+            if c.member_id in codes:
+                c.variables["coupon_code"] = codes[c.member_id]
+                kept.append(c)
+        return kept
+
+    def flush(self) -> dict:
+        if not self.buffer:
+            return {}
+        enrich = self._codes if self.data.get("coupon_campaign_id") else None
+        counts = deliver(self.buffer, self.settings.frequency_cap_per_week, dry_run=bool(self.data.get("dry_run")),
+                         enrich=enrich)
+        self.buffer = []
+        # a member already sent this campaign (a resumed run) counts as eligible and queued
+        return {"eligible": counts["eligible"] + counts["duplicate"] + counts["no_code"],
+                "queued": counts["queued"] + counts["duplicate"], "capped": counts["capped"],
+                "no_consent": counts["no_consent"], "no_code": counts["no_code"]}
+
+
+def finish(campaign_id: str, totals: dict) -> dict:
+    rec = store.get_campaign(campaign_id)
+    data = dict(rec.data)
+    data.update(status="dry_run" if data.get("dry_run") else "sent", finished_at=clock.iso(clock.now()),
+                **{k: int(totals.get(k, 0)) for k in ("audience_size", "eligible", "queued", "capped",
+                                                       "no_consent", "no_code")})
+    store.save_campaign(rec, data)
+    return data
+
+
+def run_inline(data: dict, as_of) -> dict:
+    run = CampaignRun(data)
+    totals: Counter = Counter()
+    for row in _audience_rows(run.audience):
+        totals.update(run.offer(row, as_of) or {})
+        if len(run.buffer) >= CHUNK:
+            totals.update(run.flush())
+    totals.update(run.flush())
+    return finish(data["campaign_id"], totals)
+
+
+def create_campaign(body, actor: str) -> tuple[int, dict]:
+    """Store the campaign and send it: inline when resolving its audience reads at most
+    INLINE_LIMIT members (201 with the counts), else as the resumable
+    `send-message-campaign` job (201 with status `queued` and the `job_id`)."""
+    from chalicelib.jobs import framework
+
+    _validate(body)
+    campaign_id = body.campaign_id or "mc_" + secrets.token_hex(8)
+    now = clock.now()
+    data = {**body.model_dump(mode="json"), "campaign_id": campaign_id, "created_at": clock.iso(now),
+            "created_by": actor, "status": "sending", "audience_size": 0, "eligible": 0, "queued": 0,
+            "capped": 0, "no_consent": 0, "no_code": 0, "job_id": None, "finished_at": None}
+    large = estimated_reads(data["audience"]) > INLINE_LIMIT
+    if large:
+        data["status"] = "queued"
     try:
-        report = dict(SegmentReportRecord.get("latest", consistent_read=True).data)
-    except SegmentReportRecord.DoesNotExist:
-        report = {"as_of": None, "scored": 0, "segments": {label: 0 for label in rfm.LABELS},
-                  "touch": {t: 0 for t in rfm.TOUCH}, "f2_rate": 0.0}
-    report["nps"] = nps_90_days()
-    return report
+        tx.write([store.campaign_create_op(campaign_id, data),
+                  audit.entry_op(actor, "message_campaign.create", target=campaign_id,
+                                 details={"template": body.template, "channel": body.channel,
+                                          "dry_run": body.dry_run, "audience": data["audience"]})])
+    except tx.TxCancelled:
+        raise AlreadyExists(campaign_id=campaign_id)
+    if not large:
+        return 201, run_inline(data, now)
+    job = framework.create("send-message-campaign", now, actor, params={"campaign_id": campaign_id})
+    rec = store.get_campaign(campaign_id)
+    data = {**rec.data, "job_id": job["job_id"]}
+    store.save_campaign(rec, data)
+    _start(job["job_id"])
+    return 201, data
 
 
-def segment_members(segment: str, limit: int, cursor: Optional[dict]) -> tuple[list, Optional[dict]]:
-    if segment not in rfm.LABELS:
-        raise NotFound(segment=segment)
-    result = MemberRecord.by_segment.query(segment, limit=limit, last_evaluated_key=cursor)
-    ids = [r.member_id for r in result]
-    last = result.last_evaluated_key
-    rows = {r.member_id: member_store.from_record(r) for r in MemberRecord.batch_get(ids)} if ids else {}
-    items = []
-    for m in ids:
-        row = rows.get(m)
-        if row is not None:
-            v = members.view(row)
-            items.append({"member_id": m, "name": v["name"], "tier": v["tier"]["tier_id"],
-                          "points": v["points"]["available"], "segment": v["segment"]})
-    return items, last
+def _start(job_id: str, wait_seconds: float = 20.0) -> None:
+    """Run a created job: in a background thread locally (waiting briefly, as the jobs API
+    does: the in-process emulator serves one call at a time), through the jobs queue in AWS."""
+    import threading
+
+    from chalicelib.config import get_settings
+    from chalicelib.jobs import framework
+
+    if not get_settings().is_local:
+        framework.enqueue(job_id)
+        return
+    done = threading.Event()
+
+    def target():
+        try:
+            framework.execute(job_id)
+        except Exception:  # noqa: BLE001 - recorded as failed on the job
+            pass
+        finally:
+            done.set()
+
+    threading.Thread(target=target, daemon=True).start()
+    done.wait(wait_seconds)
+
+
+def _resolved(data: dict) -> dict:
+    """A queued campaign whose fanned-out job has finished takes the job's counts."""
+    if data.get("status") == "queued" and data.get("job_id"):
+        from chalicelib.jobs import framework
+
+        try:
+            job = framework.get_job(data["job_id"])
+        except NotFound:
+            return data
+        if job["status"] == "succeeded":
+            return finish(data["campaign_id"], job.get("counts") or {})
+    return data
+
+
+def get_campaign(campaign_id: str) -> dict:
+    rec = store.get_campaign(campaign_id) if re.fullmatch(ID_PATTERN, campaign_id) else None
+    if rec is None:
+        raise NotFound("no such message campaign", campaign_id=campaign_id)
+    return _resolved(dict(rec.data))
+
+
+def list_campaigns(limit: int, cursor: Optional[dict]) -> tuple[list, Optional[dict]]:
+    after = (cursor or {}).get("after")
+    if after is not None and not (isinstance(after, str) and re.fullmatch(r"[0-9TZ:.-]{27}#[A-Za-z0-9._:@#/-]{1,128}", after)):
+        raise ValidationFailed("cursor is not valid", fields=[{"field": "cursor", "message": "invalid"}])
+    items, nxt = store.campaigns_page(limit, after)
+    return [_resolved(d) for d in items], ({"after": nxt} if nxt else None)
+

@@ -1,27 +1,40 @@
-"""Deliver composed messages with the rules of SPEC 2.12, in batches.
+"""Deliver composed messages under the rules of SPEC 2.12: consent, the weekly cap, no
+duplicates, batches of 10, nothing lost (docs/MESSAGING.md).
 
-For a batch of candidates: pick the channel (marketing: the first consented channel in
-the order email, push, sms — a broadcast's own channel only if consented; transactional:
-the first consented or email; cs_alert: the cs_alert channel), read the members'
-outreach logs (BatchGetItem), drop messages already queued (deterministic
-message_id) and marketing messages over the weekly cap, send the rest with
-SendMessageBatch (10 a call, failed entries retried), then record them in the logs
-(BatchWriteItem). Sending before recording means a crash can at worst queue a message
-twice — with the same message_id, which the delivery service dedupes — never lose it.
+For a chunk of candidates (at most 100 members):
+1. read the members' outreach logs (one BatchGetItem);
+2. decide each message in order with the pure rules of `domain.automations.OutreachLog`:
+   no consented channel, already queued (deterministic message_id), over the cap, or
+   eligible;
+3. write the eligible message bodies to a pending item (one BatchWriteItem);
+4. claim: write each touched member's log conditional on the version read (PutItem). A
+   log another job changed in between fails its condition: that member is re-read and
+   decided again, so the cap and the dedupe hold under concurrent jobs;
+5. send the claimed messages with SendMessageBatch (10 a call, failed entries retried);
+6. delete the pending item. A crash or a failed send between 3 and 6 leaves it, and
+   `run-triggers` sends the messages whose claim is recorded (same message_ids):
+   at-least-once, never lost once claimed, never queued twice by a re-run.
 """
 from __future__ import annotations
 
+import random
+import secrets
+import time
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Iterable, Optional
+from typing import Callable, Iterable, Optional
 
 from chalicelib import clock, messaging, observability
-from chalicelib.store.marketing import OutreachRecord, batch_get_outreach, batch_put
+from chalicelib.domain.automations import OutreachLog
+from chalicelib.errors import RetryLater
+from chalicelib.store import marketing as store
 
-DEDUPE_DAYS = 400
-CAP_DAYS = 7
-BATCH = 100
+MEMBERS_PER_CHUNK = 100  # one BatchGetItem of logs
+MESSAGES_PER_CHUNK = 300
+MESSAGES_PER_PENDING_ITEM = 100  # ~60 KB, far below the 400 KB item limit
+ROUNDS = 8
+
+Enrich = Callable[[list], list]
 
 
 @dataclass
@@ -48,59 +61,131 @@ def channel_for(c: Candidate) -> Optional[str]:
     return messaging.first_consented(consents)
 
 
-def _recent(times: list, now: datetime, days: int) -> list:
-    horizon = clock.iso(now - timedelta(days=days))
-    return [t for t in times if t >= horizon]
-
-
-def deliver(candidates: Iterable[Candidate], cap_per_week: int, dry_run: bool = False) -> Counter:
+def deliver(candidates: Iterable[Candidate], cap_per_week: int, dry_run: bool = False,
+            enrich: Optional[Enrich] = None, outcomes: Optional[dict] = None) -> Counter:
+    """Decide and queue. Counts: candidates, no_consent, duplicate, capped, eligible,
+    queued (and no_code when `enrich` drops a candidate). `enrich(eligible)` may fill
+    variables (e.g. a coupon code) and returns the candidates that may be sent.
+    `outcomes`, when given, receives id(candidate) → its final decision ('queued' once sent)."""
     counts: Counter = Counter()
-    batch: list = []
+    chunk: list = []
+    members: set = set()
     for c in candidates:
-        batch.append(c)
-        if len(batch) >= BATCH:
-            counts.update(_deliver_batch(batch, cap_per_week, dry_run))
-            batch = []
-    if batch:
-        counts.update(_deliver_batch(batch, cap_per_week, dry_run))
+        if c.member_id not in members and (len(members) >= MEMBERS_PER_CHUNK or len(chunk) >= MESSAGES_PER_CHUNK):
+            counts.update(_deliver_chunk(chunk, cap_per_week, dry_run, enrich, outcomes))
+            chunk, members = [], set()
+        chunk.append(c)
+        members.add(c.member_id)
+    if chunk:
+        counts.update(_deliver_chunk(chunk, cap_per_week, dry_run, enrich, outcomes))
     return counts
 
 
-def _deliver_batch(batch: list, cap_per_week: int, dry_run: bool) -> Counter:
-    now = clock.now()
-    now_iso = clock.iso(now)
-    counts: Counter = Counter(candidates=len(batch))
-    logs = batch_get_outreach(c.member_id for c in batch)
-    touched: dict[str, OutreachRecord] = {}
-    outgoing = []
-    for c in batch:
+def _plan(cands: list, logs: dict, now, cap: int) -> tuple[list, dict]:
+    """[(candidate, channel, message_id, decision)] in order, and each member's new log."""
+    state: dict[str, OutreachLog] = {}
+    decisions = []
+    for c in cands:
         channel = channel_for(c)
         if channel is None:
-            counts["no_consent"] += 1
+            decisions.append((c, None, None, "no_consent"))
             continue
-        msg = messaging.compose(template=c.template, member_id=c.member_id, profile=c.profile, channel=channel,
-                                variables=c.variables, source=c.source, period=c.period, campaign_id=c.campaign_id)
-        log = touched.get(c.member_id) or logs.get(c.member_id) or OutreachRecord(c.member_id, sent_ids={},
-                                                                                   marketing=[])
-        if msg["message_id"] in (log.sent_ids or {}):
-            counts["duplicate"] += 1
-            continue
-        recent = _recent(list(log.marketing or []), now, CAP_DAYS)
-        if c.kind == "marketing" and len(recent) >= cap_per_week:
-            counts["capped"] += 1
-            continue
-        counts["eligible"] += 1
+        mid = messaging.message_id(c.source, c.member_id, c.period)
+        log = state.get(c.member_id)
+        if log is None:
+            rec = logs.get(c.member_id)
+            log = state[c.member_id] = OutreachLog(dict(rec.sent or {}) if rec else {},
+                                                   list(rec.marketing or []) if rec else [])
+        decision = log.decide(mid, c.kind, now, cap)
+        if decision == "eligible":
+            log.record(mid, c.kind, now)
+        decisions.append((c, channel, mid, decision))
+    return decisions, state
+
+
+def _deliver_chunk(chunk: list, cap: int, dry_run: bool, enrich: Optional[Enrich],
+                   outcomes: Optional[dict]) -> Counter:
+    counts: Counter = Counter(candidates=len(chunk))
+    outcomes = {} if outcomes is None else outcomes
+    todo = list(chunk)
+    for attempt in range(ROUNDS):
+        if not todo:
+            return counts
+        now = clock.now()
+        logs = store.batch_get_outreach(c.member_id for c in todo)
+        decisions, state = _plan(todo, logs, now, cap)
         if dry_run:
-            continue
-        log.sent_ids = {k: v for k, v in (log.sent_ids or {}).items()
-                        if v >= clock.iso(now - timedelta(days=DEDUPE_DAYS))}
-        log.sent_ids[msg["message_id"]] = now_iso
-        log.marketing = recent + ([now_iso] if c.kind == "marketing" else [])
-        touched[c.member_id] = log
-        outgoing.append(msg)
+            counts.update(d for *_, d in decisions)
+            outcomes.update((id(d[0]), d[3]) for d in decisions)
+            return counts
+        if enrich:
+            eligible = [d[0] for d in decisions if d[3] == "eligible"]
+            kept = {id(c) for c in enrich(eligible)} if eligible else set()
+            dropped = [c for c in eligible if id(c) not in kept]
+            if dropped:
+                counts["no_code"] += len(dropped)
+                outcomes.update((id(c), "no_code") for c in dropped)
+                gone = {id(c) for c in dropped}
+                todo = [c for c in todo if id(c) not in gone]
+                decisions, state = _plan(todo, logs, now, cap)
+        touched = list(dict.fromkeys(d[0].member_id for d in decisions if d[3] == "eligible"))
+        done = _claim_and_send(decisions, touched, state, logs, now)
+        # `done`: the members whose claim committed, plus those with nothing to claim.
+        finished = [d for d in decisions if d[0].member_id in done]
+        counts.update(d for *_, d in finished)
+        counts["queued"] += sum(1 for d in finished if d[3] == "eligible")
+        outcomes.update((id(d[0]), "queued" if d[3] == "eligible" else d[3]) for d in finished)
+        todo = [c for c in todo if c.member_id not in done]
+        if todo:
+            time.sleep(random.uniform(0, 0.01 * (2 ** attempt)))
+    if todo:
+        raise RetryLater(f"could not claim messages for {len({c.member_id for c in todo})} members")
+    return counts
+
+
+def _claim_and_send(decisions: list, touched: list, state: dict, logs: dict, now) -> set:
+    """Record the pending messages, claim them member by member (conditional writes of the
+    logs), send what was claimed, drop the pending items. Returns the members finished;
+    members whose log changed since it was read are left out (the caller re-reads them)."""
+    finished = {d[0].member_id for d in decisions} - set(touched)
+    if not touched:
+        return finished
+    by_member: dict[str, list] = {m: [] for m in touched}
+    for c, channel, _mid, decision in decisions:
+        if decision == "eligible":
+            by_member[c.member_id].append(messaging.compose(
+                template=c.template, member_id=c.member_id, profile=c.profile, channel=channel,
+                variables=c.variables, source=c.source, period=c.period, campaign_id=c.campaign_id))
+    everything = [m for msgs in by_member.values() for m in msgs]
+    batches = {"pm_" + secrets.token_hex(10): everything[i:i + MESSAGES_PER_PENDING_ITEM]
+               for i in range(0, len(everything), MESSAGES_PER_PENDING_ITEM)}
+    store.pending_put(batches)
+    claimed = []
+    for m in touched:
+        rec = logs.get(m)
+        log = state[m].pruned(now)
+        if store.save_outreach(m, int(rec.version or 0) if rec else None, log.sent, log.marketing):
+            claimed.append(m)
+    outgoing = [msg for m in claimed for msg in by_member[m]]
     if outgoing:
         messaging.send(outgoing)
-        batch_put(touched.values())
-        counts["queued"] += len(outgoing)
         observability.count("MessagesQueued", len(outgoing))
-    return counts
+    store.pending_delete(batches)
+    return finished | set(claimed)
+
+
+def flush_pending(older_than: str) -> int:
+    """Messages left pending before `older_than` by a crash or a failed send: the ones whose
+    claim is in the member's log are sent (with their original ids, so a consumer can
+    dedupe the rare second copy); unclaimed ones were never decided and are dropped (the
+    job or request that made them re-decides on its re-run)."""
+    sent = 0
+    for rec in store.stale_pending(older_than):
+        logs = store.batch_get_outreach(m["member_id"] for m in rec.messages)
+        claimed = [m for m in rec.messages
+                   if m["message_id"] in ((logs[m["member_id"]].sent or {}) if m["member_id"] in logs else {})]
+        if claimed:
+            messaging.send(claimed)
+        store.pending_delete([rec.batch_id])
+        sent += len(claimed)
+    return sent

@@ -1,32 +1,118 @@
 """PynamoDB models of the marketing tables. Key formats live here and nowhere else.
 
-- outreach:           member_id → the member's message log: ids of messages already queued
-                      (dedupe, kept 400 days) and the times of marketing sends (the weekly
-                      cap, kept 7 days). Read with BatchGetItem, written with BatchWriteItem.
-- member-events:      member_id / `{at}#{event_id}` → storefront events (cart abandoned,
-                      product viewed, favourites), TTL 60 days; `pending` marks events a
-                      trigger may still fire for.
-- favorites:          sku / member_id → who has the sku in their favourites.
-- feedback:           feedback_id → score, comment, member, time (NPS), TTL 400 days.
-- message-campaigns:  campaign_id → a broadcast and its counts.
-- segment-reports:    `latest` → counts of the last `score-rfm` run.
+- outreach:          member_id → the member's message log: ids of messages already
+                     queued (dedupe, 400 days) and the times of marketing sends (the
+                     weekly cap, 7 days), with a `version` every write is conditional on
+                     (PutItem with a condition, not a transaction: see docs/MESSAGING.md).
+- outreach-pending:  batch_id → messages about to be claimed in the logs and sent (written
+                     before the claims, deleted after the send; `run-triggers` re-sends the
+                     claimed ones a crash left behind).
+- member-events:     member_id / `{at}#{event_id}` → storefront events, TTL 60 days. Events
+                     a trigger may still fire for carry `pending_member`, which puts them in
+                     the sparse `pending-triggers` index the hourly job scans.
+- favorites:         sku / member_id → the member's latest favourite event for the sku
+                     (`added` or `removed`, with its time, so late events lose).
+- feedback:          feedback_id → score, comment, member, time, stored response.
+- nps-daily:         `nps` / `{day}#{shard}` → promoters, passives, detractors counted in
+                     the same transaction as each feedback (the 90-day NPS is one query).
+- message-campaigns: campaign_id → a broadcast and its counts; the `by-created` index
+                     lists them newest first.
+- segment-reports:   `latest` → counts of the last `score-rfm` run.
 """
 from __future__ import annotations
 
-from typing import Iterable
+import hashlib
+import zlib
+from typing import Iterable, Iterator, Optional
 
-from pynamodb.attributes import BooleanAttribute, JSONAttribute, NumberAttribute, TTLAttribute, UnicodeAttribute
+from pynamodb.exceptions import PutError
+from pynamodb.attributes import JSONAttribute, NumberAttribute, TTLAttribute, UnicodeAttribute
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 
+from chalicelib import clock
+from chalicelib.store import tx
 from chalicelib.store.base import Record
 
+NPS_SHARDS = 4
+
+
+# --- outreach ----------------------------------------------------------------------------
 
 class OutreachRecord(Record):
     class Meta(Record.Meta):
         resource = "outreach"
 
     member_id = UnicodeAttribute(hash_key=True)
-    sent_ids = JSONAttribute(default=dict)  # message_id -> ISO time
+    version = NumberAttribute(default=0)
+    sent = JSONAttribute(default=dict)  # message_id -> ISO time queued
     marketing = JSONAttribute(default=list)  # ISO times of marketing sends
+
+
+class PendingMessagesRecord(Record):
+    class Meta(Record.Meta):
+        resource = "outreach-pending"
+
+    batch_id = UnicodeAttribute(hash_key=True)
+    created_at = UnicodeAttribute()
+    messages = JSONAttribute(default=list)
+
+
+def batch_get_outreach(member_ids: Iterable[str]) -> dict[str, OutreachRecord]:
+    ids = list(dict.fromkeys(member_ids))
+    out: dict[str, OutreachRecord] = {}
+    for i in range(0, len(ids), 100):
+        for rec in OutreachRecord.batch_get(ids[i:i + 100], consistent_read=True):
+            out[rec.member_id] = rec
+    return out
+
+
+def save_outreach(member_id: str, read_version: Optional[int], sent: dict, marketing: list) -> bool:
+    """Write a member's log conditional on the version read (None: it did not exist).
+    False when another writer got there first (the caller re-reads and decides again)."""
+    if read_version is None:
+        rec = OutreachRecord(member_id, version=1, sent=sent, marketing=marketing)
+        condition = OutreachRecord.member_id.does_not_exist()
+    else:
+        rec = OutreachRecord(member_id, version=read_version + 1, sent=sent, marketing=marketing)
+        condition = OutreachRecord.version == read_version
+    try:
+        rec.save(condition=condition)
+    except PutError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+def pending_put(batches: dict[str, list]) -> None:
+    """Pending items (batch_id → messages) in one BatchWriteItem (ids are fresh and random)."""
+    now = clock.iso(clock.now())
+    with PendingMessagesRecord.batch_write() as batch:
+        for batch_id, messages in batches.items():
+            batch.save(PendingMessagesRecord(batch_id, created_at=now, messages=messages))
+
+
+def pending_delete(batch_ids: Iterable[str]) -> None:
+    with PendingMessagesRecord.batch_write() as batch:
+        for b in batch_ids:
+            batch.delete(PendingMessagesRecord(b, created_at="", messages=[]))
+
+
+def stale_pending(older_than: str) -> Iterator[PendingMessagesRecord]:
+    return PendingMessagesRecord.scan(PendingMessagesRecord.created_at <= older_than, consistent_read=True)
+
+
+# --- storefront events and favourites ---------------------------------------------------
+
+class PendingTriggers(GlobalSecondaryIndex):
+    """Sparse: only events a trigger may still fire for carry `pending_member`."""
+
+    class Meta:
+        index_name = "pending-triggers"
+        projection = AllProjection()
+
+    pending_member = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
 
 
 class MemberEventRecord(Record):
@@ -40,8 +126,32 @@ class MemberEventRecord(Record):
     occurred_at = UnicodeAttribute()
     sku = UnicodeAttribute(null=True)
     data = JSONAttribute(null=True)
-    pending = BooleanAttribute(null=True)
+    pending_member = UnicodeAttribute(null=True)
     expires_at = TTLAttribute(null=True)
+    pending_triggers = PendingTriggers()
+
+
+def event_record(member_id: str, event_id: str, type_: str, occurred, sku: Optional[str], data: Optional[dict],
+                 pending: bool, ttl) -> MemberEventRecord:
+    return MemberEventRecord(member_id, f"{clock.sortable(occurred)}#{event_id}", event_id=event_id, type=type_,
+                             occurred_at=clock.iso(occurred), sku=sku, data=data,
+                             pending_member=member_id if pending else None, expires_at=ttl)
+
+
+class _PendingEventsScan:
+    """Lets the job framework's checkpointed parallel scan walk the sparse index
+    (a GSI cannot be read consistently, so that flag is dropped)."""
+
+    @staticmethod
+    def scan(filter_condition=None, consistent_read=None, **kwargs):
+        return MemberEventRecord.pending_triggers.scan(filter_condition, **kwargs)
+
+
+PENDING_EVENTS = _PendingEventsScan()
+
+
+def clear_pending(event: MemberEventRecord) -> None:
+    event.update(actions=[MemberEventRecord.pending_member.remove()])
 
 
 class FavoriteRecord(Record):
@@ -50,8 +160,31 @@ class FavoriteRecord(Record):
 
     sku = UnicodeAttribute(hash_key=True)
     member_id = UnicodeAttribute(range_key=True)
-    added_at = UnicodeAttribute()
+    state = UnicodeAttribute(default="added")  # added | removed
+    at = UnicodeAttribute()  # time of the event that set the state
 
+
+def get_favorite(sku: str, member_id: str) -> Optional[FavoriteRecord]:
+    try:
+        return FavoriteRecord.get(sku, member_id, consistent_read=True)
+    except FavoriteRecord.DoesNotExist:
+        return None
+
+
+def favorite_op(sku: str, member_id: str, state: str, at: str, read: Optional[FavoriteRecord]) -> tx.Op:
+    """Set the favourite state, conditional on what was read (a concurrent event → retry)."""
+    rec = FavoriteRecord(sku, member_id, state=state, at=at)
+    if read is None:
+        return tx.put(rec, FavoriteRecord.member_id.does_not_exist())
+    return tx.put(rec, FavoriteRecord.at == read.at)
+
+
+def followers(sku: str) -> Iterator[str]:
+    for rec in FavoriteRecord.query(sku, filter_condition=FavoriteRecord.state == "added"):
+        yield rec.member_id
+
+
+# --- feedback and NPS --------------------------------------------------------------------
 
 class FeedbackRecord(Record):
     class Meta(Record.Meta):
@@ -67,14 +200,93 @@ class FeedbackRecord(Record):
     expires_at = TTLAttribute(null=True)
 
 
+class NpsDayRecord(Record):
+    class Meta(Record.Meta):
+        resource = "nps-daily"
+
+    pk = UnicodeAttribute(hash_key=True, default="nps")
+    sk = UnicodeAttribute(range_key=True)
+    promoters = NumberAttribute(default=0)
+    passives = NumberAttribute(default=0)
+    detractors = NumberAttribute(default=0)
+
+
+def get_feedback(feedback_id: str) -> Optional[FeedbackRecord]:
+    try:
+        return FeedbackRecord.get(feedback_id, consistent_read=True)
+    except FeedbackRecord.DoesNotExist:
+        return None
+
+
+def feedback_ops(rec: FeedbackRecord, bucket: str) -> list:
+    """The feedback (new ids only) and its NPS day counter, for one transaction."""
+    shard = int(hashlib.sha256(rec.feedback_id.encode()).hexdigest(), 16) % NPS_SHARDS
+    counter = NpsDayRecord("nps", f"{rec.at[:10]}#{shard}")
+    return [tx.put(rec, FeedbackRecord.feedback_id.does_not_exist()),
+            tx.update(counter, [getattr(NpsDayRecord, bucket).add(1)])]
+
+
+def nps_counts(first_day: str, last_day: str) -> dict:
+    totals = {"promoters": 0, "passives": 0, "detractors": 0}
+    for rec in NpsDayRecord.query("nps", NpsDayRecord.sk.between(first_day, last_day + "#~"), consistent_read=True):
+        totals["promoters"] += int(rec.promoters or 0)
+        totals["passives"] += int(rec.passives or 0)
+        totals["detractors"] += int(rec.detractors or 0)
+    return totals
+
+
+# --- message campaigns -------------------------------------------------------------------
+
+class CampaignsByCreated(GlobalSecondaryIndex):
+    class Meta:
+        index_name = "by-created"
+        projection = AllProjection()
+
+    kind = UnicodeAttribute(hash_key=True)
+    created_at = UnicodeAttribute(range_key=True)
+
+
 class MessageCampaignRecord(Record):
     class Meta(Record.Meta):
         resource = "message-campaigns"
 
     campaign_id = UnicodeAttribute(hash_key=True)
+    kind = UnicodeAttribute(default="message-campaign")
     created_at = UnicodeAttribute()
     data = JSONAttribute()
+    by_created = CampaignsByCreated()
 
+
+def campaign_create_op(campaign_id: str, data: dict) -> tx.Op:
+    rec = MessageCampaignRecord(campaign_id, created_at=f"{clock.sortable(clock.now())}#{campaign_id}", data=data)
+    return tx.put(rec, MessageCampaignRecord.campaign_id.does_not_exist())
+
+
+def get_campaign(campaign_id: str) -> Optional[MessageCampaignRecord]:
+    try:
+        return MessageCampaignRecord.get(campaign_id, consistent_read=True)
+    except MessageCampaignRecord.DoesNotExist:
+        return None
+
+
+def save_campaign(rec: MessageCampaignRecord, data: dict) -> None:
+    rec.update(actions=[MessageCampaignRecord.data.set(data)])
+
+
+def campaigns_page(limit: int, after: Optional[str]) -> tuple[list[dict], Optional[str]]:
+    """Newest first; `after` is the `created_at` of the last item of the previous page."""
+    last_key = None
+    if after:
+        last_key = {"kind": {"S": "message-campaign"}, "created_at": {"S": after},
+                    "campaign_id": {"S": after.split("#", 1)[1] if "#" in after else after}}
+    result = MessageCampaignRecord.by_created.query("message-campaign", scan_index_forward=False, limit=limit,
+                                                    last_evaluated_key=last_key)
+    items = list(result)
+    nxt = items[-1].created_at if items and result.last_evaluated_key else None
+    return [dict(r.data) for r in items], nxt
+
+
+# --- segments ----------------------------------------------------------------------------
 
 class SegmentReportRecord(Record):
     class Meta(Record.Meta):
@@ -84,28 +296,50 @@ class SegmentReportRecord(Record):
     data = JSONAttribute()
 
 
-def batch_get_outreach(member_ids: Iterable[str]) -> dict[str, OutreachRecord]:
-    ids = list(dict.fromkeys(member_ids))
-    out: dict[str, OutreachRecord] = {}
-    for i in range(0, len(ids), 100):
-        for rec in OutreachRecord.batch_get(ids[i:i + 100], consistent_read=True):
-            out[rec.member_id] = rec
-    return out
+def save_report(data: dict) -> None:
+    SegmentReportRecord("latest", data=data).save()
 
 
-def batch_put(records: Iterable[Record]) -> None:
-    """BatchWriteItem in 25s; PynamoDB retries unprocessed items with backoff."""
-    records = list(records)
-    if not records:
-        return
-    by_model: dict = {}
-    for r in records:
-        by_model.setdefault(type(r), []).append(r)
-    for model, recs in by_model.items():
-        with model.batch_write() as batch:
-            for r in recs:
-                batch.save(r)
+def latest_report() -> Optional[dict]:
+    try:
+        return dict(SegmentReportRecord.get("latest", consistent_read=True).data)
+    except SegmentReportRecord.DoesNotExist:
+        return None
 
 
-MODELS: list = [OutreachRecord, MemberEventRecord, FavoriteRecord, FeedbackRecord, MessageCampaignRecord,
-                SegmentReportRecord]
+class _Page(list):
+    last_evaluated_key: Optional[dict] = None
+
+
+class MemberIdList:
+    """An explicit list of member ids that the job framework's checkpointed parallel scan
+    can walk like a table: segment k holds the ids whose crc32 % segments == k, a page is
+    one BatchGetItem, and the checkpoint is the offset into the segment's sorted ids."""
+
+    def __init__(self, member_ids: Iterable[str]):
+        self.ids = sorted(set(member_ids))
+
+    def scan(self, filter_condition=None, segment: int = 0, total_segments: int = 1, limit: int = 100,
+             last_evaluated_key: Optional[dict] = None, **_ignored) -> _Page:
+        from chalicelib.store.models import MemberRecord
+
+        part = [m for m in self.ids if zlib.crc32(m.encode()) % total_segments == segment]
+        start = int((last_evaluated_key or {}).get("offset", 0))
+        end = start + min(int(limit or 100), 100)
+        page = _Page(MemberRecord.batch_get(part[start:end], consistent_read=True))
+        page.last_evaluated_key = {"offset": end} if end < len(part) else None
+        return page
+
+
+def segment_member_ids(label: str, limit: int, after: Optional[str]) -> tuple[list[str], Optional[str]]:
+    """Member ids in a segment (the members table's sparse `by-segment` index)."""
+    from chalicelib.store.models import MemberRecord
+
+    last_key = {"segment_label": {"S": label}, "member_id": {"S": after}} if after else None
+    result = MemberRecord.by_segment.query(label, limit=limit, last_evaluated_key=last_key)
+    ids = [r.member_id for r in result]
+    return ids, (ids[-1] if ids and result.last_evaluated_key else None)
+
+
+MODELS: list = [OutreachRecord, PendingMessagesRecord, MemberEventRecord, FavoriteRecord, FeedbackRecord,
+                NpsDayRecord, MessageCampaignRecord, SegmentReportRecord]

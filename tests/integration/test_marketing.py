@@ -1,178 +1,84 @@
-"""Issue 6: segments, automations, triggers, feedback, signals and broadcasts (SPEC 2.11, 2.12)."""
-import json
+"""Events and behaviour triggers, product signals, feedback with NPS, and broadcasts (SPEC 2.12, 4.4)."""
+from __future__ import annotations
+
+import time
 
 import pytest
 
-EMAIL = {"email": True, "push": False, "sms": False}
+from tests.integration.test_marketing_helpers import EMAIL, PUSH, drain, job, only, templates
 
 
-def drain():
-    from chalicelib.messaging import queue_url, sqs_client
-
-    out = []
-    while True:
-        msgs = sqs_client().receive_message(QueueUrl=queue_url(), MaxNumberOfMessages=10).get("Messages", [])
-        if not msgs:
-            return out
-        for m in msgs:
-            out.append(json.loads(m["Body"]))
-            sqs_client().delete_message(QueueUrl=queue_url(), ReceiptHandle=m["ReceiptHandle"])
+NOW = "2026-06-01T00:00:00Z"
 
 
-def job(api, name, as_of):
-    r = api.post("/v1/admin/jobs", {"job": name, "as_of": as_of}, role="admin")
-    assert r.status == 202, r.body
-    body = api.get(f"/v1/admin/jobs/{r.body['job_id']}", role="admin").body
-    assert body["status"] == "succeeded", body
-    return body
+def cart(api, member, event_id, at, **extra):
+    return api.post(f"/v1/members/{member}/events", {"event_id": event_id, "type": "cart_abandoned",
+                                                     "occurred_at": at, **extra})
 
 
-def templates(msgs, member=None):
-    return sorted((m["template"], m["member_id"]) for m in msgs if member is None or m["member_id"] == member)
+class TestEvents:
+    def test_accepted_replayed_and_mismatched(self, api):
+        api.enrol("ev", consents=EMAIL)
+        r = cart(api, "ev", "e1", "2026-05-01T10:00:00Z", sku="SKU-1", cart={"total": 4200})
+        assert r.status == 202 and r.body == {"event_id": "e1", "member_id": "ev", "type": "cart_abandoned",
+                                              "accepted": True}
+        again = cart(api, "ev", "e1", "2026-05-01T10:00:00Z", sku="SKU-1", cart={"total": 4200})
+        assert again.status == 200 and again.body == r.body
+        other = api.post("/v1/members/ev/events", {"event_id": "e1", "type": "product_viewed", "sku": "X"})
+        assert other.status == 409 and other.error == "IDEMPOTENCY_MISMATCH"
+        api.enrol("ev2")
+        assert cart(api, "ev2", "e1", "2026-05-01T10:00:00Z", sku="SKU-1",
+                    cart={"total": 4200}).error == "IDEMPOTENCY_MISMATCH"
+
+    def test_validation_and_unknown_members(self, api):
+        api.enrol("ev3")
+        bad = [{"event_id": "x1", "type": "favorite_added"}, {"event_id": "x2", "type": "bought"},
+               {"event_id": "x3", "type": "cart_abandoned", "occurred_at": "2026-05-01T10:00:00"},
+               {"event_id": "x4", "type": "cart_abandoned", "cart": {"blob": "x" * 9000}},
+               {"event_id": "x5", "type": "cart_abandoned", "extra": 1}]
+        for body in bad:
+            r = api.post("/v1/members/ev3/events", body)
+            assert (r.status, r.error) == (400, "VALIDATION_ERROR"), body
+        assert api.post("/v1/members/ghost/events", {"event_id": "g1", "type": "cart_abandoned"}).error == \
+            "MEMBER_NOT_FOUND"
+        assert api.post("/v1/members/ev3/events", {"event_id": "m1", "type": "cart_abandoned"},
+                        role="member", sub="ev3").error == "FORBIDDEN"
 
 
-def enrol_at(api, member_id, at, **fields):
-    r = api.post("/v1/members", {"member_id": member_id, **fields}, now=at)
-    assert r.status == 201, r.body
-
-
-def only(api, *names):
-    """Switch every automation off but `names`."""
-    current = api.get("/v1/admin/settings", role="admin").body
-    autos = {k: {**v, "enabled": k in names} for k, v in current["automations"].items()}
-    assert api.put("/v1/admin/settings", {**current, "automations": autos}, role="admin").status == 200
-
-
-class TestAutomations:
-    def test_welcome_consent_and_rerun_dedupe(self, api):
-        only(api, "welcome")
-        enrol_at(api, "w1", "2026-03-01T08:00:00Z", name="Ann", consents=EMAIL)
-        enrol_at(api, "w2", "2026-03-01T09:00:00Z")  # no consent
-        enrol_at(api, "w3", "2026-02-28T09:00:00Z", consents=EMAIL)  # yesterday
-        drain()
-        counts = job(api, "run-automations", "2026-03-01T10:00:00Z")["counts"]
-        msgs = drain()
-        assert templates(msgs) == [("welcome", "w1")]
-        m = msgs[0]
-        assert m["channel"] == "email" and m["locale"] == "ja-JP" and m["variables"]["name"] == "Ann"
-        assert m["variables"]["tier"] == "bronze" and m["variables"]["points"] == 0
-        assert counts["queued"] == 1 and counts["no_consent"] == 1
-        job(api, "run-automations", "2026-03-01T10:00:00Z")
-        assert drain() == []  # same day again: nothing twice
-
-    @pytest.mark.parametrize("day,expected", [(6, []), (7, ["onboarding_step"]), (8, []), (30, ["onboarding_step"])])
-    def test_onboarding_days(self, api, day, expected):
-        only(api, "onboarding_step")
-        enrol_at(api, "o1", "2026-03-01T08:00:00Z", consents=EMAIL)
-        drain()
-        job(api, "run-automations", f"2026-03-{1 + day:02d}T10:00:00Z" if day < 30 else "2026-03-31T10:00:00Z")
-        assert [t for t, _ in templates(drain())] == expected
-
-    @pytest.mark.parametrize("days,expected", [(13, []), (14, ["f2_nudge"])])
-    def test_f2_nudge(self, api, days, expected):
-        only(api, "f2_nudge")
-        enrol_at(api, "f1", "2026-01-01T08:00:00Z", consents={"email": False, "push": True, "sms": False})
-        api.accrue("f1", 3000, now="2026-02-01T10:00:00Z")
-        drain()
-        day = 1 + days
-        job(api, "run-automations", f"2026-02-{day:02d}T12:00:00Z")
-        msgs = drain()
-        assert [t for t, _ in templates(msgs)] == expected
-        if expected:
-            assert msgs[0]["channel"] == "push"
-
-    def test_f2_nudge_not_after_a_second_order(self, api):
-        only(api, "f2_nudge")
-        enrol_at(api, "f2", "2026-01-01T08:00:00Z", consents=EMAIL)
-        api.accrue("f2", 3000, now="2026-02-01T10:00:00Z")
-        api.accrue("f2", 3000, now="2026-02-05T10:00:00Z")
-        drain()
-        job(api, "run-automations", "2026-03-01T12:00:00Z")
-        assert drain() == []
-
-    @pytest.mark.parametrize("days,expected", [(89, []), (90, ["dormant"])])
-    def test_dormant(self, api, days, expected):
-        from datetime import datetime, timedelta, timezone
-
-        only(api, "dormant")
-        enrol_at(api, "d1", "2025-01-01T08:00:00Z", consents=EMAIL)
-        api.accrue("d1", 3000, now="2026-01-01T10:00:00Z")
-        drain()
-        at = datetime(2026, 1, 1, 12, tzinfo=timezone.utc) + timedelta(days=days)
-        job(api, "run-automations", at.strftime("%Y-%m-%dT%H:%M:%SZ"))
-        assert [t for t, _ in templates(drain())] == expected
-
-    def test_birthday_on_the_day_only(self, api):
-        only(api, "birthday")
-        enrol_at(api, "b1", "2025-01-01T08:00:00Z", consents=EMAIL, birthday="04-01")
-        drain()
-        job(api, "run-automations", "2026-03-31T09:00:00Z")
-        assert drain() == []
-        job(api, "run-automations", "2026-04-01T09:00:00Z")
-        assert templates(drain()) == [("birthday", "b1")]
-
-    def test_points_expiring_within_30_days(self, api):
-        only(api, "points_expiring")
-        enrol_at(api, "e1", "2025-01-01T08:00:00Z", consents=EMAIL)
-        api.accrue("e1", 10000, now="2025-01-20T10:00:00Z")  # 100 points expiring 2026-01-31
-        drain()
-        job(api, "run-automations", "2025-12-31T09:00:00Z")  # 31 days before
-        assert drain() == []
-        job(api, "run-automations", "2026-01-02T09:00:00Z")
-        msgs = drain()
-        assert templates(msgs) == [("points_expiring", "e1")]
-        assert msgs[0]["variables"]["expiring_points"] == 100
-        assert msgs[0]["variables"]["expiring_at"] == "2026-01-31T23:59:59Z"
-
-    def test_near_next_tier_boundary(self, api):
-        only(api, "near_next_tier")
-        enrol_at(api, "n1", "2026-01-01T08:00:00Z", consents=EMAIL)
-        enrol_at(api, "n2", "2026-01-01T08:00:00Z", consents=EMAIL)
-        api.accrue("n1", 45000, now="2026-02-01T10:00:00Z")  # 5,000 to silver = 10% of 50,000
-        api.accrue("n2", 44999, now="2026-02-01T10:00:00Z")  # 5,001 to go
-        drain()
-        job(api, "run-automations", "2026-02-02T09:00:00Z")
-        msgs = drain()
-        assert templates(msgs) == [("near_next_tier", "n1")]
-        assert msgs[0]["variables"]["next_tier"] == "silver" and msgs[0]["variables"]["spend_to_next_tier"] == 5000
-
-    def test_weekly_frequency_cap(self, api):
-        only(api, "birthday", "welcome", "onboarding_step", "near_next_tier")
-        current = api.get("/v1/admin/settings", role="admin").body
-        api.put("/v1/admin/settings", {**current, "frequency_cap_per_week": 2}, role="admin")
-        enrol_at(api, "cap", "2026-04-01T08:00:00Z", consents=EMAIL, birthday="04-01")
-        api.accrue("cap", 46000, now="2026-04-01T09:00:00Z")  # near the next tier too
-        drain()
-        counts = job(api, "run-automations", "2026-04-01T10:00:00Z")["counts"]
-        assert [t for t, _ in templates(drain())] == ["birthday", "welcome"] and counts["capped"] == 1
-        job(api, "run-automations", "2026-04-08T10:00:00Z")  # day 7: the two sends are exactly 7 days old
-        assert drain() == []
-        job(api, "run-automations", "2026-04-08T10:00:01Z")  # the rolling week has moved on
-        assert [t for t, _ in templates(drain())] == ["near_next_tier", "onboarding_step"]
-
-
-class TestTriggers:
+class TestReminders:
     def test_cart_reminder_after_two_hours_unless_a_purchase_followed(self, api):
         api.enrol("t1", consents=EMAIL)
         api.enrol("t2", consents=EMAIL)
         for m in ("t1", "t2"):
-            r = api.post(f"/v1/members/{m}/events", {"event_id": f"ev-{m}", "type": "cart_abandoned",
-                                                     "occurred_at": "2026-05-01T10:00:00Z", "sku": "SKU-1"})
-            assert r.status == 202
-        again = api.post("/v1/members/t1/events", {"event_id": "ev-t1", "type": "cart_abandoned",
-                                                   "occurred_at": "2026-05-01T10:00:00Z", "sku": "SKU-1"})
-        assert again.status == 200
-        other = api.post("/v1/members/t1/events", {"event_id": "ev-t1", "type": "product_viewed"})
-        assert other.status == 409 and other.error == "IDEMPOTENCY_MISMATCH"
+            assert cart(api, m, f"ev-{m}", "2026-05-01T10:00:00Z", sku="SKU-1", cart={"items": 2}).status == 202
         api.accrue("t2", 5000, now="2026-05-01T11:00:00Z")
         drain()
-        job(api, "run-triggers", "2026-05-01T11:59:00Z")
+        assert job(api, "run-triggers", "2026-05-01T11:59:59Z")["counts"].get("trigger_queued", 0) == 0
         assert drain() == []
         counts = job(api, "run-triggers", "2026-05-01T12:00:00Z")["counts"]
         msgs = drain()
-        assert templates(msgs) == [("cart_reminder", "t1")] and msgs[0]["variables"]["sku"] == "SKU-1"
-        assert counts["trigger_queued"] == 1 and counts["trigger_suppressed"] == 1
+        assert templates(msgs) == [("cart_reminder", "t1")]
+        assert msgs[0]["variables"]["sku"] == "SKU-1" and msgs[0]["variables"]["cart"] == {"items": 2}
+        assert (counts["trigger_queued"], counts["trigger_suppressed"]) == (1, 1)
         job(api, "run-triggers", "2026-05-01T13:00:00Z")
+        assert drain() == []
+
+    def test_one_cart_reminder_a_day_and_stale_events_expire(self, api):
+        api.enrol("t3", consents=EMAIL)
+        cart(api, "t3", "c1", "2026-05-01T08:00:00Z")
+        cart(api, "t3", "c2", "2026-05-01T09:00:00Z")
+        cart(api, "t3", "old", "2026-04-25T09:00:00Z")  # reported late: older than 48 hours
+        drain()
+        counts = job(api, "run-triggers", "2026-05-01T12:00:00Z")["counts"]
+        assert templates(drain()) == [("cart_reminder", "t3")]
+        assert (counts["trigger_queued"], counts["trigger_duplicate"], counts["trigger_expired"]) == (1, 1, 1)
+
+    def test_switched_off_trigger_sends_nothing(self, api):
+        only(api, "browse_reminder")
+        api.enrol("t4", consents=EMAIL)
+        cart(api, "t4", "c1", "2026-05-01T08:00:00Z")
+        drain()
+        assert job(api, "run-triggers", "2026-05-01T12:00:00Z")["counts"]["trigger_disabled"] == 1
         assert drain() == []
 
     def test_browse_reminder_after_a_day(self, api):
@@ -180,182 +86,238 @@ class TestTriggers:
         api.post("/v1/members/bv/events", {"event_id": "pv1", "type": "product_viewed", "sku": "S9",
                                             "occurred_at": "2026-05-01T10:00:00Z"})
         drain()
-        job(api, "run-triggers", "2026-05-02T09:00:00Z")
+        job(api, "run-triggers", "2026-05-02T09:59:59Z")
         assert drain() == []
         job(api, "run-triggers", "2026-05-02T10:00:00Z")
-        assert templates(drain()) == [("browse_reminder", "bv")]
+        msgs = drain()
+        assert templates(msgs) == [("browse_reminder", "bv")] and msgs[0]["variables"]["sku"] == "S9"
 
-    def test_product_signal_reaches_followers_with_consent(self, api):
+    def test_outbox_leftovers_are_flushed(self, api):
+        from chalicelib.store.models import OutboxRecord
+
+        body = {"message_id": "left-1", "member_id": "x", "channel": "email", "template": "tier_changed",
+                "locale": "ja-JP", "campaign_id": None, "variables": {}, "created_at": "2026-05-01T10:00:00Z"}
+        OutboxRecord("left-1", body=body, created_at=body["created_at"]).save()
+        assert job(api, "run-triggers", "2026-05-01T10:02:00Z")["counts"]["outbox_flushed"] == 1
+        assert drain() == [body] and list(OutboxRecord.scan()) == []
+
+
+class TestProductSignals:
+    def test_reaches_followers_with_consent_once(self, api):
         api.enrol("fa", consents=EMAIL)
         api.enrol("fb")  # no consent
         api.enrol("fc", consents=EMAIL)
-        for m in ("fa", "fb", "fc"):
-            api.post(f"/v1/members/{m}/events", {"event_id": f"fav-{m}", "type": "favorite_added", "sku": "BAG"})
-        api.post("/v1/members/fc/events", {"event_id": "unfav-fc", "type": "favorite_removed", "sku": "BAG"})
+        api.enrol("fd", consents=PUSH)
+        for m in ("fa", "fb", "fc", "fd"):
+            api.post(f"/v1/members/{m}/events", {"event_id": f"fav-{m}", "type": "favorite_added", "sku": "BAG",
+                                                 "occurred_at": "2026-05-01T10:00:00Z"})
+        api.post("/v1/members/fc/events", {"event_id": "unfav-fc", "type": "favorite_removed", "sku": "BAG",
+                                            "occurred_at": "2026-05-02T10:00:00Z"})
+        # a late, older "added" does not undo the newer removal
+        api.post("/v1/members/fc/events", {"event_id": "late-fc", "type": "favorite_added", "sku": "BAG",
+                                            "occurred_at": "2026-05-01T12:00:00Z"})
         drain()
-        r = api.post("/v1/admin/product-signals", {"signal_id": "sig1", "sku": "BAG", "type": "back_in_stock",
-                                                   "variables": {"price": 12000}}, role="admin")
-        assert r.status == 202 and r.body["queued"] == 1 and r.body["followers"] == 2
+        body = {"signal_id": "sig1", "sku": "BAG", "type": "back_in_stock", "variables": {"price": 12000}}
+        r = api.post("/v1/admin/product-signals", body, role="admin")
+        assert r.status == 202
+        assert (r.body["followers"], r.body["queued"], r.body["no_consent"]) == (3, 2, 1)
         msgs = drain()
-        assert templates(msgs) == [("back_in_stock", "fa")]
+        assert templates(msgs) == [("back_in_stock", "fa"), ("back_in_stock", "fd")]
+        assert {m["channel"] for m in msgs} == {"email", "push"}
         assert msgs[0]["variables"]["sku"] == "BAG" and msgs[0]["variables"]["price"] == 12000
-        replay = api.post("/v1/admin/product-signals", {"signal_id": "sig1", "sku": "BAG", "type": "back_in_stock",
-                                                        "variables": {"price": 12000}}, role="admin")
+        replay = api.post("/v1/admin/product-signals", body, role="admin")
         assert replay.status == 200 and replay.body == r.body and drain() == []
+        changed = api.post("/v1/admin/product-signals", {**body, "type": "price_drop"}, role="admin")
+        assert changed.status == 409 and changed.error == "IDEMPOTENCY_MISMATCH"
+        assert api.post("/v1/admin/product-signals", {**body, "signal_id": "s2", "type": "soon"},
+                        role="admin").error == "VALIDATION_ERROR"
+        assert api.post("/v1/admin/product-signals", {**body, "signal_id": "s3"}).error == "FORBIDDEN"
 
-
-def test_partial_sqs_batch_failure_is_retried(api):
-    from chalicelib.messaging import sqs_client
-
-    only(api, "welcome")
-    for i in range(12):
-        enrol_at(api, f"pf{i:02d}", "2026-03-01T08:00:00Z", consents=EMAIL)
-    drain()
-    client = sqs_client()
-    state = {"failed_once": False}
-
-    def fail_some(params, **kwargs):
-        if not state["failed_once"]:
-            state["failed_once"] = True
-            state["dropped"] = params["Entries"][:1]  # the first entry of the first batch fails
-            params["Entries"] = params["Entries"][1:] or params["Entries"]
-
-    def report(parsed, **kwargs):
-        if state.get("dropped"):
-            parsed.setdefault("Failed", []).extend(
-                {"Id": e["Id"], "SenderFault": False, "Code": "InternalError"} for e in state.pop("dropped"))
-
-    client.meta.events.register("provide-client-params.sqs.SendMessageBatch", fail_some, unique_id="fail")
-    client.meta.events.register("after-call.sqs.SendMessageBatch", report, unique_id="report")
-    try:
-        counts = job(api, "run-automations", "2026-03-01T10:00:00Z")["counts"]
-    finally:
-        client.meta.events.unregister("provide-client-params.sqs.SendMessageBatch", unique_id="fail")
-        client.meta.events.unregister("after-call.sqs.SendMessageBatch", unique_id="report")
-    msgs = drain()
-    assert state["failed_once"]
-    assert sorted(m["member_id"] for m in msgs) == [f"pf{i:02d}" for i in range(12)]
-    assert counts["queued"] == 12
-
-
-class TestSegments:
-    def _population(self, api):
-        # a frequent big spender, a one-off small buyer, a lapsed big buyer, and a no-purchase member
-        api.enrol("big", consents=EMAIL)
-        for i in range(6):
-            api.accrue("big", 90000, order_id=f"big-{i}", now=f"2026-0{i + 1}-10T10:00:00Z")
-        api.enrol("small", consents=EMAIL)
-        api.accrue("small", 1000, order_id="small-1", now="2026-06-01T10:00:00Z")
-        api.enrol("lapsed", consents=EMAIL)
-        for i in range(3):
-            api.accrue("lapsed", 60000, order_id=f"lapsed-{i}", now=f"2025-0{i + 7}-10T10:00:00Z")
-        api.enrol("none", consents=EMAIL)
-
-    def test_scoring_orders_customers_sensibly(self, api):
-        self._population(api)
-        counts = job(api, "score-rfm", "2026-06-15T00:00:00Z")["counts"]
-        assert counts["scored"] == 4
-        seg = {m: api.member(m)["segment"] for m in ("big", "small", "lapsed", "none")}
-        assert seg["none"]["label"] == "new" and seg["none"]["ltv_12m"] == 0
-        assert seg["big"]["ltv_12m"] > seg["lapsed"]["ltv_12m"] > seg["small"]["ltv_12m"] > 0
-        assert seg["big"]["touch"] == "high_touch"
-        assert seg["big"]["label"] == "champions"
-        assert seg["lapsed"]["label"] in ("at_risk", "cant_lose", "hibernating", "lost")
-        report = api.get("/v1/admin/segments", role="admin").body
-        assert report["as_of"] == "2026-06-15T00:00:00Z"
-        assert sum(report["segments"].values()) == 4 and sum(report["touch"].values()) == 4
-        assert report["f2_rate"] == pytest.approx(2 / 3, abs=1e-3)
-        members = api.get("/v1/admin/segments/new/members", role="admin").body["items"]
-        assert [m["member_id"] for m in members] == ["none"]
-        assert api.get("/v1/admin/segments/nonsense/members", role="admin").status == 404
-
-    def test_churn_risk_goes_to_customer_success_for_high_touch(self, api):
-        only(api, "churn_risk")
-        api.enrol("vip", consents=EMAIL)
-        for i in range(5):
-            api.accrue("vip", 100000, order_id=f"vip-{i}", now=f"2025-0{i + 1}-10T10:00:00Z")
-        for i in range(10):
-            api.enrol(f"filler{i}", consents=EMAIL)
-            api.accrue(f"filler{i}", 2000, order_id=f"fill-{i}", now="2025-03-20T10:00:00Z")
-            api.accrue(f"filler{i}", 2000, order_id=f"fill2-{i}", now="2025-12-20T10:00:00Z")
-        job(api, "score-rfm", "2025-06-01T00:00:00Z")  # vip is a champion then
-        assert api.member("vip")["segment"]["label"] == "champions"
-        job(api, "score-rfm", "2026-01-15T00:00:00Z")  # months without an order
-        seg = api.member("vip")["segment"]
-        assert seg["label"] in ("at_risk", "cant_lose") and seg["touch"] == "high_touch"
-        drain()
-        job(api, "run-automations", "2026-01-15T09:00:00Z")
-        msgs = [m for m in drain() if m["member_id"] == "vip"]
-        assert [(m["template"], m["channel"]) for m in msgs] == [("churn_risk", "cs_alert")]
+    def test_switched_off_signal_queues_nothing(self, api):
+        only(api, "back_in_stock")
+        api.enrol("fx", consents=EMAIL)
+        api.post("/v1/members/fx/events", {"event_id": "fav-fx", "type": "favorite_added", "sku": "HAT"})
+        r = api.post("/v1/admin/product-signals", {"signal_id": "lo", "sku": "HAT", "type": "low_stock"},
+                     role="admin")
+        assert r.status == 202 and (r.body["enabled"], r.body["queued"]) == (False, 0) and drain() == []
 
 
 class TestFeedback:
-    def test_survey_points_and_detractor_alert(self, api):
-        from chalicelib.store import members as store
-
+    def test_survey_points_limits_replay_and_nps(self, api):
+        T = "2026-05-01T10:00:00Z"
         api.enrol("fb1", consents=EMAIL)
         r = api.post("/v1/members/fb1/feedback", {"feedback_id": "f-1", "score": 9, "comment": "great"},
-                     role="member", sub="fb1")
+                     role="member", sub="fb1", now=T)
         assert r.status == 201 and r.body == {"feedback_id": "f-1", "points_earned": 20}
         replay = api.post("/v1/members/fb1/feedback", {"feedback_id": "f-1", "score": 9, "comment": "great"},
-                          role="member", sub="fb1")
+                          role="member", sub="fb1", now=T)
         assert replay.status == 200 and replay.body == r.body
-        r2 = api.post("/v1/members/fb1/feedback", {"feedback_id": "f-2", "score": 3})
-        assert r2.status == 201 and r2.body["points_earned"] == 0  # survey: 1 a day
-        assert api.member("fb1")["points"]["available"] == 20
-        # a detractor from a high-touch member alerts customer success
-        row = store.get("fb1")
-        row.state["segment"] = {"label": "champions", "touch": "high_touch", "ltv_12m": 500000}
+        assert api.post("/v1/members/fb1/feedback", {"feedback_id": "f-1", "score": 3}, now=T).error == "IDEMPOTENCY_MISMATCH"
+        r2 = api.post("/v1/members/fb1/feedback", {"feedback_id": "f-2", "score": 3}, now=T)
+        assert r2.status == 201 and r2.body["points_earned"] == 0  # survey: once a day; still stored
+        api.post("/v1/members/fb1/feedback", {"feedback_id": "f-3", "score": 7}, now=T)
+        assert api.member("fb1", now=T)["points"]["available"] == 20
+        report = api.get("/v1/admin/segments", role="admin", now="2026-07-29T23:00:00Z").body  # day 90
+        assert report["nps"] == pytest.approx(0.0)  # 1 promoter, 1 passive, 1 detractor
+        assert report["nps_responses"] == {"promoters": 1, "passives": 1, "detractors": 1, "total": 3}
+        later = api.get("/v1/admin/segments", role="admin", now="2026-07-30T00:00:00Z").body
+        assert later["nps"] is None  # day 91: out of the window
+        assert api.post("/v1/members/fb1/feedback", {"feedback_id": "f-4", "score": 3},
+                        role="member", sub="other").error == "FORBIDDEN"
+        assert api.post("/v1/members/fb1/feedback", {"feedback_id": "f-5", "score": 11}).error == "VALIDATION_ERROR"
+        assert api.post("/v1/members/ghost/feedback", {"feedback_id": "f-6", "score": 5}).error == "MEMBER_NOT_FOUND"
+
+    def test_no_survey_rule_means_no_points(self, api):
+        current = api.get("/v1/admin/settings", role="admin").body
+        rules = {k: v for k, v in current["activity_rules"].items() if k != "survey"}
+        assert api.put("/v1/admin/settings", {**current, "activity_rules": rules}, role="admin").status == 200
+        api.enrol("fb2")
+        r = api.post("/v1/members/fb2/feedback", {"feedback_id": "g-1", "score": 10})
+        assert r.status == 201 and r.body["points_earned"] == 0
+
+    def test_detractor_from_a_high_touch_member_alerts_customer_success(self, api):
+        from chalicelib.store import members as store
         from chalicelib.store import tx
 
-        tx.write([store.save_op(row, row.version)])
+        api.enrol("vip", name="Vera")  # no marketing consent needed for cs_alert
+        api.enrol("reg", consents=EMAIL)
+        for member, touch in (("vip", "high_touch"), ("reg", "low_touch")):
+            row = store.get(member)
+            row.state["segment"] = {"rfm": "555", "label": "champions", "touch": touch, "ltv_12m": 500000}
+            tx.write([store.save_op(row, row.version)])
         drain()
-        api.post("/v1/members/fb1/feedback", {"feedback_id": "f-3", "score": 2, "comment": "late delivery"})
+        api.post("/v1/members/reg/feedback", {"feedback_id": "d-0", "score": 2})
+        api.post("/v1/members/vip/feedback", {"feedback_id": "d-1", "score": 7})  # passive: no alert
+        api.post("/v1/members/vip/feedback", {"feedback_id": "d-2", "score": 2, "comment": "late delivery"})
+        api.post("/v1/members/vip/feedback", {"feedback_id": "d-2", "score": 2, "comment": "late delivery"})
         msgs = drain()
-        assert [(m["template"], m["channel"]) for m in msgs] == [("cs_alert", "cs_alert")]
-        report = api.get("/v1/admin/segments", role="admin").body
-        assert report["nps"] == pytest.approx(round(100 * (1 - 2) / 3, 1))
+        assert [(m["template"], m["channel"], m["member_id"]) for m in msgs] == [("cs_alert", "cs_alert", "vip")]
+        assert msgs[0]["variables"]["comment"] == "late delivery" and msgs[0]["variables"]["score"] == 2
+        assert msgs[0]["variables"]["name"] == "Vera"
 
 
 class TestBroadcasts:
-    def test_dry_run_then_send_with_personal_coupon_codes(self, api):
-        api.enrol("bc1", consents=EMAIL)
-        api.enrol("bc2", consents={"email": False, "push": True, "sms": False})
-        api.enrol("bc3", consents=EMAIL)
+    def coupon_campaign(self, api, codes=10):
         r = api.post("/v1/admin/coupon-campaigns", {
             "campaign_id": "spring", "name": "Spring", "discount": {"type": "amount", "value": 500},
             "min_order_amount": 0, "starts_at": "2026-01-01T00:00:00Z", "ends_at": "2027-01-01T00:00:00Z",
-            "code_mode": "unique"}, role="admin")
+            "code_mode": "unique"}, role="admin", now=NOW)
         assert r.status == 201, r.body
-        assert api.post("/v1/admin/coupon-campaigns/spring/codes", {"count": 10}, role="admin").status == 201
+        assert api.post("/v1/admin/coupon-campaigns/spring/codes", {"count": codes}, role="admin", now=NOW).status == 201
+
+    def test_dry_run_then_send_with_personal_coupon_codes(self, api):
+        api.enrol("bc1", consents=EMAIL, name="A")
+        api.enrol("bc2", consents=PUSH)
+        api.enrol("bc3", consents=EMAIL, name="C")
+        api.enrol("bc4", consents=EMAIL)
+        assert api.patch("/v1/members/bc4", {"status": "suspended"}).status == 200
+        self.coupon_campaign(api)
         drain()
         body = {"name": "Spring sale", "template": "spring_sale", "channel": "email",
-                "audience": {"member_ids": ["bc1", "bc2", "bc3", "ghost"]}, "coupon_campaign_id": "spring"}
-        dry = api.post("/v1/admin/message-campaigns", {**body, "dry_run": True}, role="admin")
+                "audience": {"member_ids": ["bc1", "bc2", "bc3", "bc4", "ghost"]}, "coupon_campaign_id": "spring",
+                "variables": {"headline": "Spring!", "name": "not yours"}}
+        dry = api.post("/v1/admin/message-campaigns", {**body, "dry_run": True}, role="admin", now=NOW)
         assert dry.status == 201, dry.body
         assert (dry.body["audience_size"], dry.body["eligible"], dry.body["queued"]) == (3, 2, 0)
-        assert drain() == []
-        sent = api.post("/v1/admin/message-campaigns", {**body, "campaign_id": "spring-1"}, role="admin")
+        assert dry.body["status"] == "dry_run" and drain() == []
+        assert api.get("/v1/members/bc1/coupons").body["items"] == []  # a dry run issues no code
+        sent = api.post("/v1/admin/message-campaigns", {**body, "campaign_id": "spring-1"}, role="admin", now=NOW)
+        assert sent.status == 201 and sent.body["status"] == "sent"
         assert (sent.body["audience_size"], sent.body["eligible"], sent.body["queued"]) == (3, 2, 2)
         msgs = drain()
         assert sorted(m["member_id"] for m in msgs) == ["bc1", "bc3"]
         for m in msgs:
             wallet = api.get(f"/v1/members/{m['member_id']}/coupons").body["items"]
             assert m["variables"]["coupon_code"] == wallet[0]["code"]
-            assert m["campaign_id"] == "spring-1" and m["template"] == "spring_sale"
+            assert (m["campaign_id"], m["template"], m["channel"]) == ("spring-1", "spring_sale", "email")
+            assert m["variables"]["headline"] == "Spring!" and m["variables"]["name"] in ("A", "C")
         assert msgs[0]["variables"]["coupon_code"] != msgs[1]["variables"]["coupon_code"]
-        listed = api.get("/v1/admin/message-campaigns", role="admin").body["items"]
-        assert [c["campaign_id"] for c in listed][:1] == ["spring-1"]
-        assert api.get("/v1/admin/message-campaigns/spring-1", role="admin").body["queued"] == 2
-        again = api.post("/v1/admin/message-campaigns", {**body, "campaign_id": "spring-1"}, role="admin")
-        assert again.status == 409
+        assert api.get("/v1/members/bc2/coupons").body["items"] == []  # not eligible: no code either
+        got = api.get("/v1/admin/message-campaigns/spring-1", role="admin").body
+        assert (got["queued"], got["coupon_campaign_id"], got["created_by"]) == (2, "spring", "admin:svc")
+        again = api.post("/v1/admin/message-campaigns", {**body, "campaign_id": "spring-1"}, role="admin", now=NOW)
+        assert again.status == 409 and again.error == "ALREADY_EXISTS"
 
-    def test_audience_by_tier(self, api):
+    def test_members_without_a_code_left_get_no_message(self, api):
+        for i in range(3):
+            api.enrol(f"nc{i}", consents=EMAIL)
+        self.coupon_campaign(api, codes=2)
+        drain()
+        r = api.post("/v1/admin/message-campaigns", {
+            "name": "x", "template": "t", "channel": "email", "coupon_campaign_id": "spring",
+            "audience": {"member_ids": ["nc0", "nc1", "nc2"]}}, role="admin", now=NOW)
+        assert (r.body["eligible"], r.body["queued"], r.body["no_code"]) == (3, 2, 1)
+        assert len(drain()) == 2
+
+    def test_audiences_by_tier_segment_and_touch(self, api):
         api.enrol("tier-a", consents=EMAIL)
         api.enrol("tier-b", consents=EMAIL)
-        api.accrue("tier-a", 60000)
+        api.accrue("tier-a", 60000, now="2026-05-01T00:00:00Z")
+        job(api, "score-rfm", "2026-05-02T00:00:00Z")
         drain()
-        r = api.post("/v1/admin/message-campaigns", {"name": "Silver perks", "template": "perks", "channel": "email",
-                                                     "audience": {"tiers": ["silver"]}}, role="admin")
-        assert r.body["audience_size"] == 1 and r.body["queued"] == 1
+        by_tier = api.post("/v1/admin/message-campaigns", {"name": "Silver perks", "template": "perks",
+                                                           "channel": "email", "audience": {"tiers": ["silver"]}},
+                           role="admin")
+        assert (by_tier.body["audience_size"], by_tier.body["queued"]) == (1, 1)
         assert templates(drain()) == [("perks", "tier-a")]
+        by_segment = api.post("/v1/admin/message-campaigns", {
+            "name": "Hello", "template": "hello", "channel": "email",
+            "audience": {"segments": ["new"], "member_ids": ["tier-a"]}}, role="admin")
+        assert by_segment.body["audience_size"] == 2 and templates(drain()) == [("hello", "tier-a"),
+                                                                                ("hello", "tier-b")]
+        both = api.post("/v1/admin/message-campaigns", {
+            "name": "VIP", "template": "vip", "channel": "email",
+            "audience": {"touch": ["high_touch"], "tiers": ["silver", "bronze"]}}, role="admin")
+        assert both.body["audience_size"] == 1 and templates(drain()) == [("vip", "tier-a")]
+
+    def test_validation(self, api):
+        base = {"name": "x", "template": "t", "channel": "email"}
+        cases = [({**base, "audience": {}}, 400), ({**base, "audience": {"segments": ["vips"]}}, 400),
+                 ({**base, "audience": {"tiers": ["diamond"]}}, 400),
+                 ({**base, "channel": "fax", "audience": {"member_ids": ["a"]}}, 400),
+                 ({**base, "audience": {"member_ids": ["a"]}, "coupon_campaign_id": "nope"}, 404)]
+        for body, status in cases:
+            assert api.post("/v1/admin/message-campaigns", body, role="admin").status == status, body
+        assert api.get("/v1/admin/message-campaigns/nope", role="admin").error == "NOT_FOUND"
+
+    def test_list_is_newest_first_and_paginated(self, api):
+        api.enrol("l1", consents=EMAIL)
+        for i, at in enumerate(("2026-05-01T00:00:00Z", "2026-05-03T00:00:00Z", "2026-05-02T00:00:00Z")):
+            assert api.post("/v1/admin/message-campaigns", {
+                "campaign_id": f"mc{i}", "name": "x", "template": "t", "channel": "email",
+                "audience": {"member_ids": ["l1"]}}, role="admin", now=at).status == 201
+        page = api.get("/v1/admin/message-campaigns?limit=2", role="admin").body
+        assert [c["campaign_id"] for c in page["items"]] == ["mc1", "mc2"] and page["next_cursor"]
+        rest = api.get(f"/v1/admin/message-campaigns?limit=2&cursor={page['next_cursor']}", role="admin").body
+        assert [c["campaign_id"] for c in rest["items"]] == ["mc0"] and rest["next_cursor"] is None
+
+    def test_large_audience_runs_as_a_job(self, api, monkeypatch):
+        from chalicelib.services import marketing
+
+        monkeypatch.setattr(marketing, "INLINE_LIMIT", 2)
+        for i in range(5):
+            api.enrol(f"big{i}", consents=EMAIL if i != 4 else None)
+        drain()
+        r = api.post("/v1/admin/message-campaigns", {"campaign_id": "wide", "name": "All bronze", "template": "hi",
+                                                     "channel": "email", "audience": {"tiers": ["bronze"]}},
+                     role="admin")
+        assert r.status == 201 and r.body["status"] == "queued" and r.body["job_id"].startswith("send-message")
+        for _ in range(100):
+            got = api.get("/v1/admin/message-campaigns/wide", role="admin").body
+            if got["status"] == "sent":
+                break
+            time.sleep(0.05)
+        assert (got["status"], got["audience_size"], got["eligible"], got["queued"]) == ("sent", 5, 4, 4)
+        assert api.get(f"/v1/admin/jobs/{r.body['job_id']}", role="admin").body["status"] == "succeeded"
+        assert sorted(m["member_id"] for m in drain()) == ["big0", "big1", "big2", "big3"]
+        ids = api.post("/v1/admin/message-campaigns", {"campaign_id": "ids", "name": "n", "template": "hi",
+                                                       "channel": "email",
+                                                       "audience": {"member_ids": [f"big{i}" for i in range(5)]}},
+                       role="admin")
+        assert ids.body["status"] == "queued"
+        for _ in range(100):
+            got = api.get("/v1/admin/message-campaigns/ids", role="admin").body
+            if got["status"] == "sent":
+                break
+            time.sleep(0.05)
+        assert (got["audience_size"], got["queued"]) == (5, 4) and len(drain()) == 4

@@ -1,0 +1,99 @@
+"""score-rfm end to end, the segments report and listing, churn risk (SPEC 2.11)."""
+from __future__ import annotations
+
+import pytest
+
+from tests.integration.test_marketing_helpers import EMAIL, drain, job, only
+
+
+def population(api):
+    """A frequent big spender, a one-off small buyer, a lapsed big buyer, a member without a purchase."""
+    api.enrol("big", consents=EMAIL)
+    for i in range(6):
+        assert api.accrue("big", 90000, order_id=f"big-{i}", now=f"2026-0{i + 1}-10T10:00:00Z").status == 201
+    api.enrol("small", consents=EMAIL)
+    api.accrue("small", 1000, order_id="small-1", now="2026-06-01T10:00:00Z")
+    api.enrol("lapsed", consents=EMAIL)
+    for i in range(3):
+        api.accrue("lapsed", 60000, order_id=f"lapsed-{i}", now=f"2025-0{i + 7}-10T10:00:00Z")
+    api.enrol("none", consents=EMAIL)
+
+
+def test_scoring_ranks_customers_and_writes_their_segment(api):
+    population(api)
+    counts = job(api, "score-rfm", "2026-06-15T00:00:00Z")["counts"]
+    assert counts["scored"] == 4 and counts["written"] == 4
+    seg = {m: api.member(m)["segment"] for m in ("big", "small", "lapsed", "none")}
+    assert seg["none"] == {"rfm": "000", "label": "new", "touch": "tech_touch", "ltv_12m": 0,
+                           "scored_at": "2026-06-15T00:00:00Z", "previous_label": None,
+                           "changed_at": "2026-06-15T00:00:00Z"}
+    # quintiles of mid-ranks among the three buyers (new members are not ranked): big is best on
+    # R, F and M; small is in the middle on R (14 days), worst on F and M; lapsed worst on R
+    assert (seg["big"]["rfm"], seg["small"]["rfm"], seg["lapsed"]["rfm"]) == ("555", "311", "133")
+    assert (seg["big"]["label"], seg["small"]["label"], seg["lapsed"]["label"]) == ("champions", "hibernating",
+                                                                                     "at_risk")
+    # LTV: 12 months' net spend × retention by recency (5 days: 1.0; 14 days: 1.0; 278 days: 0.3)
+    assert (seg["big"]["ltv_12m"], seg["small"]["ltv_12m"], seg["lapsed"]["ltv_12m"]) == (540000, 1000, 54000)
+    assert [seg[m]["touch"] for m in ("big", "lapsed", "small")] == ["high_touch", "tech_touch", "tech_touch"]
+    report = api.get("/v1/admin/segments", role="admin").body
+    assert report["as_of"] == "2026-06-15T00:00:00Z" and report["scored"] == 4
+    assert report["segments"] == {"champions": 1, "loyal": 0, "potential_loyalist": 0, "new": 1, "promising": 0,
+                                  "need_attention": 0, "at_risk": 1, "cant_lose": 0, "hibernating": 1, "lost": 0}
+    assert report["touch"] == {"high_touch": 1, "low_touch": 0, "tech_touch": 3}
+    assert report["f2_rate"] == pytest.approx(0.6667)  # 2 of the 3 buyers ordered again
+    assert report["nps"] is None and report["nps_responses"]["total"] == 0
+    again = job(api, "score-rfm", "2026-06-15T00:00:00Z")["counts"]  # same moment: nothing to write
+    assert again["unchanged"] == 4 and "written" not in again
+
+
+def test_segment_members_listing(api):
+    for i in range(3):
+        api.enrol(f"n{i}")
+    api.enrol("b1")
+    api.accrue("b1", 5000, now="2026-06-01T00:00:00Z")
+    api.enrol("gone")
+    assert api.patch("/v1/members/gone", {"status": "suspended"}).status == 200
+    job(api, "score-rfm", "2026-06-02T00:00:00Z")
+    first = api.get("/v1/admin/segments/new/members?limit=2", role="admin")
+    assert first.status == 200 and [m["member_id"] for m in first.body["items"]] == ["n0", "n1"]
+    assert first.body["items"][0]["segment"]["label"] == "new" and first.body["items"][0]["tier"] == "bronze"
+    second = api.get(f"/v1/admin/segments/new/members?limit=2&cursor={first.body['next_cursor']}", role="admin")
+    assert [m["member_id"] for m in second.body["items"]] == ["n2"] and second.body["next_cursor"] is None
+    assert api.get("/v1/admin/segments/lost/members", role="admin").body == {"items": [], "next_cursor": None}
+    missing = api.get("/v1/admin/segments/nonsense/members", role="admin")
+    assert missing.status == 404 and missing.error == "NOT_FOUND"
+    assert api.get("/v1/admin/segments/new/members?cursor=!!", role="admin").error == "VALIDATION_ERROR"
+    assert api.get("/v1/admin/segments", role="service").error == "FORBIDDEN"
+    assert api.member("gone")["segment"] is None  # suspended members are not scored
+
+
+def test_churn_risk_goes_to_customer_success_for_high_touch_and_marketing_otherwise(api):
+    only(api, "churn_risk")
+    api.enrol("vip", consents=EMAIL)
+    for i in range(5):
+        api.accrue("vip", 100000, order_id=f"vip-{i}", now=f"2025-0{i + 1}-10T10:00:00Z")
+    api.enrol("reg", consents=EMAIL)
+    for i in range(3):
+        api.accrue("reg", 20000, order_id=f"reg-{i}", now=f"2025-0{i + 3}-15T10:00:00Z")
+    for i in range(18):  # 20 members: 1 high-touch, 4 low-touch
+        api.enrol(f"filler{i}", consents=EMAIL)
+        api.accrue(f"filler{i}", 2000, order_id=f"fill-{i}", now="2025-03-20T10:00:00Z")
+        api.accrue(f"filler{i}", 2000, order_id=f"fill2-{i}", now="2025-12-20T10:00:00Z")
+    job(api, "score-rfm", "2025-06-01T00:00:00Z")
+    assert api.member("vip")["segment"]["label"] == "champions"
+    assert api.member("reg")["segment"]["label"] in ("champions", "loyal")
+    drain()
+    job(api, "score-rfm", "2026-01-15T00:00:00Z")  # months without an order
+    vip, reg = api.member("vip")["segment"], api.member("reg")["segment"]
+    assert vip["label"] == "cant_lose" and vip["touch"] == "high_touch" and vip["previous_label"] == "champions"
+    assert reg["label"] in ("at_risk", "cant_lose") and reg["touch"] == "low_touch"
+    job(api, "run-automations", "2026-01-15T09:00:00Z")
+    msgs = {m["member_id"]: m for m in drain()}
+    assert sorted(msgs) == ["reg", "vip"]
+    assert (msgs["vip"]["template"], msgs["vip"]["channel"]) == ("churn_risk", "cs_alert")
+    assert (msgs["reg"]["template"], msgs["reg"]["channel"]) == ("churn_risk", "email")
+    assert msgs["vip"]["variables"]["segment"] == "cant_lose"
+    assert msgs["vip"]["variables"]["ltv_12m"] == vip["ltv_12m"] == 135483  # (400,000 + 16/31 × 100,000) × 0.3
+    job(api, "score-rfm", "2026-01-16T00:00:00Z")  # still at risk the next day: no new move
+    job(api, "run-automations", "2026-01-16T09:00:00Z")
+    assert drain() == []
