@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import threading
 import time
 from dataclasses import dataclass
 from typing import Iterable, Optional
@@ -39,11 +40,34 @@ def _jwks_client(url: str) -> jwt.PyJWKClient:
     return jwt.PyJWKClient(url, cache_keys=True, lifespan=3600)
 
 
+# Verified tokens, so a warm container checks a client's token's signature once, not on
+# every call: token -> (settings it was checked under, principal, exp, checked at). A hit
+# still honours `exp`, and is re-verified after VERIFIED_TTL_SECONDS (JWKS key rotation).
+VERIFIED_TTL_SECONDS = 300
+_verified: dict = {}
+_verified_lock = threading.Lock()
+
+
 def verify_token(header: Optional[str]) -> Principal:
-    if not header or not header.startswith("Bearer "):
+    if not header or header[:7].lower() != "bearer ":  # the scheme is case-insensitive (RFC 7235)
         raise Unauthenticated()
-    token = header[len("Bearer "):].strip()
+    token = header[7:].strip()
+    if not token:
+        raise Unauthenticated()
     settings = get_settings()
+    now = time.time()
+    hit = _verified.get(token)
+    if hit is not None and hit[0] is settings and now < hit[2] and now - hit[3] < VERIFIED_TTL_SECONDS:
+        return hit[1]
+    principal, exp = _verify(token, settings)
+    with _verified_lock:
+        if len(_verified) >= 1024:
+            _verified.clear()
+        _verified[token] = (settings, principal, exp, now)
+    return principal
+
+
+def _verify(token: str, settings) -> tuple[Principal, float]:
     options = {"require": ["exp", "sub"]}
     try:
         if settings.is_local:
@@ -68,7 +92,7 @@ def verify_token(header: Optional[str]) -> Principal:
     sub = claims.get("sub")
     if not isinstance(sub, str) or not sub:
         raise Unauthenticated("the token has no subject")
-    return Principal(sub=sub, roles=granted)
+    return Principal(sub=sub, roles=granted), float(claims["exp"])
 
 
 def authorize(principal: Principal, roles: Iterable[str], owner: Optional[str] = None) -> None:

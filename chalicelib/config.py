@@ -10,12 +10,14 @@ import functools
 import os
 from typing import Annotated, Optional
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 LOCAL_JWT_SECRET = "local-dev-secret"
 
 
 class Settings(BaseModel):
+    model_config = ConfigDict(defer_build=True)  # built on first use, not at `import app`
+
     stage: Annotated[str, Field(min_length=1, pattern=r"^[a-z0-9-]+$")] = "local"
     region: str = "us-east-1"
     aws_endpoint_url: Optional[str] = None

@@ -89,6 +89,34 @@ class ApiClient:
         assert r.status == 200, r.body
         return r.body
 
+    def ledger(self, member_id: str, now: Optional[str] = None) -> list:
+        """The member's whole ledger (up to 100 entries), newest first."""
+        r = self.get(f"/v1/members/{member_id}/ledger?limit=100", now=now)
+        assert r.status == 200, r.body
+        return r.body["items"]
+
+    def settings(self, **changes) -> dict:
+        """PUT the current program settings with `changes` applied; returns the new settings."""
+        current = self.get("/v1/admin/settings", role="admin").body
+        r = self.put("/v1/admin/settings", {**current, **changes}, role="admin")
+        assert r.status == 200, r.body
+        return r.body
+
+    def adjust(self, member_id: str, points: int, adjustment_id: Optional[str] = None, reason: str = "test",
+               now: Optional[str] = None) -> Resp:
+        body = {"adjustment_id": adjustment_id or f"adj{next(_seq)}", "points": points, "reason": reason}
+        return self.post(f"/v1/admin/members/{member_id}/adjustments", body, role="admin", sub="ops", now=now)
+
+    def activity(self, member_id: str, type_: str, activity_id: Optional[str] = None, now: Optional[str] = None,
+                 **fields) -> Resp:
+        body = {"activity_id": activity_id or f"act{next(_seq)}", "type": type_, **fields}
+        return self.post(f"/v1/members/{member_id}/activities", body, now=now)
+
+    def refund(self, member_id: str, order_id: str, amount: int, refund_id: Optional[str] = None,
+               now: Optional[str] = None) -> Resp:
+        body = {"refund_id": refund_id or f"rf{next(_seq)}", "order_id": order_id, "amount": amount}
+        return self.post(f"/v1/members/{member_id}/refunds", body, now=now)
+
 
 def assert_invariant(member_id: str) -> None:
     """Σ ledger points == available + pending, and the lots match the available balance."""

@@ -47,5 +47,6 @@ def adjust(req, member_id):
 @endpoint(bp, "GET", "/v1/admin/audit", roles=ADMIN, response=ms.ListOf, tag="admin", query=("limit", "cursor"))
 def list_audit(req):
     """Admin actions, newest first."""
-    items, last = audit.list_entries(page_limit(req.query), decode_cursor(req.query))
+    cursor = decode_cursor(req.query, keys={"pk": ("S", "audit"), "sk": ("S", None)})
+    items, last = audit.list_entries(page_limit(req.query), cursor)
     return {"items": items, "next_cursor": encode_cursor(last)}

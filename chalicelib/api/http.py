@@ -174,11 +174,17 @@ def endpoint(bp: Blueprint, method: str, path: str, *, roles: tuple = (), owner:
             except ValidationError as exc:
                 return error_response(validation_error(exc))
             except Exception as exc:  # noqa: BLE001 - the edge must never leak a stack trace
-                from chalicelib.store.base import is_transient
+                from chalicelib.store.base import error_code, is_transient
 
-                if is_transient(exc):
+                # A cancelled transaction that no service turned into a domain error (failed
+                # conditions become TxCancelled) was cancelled for throttling or a conflict.
+                if is_transient(exc) or error_code(exc) == "TransactionCanceledException":
                     log.warning("transient AWS failure on %s %s: %r", method, path, exc)
                     return error_response(RetryLater())
+                if error_code(exc) == "ValidationException" and (request.query_params or {}).get("cursor"):
+                    # DynamoDB refused the ExclusiveStartKey: a cursor from another list or tampered
+                    return error_response(ValidationFailed("cursor is not valid",
+                                                           fields=[{"field": "cursor", "message": "invalid"}]))
                 log.exception("unhandled error on %s %s", method, path)
                 return json_response(500, {"error": {"code": "INTERNAL_ERROR",
                                                      "message": "unexpected error", "details": {}}})
@@ -206,7 +212,11 @@ def encode_cursor(key: Optional[dict]) -> Optional[str]:
     return base64.urlsafe_b64encode(json.dumps(key, separators=(",", ":")).encode()).decode().rstrip("=")
 
 
-def decode_cursor(query: dict) -> Optional[dict]:
+def decode_cursor(query: dict, keys: Optional[dict] = None) -> Optional[dict]:
+    """The `?cursor=` of a list. With `keys` ({attribute: (type, required value or None)}),
+    the cursor must be exactly a DynamoDB key of that shape, e.g. the ledger's
+    `{"member_id": ("S", member_id), "seq": ("N", None)}`: a tampered cursor is a 400,
+    never a query of another partition or a 500."""
     raw = query.get("cursor")
     if not raw:
         return None
@@ -214,9 +224,25 @@ def decode_cursor(query: dict) -> Optional[dict]:
         value = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
         if not isinstance(value, dict):
             raise ValueError
+        if keys is not None and not _key_matches(value, keys):
+            raise ValueError
         return value
-    except ValueError:
+    except (ValueError, UnicodeDecodeError, TypeError):
         raise ValidationFailed("cursor is not valid", fields=[{"field": "cursor", "message": "invalid"}])
+
+
+def _key_matches(value: dict, keys: dict) -> bool:
+    if set(value) != set(keys):
+        return False
+    for name, (type_, required) in keys.items():
+        attr = value[name]
+        if not isinstance(attr, dict) or set(attr) != {type_} or not isinstance(attr[type_], str):
+            return False
+        if type_ == "N" and not re.fullmatch(r"-?\d{1,38}", attr[type_]):
+            return False
+        if required is not None and attr[type_] != required:
+            return False
+    return True
 
 
 def model_dump(model: BaseModel) -> dict:

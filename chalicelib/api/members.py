@@ -19,6 +19,10 @@ def enrol(req):
     """Enrol a member (a member token may enrol only its own `sub`)."""
     if not req.principal.has("service", "admin") and req.body.member_id != req.principal.sub:
         raise Forbidden()
+    idem = req.extra.get("idempotency")  # (key, hash) when the client sent an Idempotency-Key
+    if idem:
+        req.extra["idempotency_recorded"] = True  # written in the enrolment's own transaction
+        return members.enrol_idempotent(req.body, req.actor, idem)
     return 201, members.enrol(req.body, req.actor)
 
 
@@ -32,7 +36,7 @@ def get_member(req, member_id):
           tag="members")
 def patch_member(req, member_id):
     """Update profile and consent fields (status: service and admin only)."""
-    return members.patch(member_id, req.body, may_set_status=req.principal.has("service", "admin"))
+    return members.patch(member_id, req.body, may_set_status=req.principal.has("service", "admin"), actor=req.actor)
 
 
 @endpoint(bp, "POST", M + "/close", roles=("member", "admin"), owner="member_id", response=s.Member,
@@ -46,7 +50,8 @@ def close_member(req, member_id):
           query=("limit", "cursor"))
 def list_ledger(req, member_id):
     """The member's ledger, newest first."""
-    items, last = points.ledger(member_id, page_limit(req.query), decode_cursor(req.query))
+    cursor = decode_cursor(req.query, keys={"member_id": ("S", member_id), "seq": ("N", None)})
+    items, last = points.ledger(member_id, page_limit(req.query), cursor)
     return {"items": items, "next_cursor": encode_cursor(last)}
 
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Optional, Sequence
 
@@ -80,7 +80,8 @@ def recalculate(state: dict, spend: int, tiers: Sequence[TierDef], as_of: dateti
     if earned >= current:
         return None
     retained = state.get("retained_until")
-    if retained and parse_instant(retained) >= as_of:
+    # retained_until is shown as the month's last second; the tier is kept through all of it
+    if retained and as_of < parse_instant(retained) + timedelta(seconds=1):
         return None
     target = current - 1 if soft_landing else earned
     return _move(state, tiers, target, as_of, retention_months)

@@ -169,7 +169,7 @@ class Wallet:
         out = []
         for month in sorted(self.lots):
             expires = month_end(add_months(month, expiry_months))
-            if expires < horizon and self.lots[month] > 0:
+            if expires <= horizon and self.lots[month] > 0:
                 out.append({"points": self.lots[month], "expires_at": iso(expires)})
         return out
 

@@ -23,26 +23,34 @@ def _utc(dt: datetime) -> datetime:
 UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
 
 
+# defer_build: each model's validator is built on its first use, not at `import app` (cold
+# start: a Lambda container builds only the models of the requests it serves).
 class Strict(BaseModel):
     """Request bodies: unknown fields are errors, not silently dropped."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, defer_build=True)
 
 
 class Out(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
 
 class ErrorBody(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     code: str
     message: str
     details: dict[str, Any] = {}
 
 
 class ErrorResponse(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     error: ErrorBody
 
 
 class Page(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     items: list[dict[str, Any]]
     next_cursor: Optional[str] = None

@@ -1,15 +1,19 @@
 from __future__ import annotations
 
 import calendar
+from datetime import timezone
 from typing import Annotated, Literal, Optional
 
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field, field_validator
 
 from chalicelib.schemas.common import ClientId, MemberId, NonNegInt, Out, PosInt, Strict, UtcDatetime
 
 Email = Annotated[str, Field(pattern=r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$", max_length=254)]
 Locale = Annotated[str, Field(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$", max_length=35)]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
+# An instant given with any offset is kept in UTC: earning months, expiry lots, qualifying-spend
+# months and activity days are UTC calendar units (SPEC 2.6), whatever offset the client sent.
+UtcInstant = Annotated[UtcDatetime, AfterValidator(lambda dt: dt.astimezone(timezone.utc))]
 
 
 def _birthday(v: Optional[str]) -> Optional[str]:
@@ -69,7 +73,7 @@ class AccrualRequest(Strict):
     order_id: ClientId
     total_amount: NonNegInt
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
-    occurred_at: Optional[UtcDatetime] = None
+    occurred_at: Optional[UtcInstant] = None
     items: Optional[Annotated[list[OrderItem], Field(max_length=500)]] = None
     channel: Optional[Annotated[str, Field(max_length=32)]] = None
 
@@ -83,7 +87,7 @@ class RefundRequest(Strict):
 class ActivityRequest(Strict):
     activity_id: ClientId
     type: Annotated[str, Field(min_length=1, max_length=64)]
-    occurred_at: Optional[UtcDatetime] = None
+    occurred_at: Optional[UtcInstant] = None
 
 
 class AdjustmentRequest(Strict):

@@ -1,7 +1,8 @@
 """Members: enrol, read, update, close (GDPR-style erasure)."""
 from __future__ import annotations
 
-
+import json
+from typing import Optional
 
 from chalicelib import clock
 from chalicelib.domain import codes
@@ -9,7 +10,7 @@ from chalicelib.domain.months import month_of
 from chalicelib.domain.tiers import qualifying_spend, tier_view
 from chalicelib.domain.wallet import Wallet
 from chalicelib.errors import AlreadyExists, MemberInactive, MemberNotFound, ValidationFailed
-from chalicelib.services import program
+from chalicelib.services import audit, program
 from chalicelib.store import members as store
 from chalicelib.store import tx
 from chalicelib.store.base import Conflict, retrying
@@ -82,6 +83,19 @@ def get(member_id: str) -> dict:
 
 def enrol(body, actor: str) -> dict:
     """Create a member; an existing id is ALREADY_EXISTS. A referral code links the referrer."""
+    return _enrol(body, None)[1]
+
+
+def enrol_idempotent(body, actor: str, idem: tuple) -> tuple[int, dict]:
+    """`enrol` for a request with an `Idempotency-Key`: the stored answer is written in the
+    member's own transaction, so a retry after a lost response (or a concurrent twin) gets
+    the original 201 body back with status 200 instead of ALREADY_EXISTS."""
+    return _enrol(body, idem)
+
+
+def _enrol(body, idem: Optional[tuple]) -> tuple[int, dict]:
+    from chalicelib.services import idempotency
+
     now = clock.now()
     referred_by = None
     if body.referral_code:
@@ -101,17 +115,28 @@ def enrol(body, actor: str) -> dict:
         profile["referral_code"] = code
         row = store.MemberRow(body.member_id, 0, "active", profile, new_state(now))
         lookup = LookupRecord("referral#" + code, target=body.member_id)
+        result = view(row, now)
+        ops = [store.save_op(row, None), tx.put(lookup, LookupRecord.key.does_not_exist())]
+        if idem:
+            ops.append(idempotency.record_op(idem[0], idem[1], 201, result, body.member_id))
         try:
-            tx.write([store.save_op(row, None), tx.put(lookup, LookupRecord.key.does_not_exist())])
-            return view(row, now)
+            tx.write(ops)
+            return 201, result
         except tx.TxCancelled as c:
-            if c.failed(0):
+            if c.failed(0) or (idem and c.failed(2)):
+                if idem:
+                    stored = idempotency.replay(idem[0], idem[1])  # a twin with this key won
+                    if stored is not None:
+                        return 200, json.loads(stored.body)
                 raise AlreadyExists(member_id=body.member_id)
             # referral code collision: draw another
     raise Conflict()
 
 
-def patch(member_id: str, body, may_set_status: bool) -> dict:
+def patch(member_id: str, body, may_set_status: bool, actor: Optional[str] = None) -> dict:
+    """Update profile and consent fields (merged); `status` only when `may_set_status`.
+    A status change, and any change an admin makes, is recorded in the audit trail (field
+    names and the status, never the personal values)."""
     changes = body.model_dump(exclude_unset=True)
     if "status" in changes and not may_set_status:
         raise ValidationFailed("only a service or admin may change status",
@@ -128,10 +153,17 @@ def patch(member_id: str, body, may_set_status: bool) -> dict:
         if changes.get("consents") is not None:
             row.profile["consents"] = {**DEFAULT_CONSENTS, **(row.profile.get("consents") or {}),
                                        **{k: v for k, v in changes["consents"].items() if v is not None}}
-        if changes.get("status"):
+        audited = []
+        if changes.get("status") and changes["status"] != row.status:
+            audited.append(audit.entry_op(actor or "system", "member.status", target=member_id,
+                                          details={"from": row.status, "to": changes["status"]}))
             row.status = changes["status"]
+        elif actor and actor.startswith("admin:"):
+            audited.append(audit.entry_op(actor, "member.update", target=member_id,
+                                          details={"fields": sorted(changes)}))
+        ops = [store.save_op(row, expected), *audited]
         try:
-            tx.write([store.save_op(row, expected)])
+            tx.write(ops)
         except tx.TxCancelled:
             raise Conflict()
         return view(row)
@@ -156,8 +188,6 @@ def close(member_id: str, actor: str) -> dict:
         ops = [store.save_op(row, expected)]
         if code:
             ops.append(tx.delete(LookupRecord("referral#" + code, target=member_id)))
-        from chalicelib.services import audit
-
         ops.append(audit.entry_op(actor, "member.close", target=member_id))
         try:
             tx.write(ops)

@@ -9,6 +9,8 @@ differs.
 """
 from __future__ import annotations
 
+import contextlib
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -24,6 +26,7 @@ from chalicelib.errors import (
     ActivityLimitReached,
     CurrencyMismatch,
     IdempotencyMismatch,
+    LoyaltyError,
     MemberNotFound,
     OrderNotFound,
     RefundExceedsOrder,
@@ -86,6 +89,31 @@ class Change:
         return ops
 
 
+_batching = threading.local()
+
+
+@contextlib.contextmanager
+def batched_sends():
+    """For jobs: messages of committed writes are sent ten per SendMessageBatch (when ten
+    are waiting, and when the scope closes, e.g. at the end of a scanned page) rather
+    than one call per member. Same outbox fallback as `send_after_commit`."""
+    outer = getattr(_batching, "buffer", None)
+    _batching.buffer = []
+    try:
+        yield
+    finally:
+        waiting, _batching.buffer = _batching.buffer, outer
+        _send_now(waiting)
+
+
+def flush_batched() -> None:
+    """Send what a `batched_sends()` scope holds now (a job calls it before each checkpoint)."""
+    buffer = getattr(_batching, "buffer", None)
+    if buffer:
+        _batching.buffer = []
+        _send_now(buffer)
+
+
 def send_after_commit(messages: list) -> None:
     """Queue the messages a committed write caused (tier_changed, reward_redeemed, ...).
 
@@ -94,6 +122,17 @@ def send_after_commit(messages: list) -> None:
     retries, the messages go to the outbox table and `run-triggers` re-sends them; the
     write itself is never undone for a notification.
     """
+    buffer = getattr(_batching, "buffer", None)
+    if buffer is not None:
+        buffer.extend(messages)
+        if len(buffer) >= 10:
+            _batching.buffer = []
+            _send_now(buffer)
+        return
+    _send_now(messages)
+
+
+def _send_now(messages: list) -> None:
     if not messages:
         return
     try:
@@ -218,26 +257,48 @@ def preview(member_id: str, body) -> dict:
             "breakdown": plan.breakdown, "tier_after": plan.tier_after}
 
 
-def _replay_order(order_id: str, member_id: str, req_hash: str) -> tuple[int, dict]:
+def _stored_order(order_id: str, member_id: str, req_hash: str) -> Optional[dict]:
+    """The stored response of an accrual of this order, None when there is none."""
     try:
         order = OrderRecord.get(order_id, consistent_read=True)
     except OrderRecord.DoesNotExist:
-        raise Conflict()  # the order vanished between condition and read: try again
+        return None
     if order.member_id != member_id or order.request_hash != req_hash:
         raise IdempotencyMismatch(order_id=order_id)
-    return 200, order.response
+    return order.response
+
+
+def _replay_order(order_id: str, member_id: str, req_hash: str) -> tuple[int, dict]:
+    stored = _stored_order(order_id, member_id, req_hash)
+    if stored is None:
+        raise Conflict()  # the order vanished between condition and read: try again
+    return 200, stored
 
 
 def accrue(member_id: str, body, actor: str) -> tuple[int, dict]:
     """Credit an order's points (201), or replay the stored response (200)."""
-    settings = program.settings()
-    _check_currency(body, settings)
     req_hash = canonical_hash(body.model_dump(mode="json"))
+
+    def refused(err: LoyaltyError) -> tuple[int, dict]:
+        # A replay gets its original answer even when a rule would now refuse the order
+        # (member suspended since, currency setting changed): it was credited already.
+        stored = _stored_order(body.order_id, member_id, req_hash)
+        if stored is None:
+            raise err
+        return 200, stored
+
+    try:
+        _check_currency(body, program.settings())
+    except CurrencyMismatch as err:
+        return refused(err)
 
     def attempt():
         now = clock.now()
         row = members.require(member_id)
-        members.require_active(row)
+        try:
+            members.require_active(row)
+        except LoyaltyError as err:
+            return refused(err)
         ch = Change.begin(row, now)
         occurred = body.occurred_at or now
         plan = _plan_accrual(row, ch.wallet, body, now, apply=True)
@@ -359,6 +420,18 @@ def refund(member_id: str, body, actor: str) -> tuple[int, dict]:
 
 # --- activities -----------------------------------------------------------------------
 
+def _prior_response(key: str, member_id: str, req_hash: str) -> Optional[dict]:
+    """The stored response of an earlier request with this id, None when there is none;
+    IDEMPOTENCY_MISMATCH when the id was used with another payload or member."""
+    try:
+        prior = IdempotencyRecord.get(key, consistent_read=True)
+    except IdempotencyRecord.DoesNotExist:
+        return None
+    if prior.request_hash != req_hash or prior.member_id != member_id:
+        raise IdempotencyMismatch(key=key.split("#", 1)[1])
+    return prior.response
+
+
 def _idempotent_member_op(key: str, member_id: str, req_hash: str,
                           build: Callable[[Change, datetime], dict], actor: str,
                           extra_ops: Callable[[], list] = lambda: []) -> tuple[int, dict]:
@@ -368,7 +441,15 @@ def _idempotent_member_op(key: str, member_id: str, req_hash: str,
         now = clock.now()
         row = members.require(member_id)
         ch = Change.begin(row, now)
-        response = build(ch, now)
+        try:
+            response = build(ch, now)
+        except LoyaltyError:
+            # A business rule says no (limit reached, member suspended since): when this is the
+            # retry of a request that already succeeded, the client gets its original answer.
+            prior = _prior_response(key, member_id, req_hash)
+            if prior is not None:
+                return 200, prior
+            raise
         idem = IdempotencyRecord(key, member_id=member_id, request_hash=req_hash, status_code=201, response=response)
         ops = ch.write_ops()
         idem_index = len(ops)
@@ -378,10 +459,10 @@ def _idempotent_member_op(key: str, member_id: str, req_hash: str,
             tx.write(ops)
         except tx.TxCancelled as c:
             if c.failed(idem_index):
-                prior = IdempotencyRecord.get(key, consistent_read=True)
-                if prior.request_hash != req_hash or prior.member_id != member_id:
-                    raise IdempotencyMismatch(key=key.split("#", 1)[1])
-                return 200, prior.response
+                prior = _prior_response(key, member_id, req_hash)
+                if prior is None:
+                    raise Conflict()  # the record vanished between condition and read: try again
+                return 200, prior
             raise Conflict()
         send_after_commit(ch.messages)
         return 201, response
@@ -389,25 +470,35 @@ def _idempotent_member_op(key: str, member_id: str, req_hash: str,
     return retrying()(attempt)
 
 
+ACTIVITY_DAYS_KEPT = 35  # per-day activity counts kept per type (the newest days)
+
+
 def record_activity(member_id: str, body, actor: str) -> tuple[int, dict]:
-    settings = program.settings()
-    rule = settings.activity_rules.get(body.type)
-    if rule is None:
-        raise UnknownActivity(type=body.type)
+    """Points for a non-purchase activity, within its rule's per-day and total limits."""
     req_hash = canonical_hash({"member_id": member_id, **body.model_dump(mode="json")})
 
     def build(ch: Change, now: datetime) -> dict:
+        rule = program.settings().activity_rules.get(body.type)
+        if rule is None:
+            raise UnknownActivity(type=body.type)
         members.require_active(ch.row)
         occurred = body.occurred_at or now
         day = occurred.date().isoformat()
         counts = ch.row.state.setdefault("activities", {}).setdefault(body.type, {"total": 0, "days": {}})
-        counts["days"] = {d: n for d, n in counts.get("days", {}).items() if d >= (now - timedelta(days=2)).date().isoformat()}
+        days = dict(counts.get("days") or {})
         if rule.max_total is not None and counts["total"] >= rule.max_total:
             raise ActivityLimitReached(type=body.type, max_total=rule.max_total)
-        if rule.max_per_day is not None and counts["days"].get(day, 0) >= rule.max_per_day:
-            raise ActivityLimitReached(type=body.type, max_per_day=rule.max_per_day)
+        if rule.max_per_day is not None:
+            # Counts are kept for the newest ACTIVITY_DAYS_KEPT days (by the activity's own day, so a
+            # late report still counts against its day); a day older than all of them cannot be checked.
+            if day not in days and len(days) >= ACTIVITY_DAYS_KEPT and day < min(days):
+                raise ActivityLimitReached(type=body.type, max_per_day=rule.max_per_day,
+                                           reason="occurred_at is too far in the past to check the daily limit")
+            if days.get(day, 0) >= rule.max_per_day:
+                raise ActivityLimitReached(type=body.type, max_per_day=rule.max_per_day)
         counts["total"] += 1
-        counts["days"][day] = counts["days"].get(day, 0) + 1
+        days[day] = days.get(day, 0) + 1
+        counts["days"] = dict(sorted(days.items())[-ACTIVITY_DAYS_KEPT:])
         ch.wallet.earn(rule.points, month_of(occurred))
         if rule.points:
             ch.entry("activity", rule.points, reference={"activity_id": body.activity_id}, actor=actor,

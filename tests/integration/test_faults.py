@@ -1,0 +1,248 @@
+"""Fault injection with botocore event hooks on the one DynamoDB client (and the SQS client):
+throttling is a 503 with nothing written and the client's retry succeeds once; conflicts are
+retried inside the request; a response lost after the commit is replayed on the client's retry;
+an SQS failure parks the message in the outbox and never fails the committed write."""
+from __future__ import annotations
+
+import types
+
+import pytest
+from botocore.awsrequest import AWSResponse
+from botocore.exceptions import ConnectionClosedError
+
+from tests.factories import assert_invariant
+
+
+class Hook:
+    """`handler` on `event` of a client (the DynamoDB one by default) for a `with` block."""
+
+    def __init__(self, event, handler, client=None):
+        from chalicelib.store.base import dynamodb_client
+
+        self.events = (client or dynamodb_client()).meta.events
+        self.event, self.handler = event, handler
+
+    def __enter__(self):
+        self.events.register(self.event, self.handler, unique_id="test-fault:" + self.event)
+        return self
+
+    def __exit__(self, *exc):
+        self.events.unregister(self.event, unique_id="test-fault:" + self.event)
+
+
+class Fault:
+    """Return `response` (a botocore (http, parsed) pair) or raise `exc`, `times` times; counts calls."""
+
+    def __init__(self, response=None, exc=None, times=1):
+        self.response, self.exc, self.times, self.calls, self.fired = response, exc, times, 0, 0
+
+    def __call__(self, **kwargs):
+        self.calls += 1
+        if self.fired >= self.times:
+            return None
+        self.fired += 1
+        if self.exc is not None:
+            raise self.exc
+        return self.response
+
+
+def aws_error(code, status=400, **extra):
+    return AWSResponse("https://aws.test", status, {}, None), {"Error": {"Code": code, "Message": code}, **extra}
+
+
+THROTTLED = aws_error("ProvisionedThroughputExceededException")
+
+
+@pytest.fixture
+def no_backoff(monkeypatch):
+    """Keep the internal retry loops' jittered sleeps out of the test's time."""
+    from chalicelib import messaging
+    from chalicelib.store import base
+
+    quiet = types.SimpleNamespace(sleep=lambda s: None)
+    monkeypatch.setattr(base, "time", quiet)
+    monkeypatch.setattr(messaging, "time", quiet)
+
+
+def state(api, member_id):
+    """Everything a failed write could have touched."""
+    from chalicelib.store.models import IdempotencyRecord, OrderRecord
+
+    return (api.member(member_id), api.ledger(member_id),
+            sorted(r.order_id for r in OrderRecord.scan()), sorted(r.key for r in IdempotencyRecord.scan()))
+
+
+# --- the operations under test: (prepare, call, expected 201 check) ---------------------------
+
+def _accrual(api):
+    api.enrol("f-acc")
+    return "f-acc", lambda: api.accrue("f-acc", 60000, order_id="f-acc-o"), \
+        lambda b: (b["points_earned"], b["tier_change"]) == (600, {"from": "bronze", "to": "silver"})
+
+
+def _refund(api):
+    api.enrol("f-ref")
+    api.accrue("f-ref", 10000, order_id="f-ref-o")
+    return "f-ref", lambda: api.refund("f-ref", "f-ref-o", 3000, refund_id="f-ref-r"), \
+        lambda b: b["points_reversed"] == 30 and b["balance"] == {"available": 70, "pending": 0}
+
+
+def _activity(api):
+    api.enrol("f-act")
+    return "f-act", lambda: api.activity("f-act", "app_install", activity_id="f-act-1"), \
+        lambda b: b["points_earned"] == 100 and b["balance"]["available"] == 100
+
+
+def _adjustment(api):
+    api.enrol("f-adj")
+    return "f-adj", lambda: api.adjust("f-adj", 70, adjustment_id="f-adj-1"), \
+        lambda b: (b["points"], b["balance_after"]) == (70, 70)
+
+
+OPERATIONS = {"accrual": _accrual, "refund": _refund, "activity": _activity, "adjustment": _adjustment}
+
+
+@pytest.mark.parametrize("op", OPERATIONS)
+def test_throttled_write_is_503_with_nothing_written_then_the_retry_succeeds_once(api, op):
+    member_id, call, check = OPERATIONS[op](api)
+    before = state(api, member_id)
+    fault = Fault(THROTTLED)
+    with Hook("before-call.dynamodb.TransactWriteItems", fault):
+        r = call()
+        assert (r.status, r.error) == (503, "RETRY_LATER")
+        assert r.body["error"]["message"]
+        assert state(api, member_id) == before
+        retry = call()
+    assert fault.fired == 1
+    assert retry.status == 201 and check(retry.body), retry.body
+    again = call()
+    assert again.status == 200 and again.body == retry.body
+    assert len(api.ledger(member_id)) == len(before[1]) + 1
+    assert_invariant(member_id)
+
+
+@pytest.mark.parametrize("op", OPERATIONS)
+def test_a_throttled_read_is_503_with_nothing_written(api, op):
+    member_id, call, check = OPERATIONS[op](api)
+    before = state(api, member_id)
+    fault = Fault(aws_error("ThrottlingException"), times=10)
+    with Hook("before-call.dynamodb.GetItem", fault), Hook("before-call.dynamodb.TransactGetItems", fault):
+        r = call()
+    assert (r.status, r.error) == (503, "RETRY_LATER") and fault.fired >= 1
+    assert state(api, member_id) == before
+    assert call().status == 201
+    assert_invariant(member_id)
+
+
+def test_a_transaction_cancelled_for_throttling_is_503_not_500(api):
+    api.enrol("f-tc")
+    cancelled = aws_error("TransactionCanceledException", CancellationReasons=[
+        {"Code": "ThrottlingError", "Message": "throttled"}, {"Code": "None"}, {"Code": "None"}])
+    with Hook("before-call.dynamodb.TransactWriteItems", Fault(cancelled)):
+        r = api.accrue("f-tc", 10000, order_id="f-tc-o")
+    assert (r.status, r.error) == (503, "RETRY_LATER")
+    assert api.ledger("f-tc") == []
+    assert api.accrue("f-tc", 10000, order_id="f-tc-o").body["points_earned"] == 100
+    assert_invariant("f-tc")
+
+
+@pytest.mark.parametrize("op", OPERATIONS)
+def test_a_conflict_is_retried_inside_the_request(api, op, no_backoff):
+    member_id, call, check = OPERATIONS[op](api)
+    conflict = aws_error("TransactionCanceledException", CancellationReasons=[
+        {"Code": "TransactionConflict"}, {"Code": "None"}, {"Code": "None"}])
+    fault = Fault(conflict, times=2)
+    with Hook("before-call.dynamodb.TransactWriteItems", fault):
+        r = call()
+    assert r.status == 201 and check(r.body), r.body
+    assert (fault.fired, fault.calls) == (2, 3)  # two conflicts, then the write that commits
+    assert_invariant(member_id)
+
+
+def test_endless_conflicts_give_up_with_503_and_nothing_written(api, no_backoff):
+    member_id, call, check = _accrual(api)
+    before = state(api, member_id)
+    conflict = aws_error("TransactionCanceledException", CancellationReasons=[{"Code": "TransactionConflict"}])
+    fault = Fault(conflict, times=1000)
+    with Hook("before-call.dynamodb.TransactWriteItems", fault):
+        r = call()
+    assert (r.status, r.error) == (503, "RETRY_LATER")
+    assert fault.calls == 8  # bounded
+    assert state(api, member_id) == before
+    assert call().status == 201
+
+
+@pytest.mark.parametrize("op", OPERATIONS)
+def test_response_lost_after_commit_then_the_retry_is_a_replay(api, op):
+    member_id, call, check = OPERATIONS[op](api)
+    before = len(api.ledger(member_id))
+    lost = Fault(exc=ConnectionClosedError(endpoint_url="https://dynamodb.test"))
+    with Hook("after-call.dynamodb.TransactWriteItems", lost):
+        first = call()
+    assert (first.status, first.error) == (503, "RETRY_LATER")  # the client cannot know it committed
+    retry = call()
+    assert retry.status == 200 and check(retry.body), retry.body
+    assert len(api.ledger(member_id)) == before + 1  # credited once
+    assert_invariant(member_id)
+
+
+def test_enrol_with_idempotency_key_is_replayed_after_a_lost_response(api):
+    lost = Fault(exc=ConnectionClosedError(endpoint_url="https://dynamodb.test"))
+    body = {"member_id": "f-enr", "name": "Eve"}
+    key = {"Idempotency-Key": "enrol-f-enr"}
+    with Hook("after-call.dynamodb.TransactWriteItems", lost):
+        assert api.post("/v1/members", body, headers=key).status == 503
+    retry = api.post("/v1/members", body, headers=key)
+    assert retry.status == 200, retry.body
+    assert retry.body == api.member("f-enr")
+    assert api.post("/v1/members", {**body, "name": "Mallory"}, headers=key).error == "IDEMPOTENCY_MISMATCH"
+    assert api.post("/v1/members", body).error == "ALREADY_EXISTS"  # without the key: the id exists
+
+
+def _drain():
+    from chalicelib.messaging import queue_url, sqs_client
+
+    out = []
+    while True:
+        msgs = sqs_client().receive_message(QueueUrl=queue_url(), MaxNumberOfMessages=10).get("Messages", [])
+        if not msgs:
+            return out
+        out += msgs
+        for m in msgs:
+            sqs_client().delete_message(QueueUrl=queue_url(), ReceiptHandle=m["ReceiptHandle"])
+
+
+def test_sqs_failing_every_entry_parks_the_tier_message_in_the_outbox(api, no_backoff):
+    from chalicelib.messaging import sqs_client
+    from chalicelib.store.models import OutboxRecord
+
+    api.enrol("f-sqs", consents={"push": True})
+    failed = (AWSResponse("https://sqs.test", 200, {}, None),
+              {"Successful": [], "Failed": [{"Id": "0", "SenderFault": False, "Code": "InternalError"}]})
+    fault = Fault(failed, times=100)
+    with Hook("before-call.sqs.SendMessageBatch", fault, client=sqs_client()):
+        r = api.accrue("f-sqs", 60000, order_id="f-sqs-o", now="2026-05-01T10:00:00Z")
+    assert r.status == 201 and r.body["tier_change"] == {"from": "bronze", "to": "silver"}
+    assert fault.fired == 5  # the batch's entries were retried before parking
+    parked = [rec.body for rec in OutboxRecord.scan()]
+    assert [(m["template"], m["member_id"], m["channel"], m["variables"]["tier"], m["variables"]["points"])
+            for m in parked] == [("tier_changed", "f-sqs", "push", "silver", 600)]
+    assert _drain() == []
+    m = api.member("f-sqs", now="2026-05-01T10:00:00Z")
+    assert (m["tier"]["tier_id"], m["points"]["available"]) == ("silver", 600)
+    assert_invariant("f-sqs")
+
+
+def test_sqs_and_outbox_both_down_still_keep_the_committed_accrual(api, no_backoff):
+    from chalicelib.messaging import sqs_client
+    from chalicelib.store.models import OutboxRecord
+
+    api.enrol("f-down")
+    with Hook("before-call.sqs.SendMessageBatch", Fault(aws_error("InternalError", 500), times=100),
+              client=sqs_client()), \
+            Hook("before-call.dynamodb.BatchWriteItem", Fault(THROTTLED, times=100)):
+        r = api.accrue("f-down", 60000, order_id="f-down-o")
+    assert r.status == 201 and r.body["tier_change"] == {"from": "bronze", "to": "silver"}
+    assert list(OutboxRecord.scan()) == []
+    assert api.accrue("f-down", 60000, order_id="f-down-o").status == 200
+    assert_invariant("f-down")
