@@ -12,8 +12,10 @@ alternate app / floor so drift on a shared machine hits both alike.
 """
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -53,6 +55,7 @@ print(time.perf_counter() - t)
 
 
 _PYCACHE = tempfile.mkdtemp(prefix="bench-pyc-")
+atexit.register(shutil.rmtree, _PYCACHE, True)
 
 
 def _env() -> dict:

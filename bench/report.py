@@ -135,7 +135,8 @@ def markdown(public: dict, details: dict, meta: dict, plot_name: str | None) -> 
     if "cold_import_ratio" in details:
         d = details["cold_import_ratio"]
         lines.append(f"- Cold import: `import app` {_fmt(public['cold_import_ratio']['value'])} ms vs its "
-                     f"{d['dependency_modules']} third-party modules alone {_fmt(public['cold_import_ratio']['floor'])} ms "
+                     f"{d['dependency_modules']} third-party modules alone "
+                     f"{_fmt(public['cold_import_ratio']['floor'])} ms "
                      f"({', '.join(d['dependency_packages'])}).")
     if "tier_recalc" in details:
         d = details["tier_recalc"]
@@ -150,7 +151,8 @@ def markdown(public: dict, details: dict, meta: dict, plot_name: str | None) -> 
                      f"per 1,000 messages.")
     if "codegen" in details:
         d = details["codegen"]
-        lines.append(f"- Codes: {_fmt(public['codegen']['value'])} s for 100,000 vs {_fmt(public['codegen']['floor'])} s "
+        lines.append(f"- Codes: {_fmt(public['codegen']['value'])} s for 100,000 vs "
+                     f"{_fmt(public['codegen']['floor'])} s "
                      f"bare ({d['workers']} write streams).")
     if meta.get("notes"):
         lines += ["", "## What limits the figures", ""] + [f"- {n}" for n in meta["notes"]]
@@ -169,6 +171,16 @@ def write(results: dict, out_dir: str, meta: dict) -> dict:
     with open(os.path.join(out_dir, "RESULTS.md"), "w") as f:
         f.write(markdown(public, details, meta, os.path.basename(path) if path else None))
     return verdicts(public)
+
+
+def load(out_dir: str) -> tuple[dict, dict]:
+    """The last run's results (with their details) and its meta, to re-render the report."""
+    with open(os.path.join(out_dir, "results.json")) as f:
+        public = json.load(f)
+    with open(os.path.join(out_dir, "details.json")) as f:
+        details = json.load(f)
+    meta = details.pop("meta", {})
+    return {k: {**v, "_details": details.get(k, {})} for k, v in public.items()}, meta
 
 
 def meta_now(started: float, seconds: float, notes: list) -> dict:

@@ -66,7 +66,8 @@ def _member(i: int, rng: random.Random) -> tuple[dict, bool]:
         "activities": {}, "referral_paid": False, "rewards": {"coffee": 1} if kind % 3 == 0 else {},
         "segment": None,
     }
-    profile = {"name": f"Member {i}", "email": f"member{i}@example.com", "birthday": f"{1 + i % 12:02d}-{1 + i % 28:02d}",
+    profile = {"name": f"Member {i}", "email": f"member{i}@example.com",
+               "birthday": f"{1 + i % 12:02d}-{1 + i % 28:02d}",
                "locale": "ja-JP", "consents": {"email": i % 2 == 0, "push": i % 3 == 0, "sms": False},
                "enrolled_at": "2024-06-01T09:00:00Z", "referral_code": f"R{i:09d}", "referred_by": None}
     item = {"member_id": {"S": mid}, "version": {"N": str(len(recent) + 1)}, "status": {"S": "active"},

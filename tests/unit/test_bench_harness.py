@@ -3,6 +3,8 @@ counter, the emulator's fidelity fixes (same results as moto, per-item cost) and
 shape of results.json. Benchmarks themselves never run in `make test`."""
 from __future__ import annotations
 
+import json
+
 import boto3
 import pytest
 from moto import mock_aws
@@ -87,3 +89,30 @@ def test_results_json_keeps_exactly_the_spec_fields():
     assert set(public["cold_import_ratio"]) == {"value", "floor", "ratio", "goal", "unit"}
     assert details["cold_import_ratio"] == {"runs": [1, 2]}
     assert report.verdicts(public) == {"cold_import_ratio": True, "accrual_ratio": False}
+
+
+def test_recalculate_tiers_sends_its_messages_ten_per_batch(api):
+    """The job's tier_changed messages go out ten per SendMessageBatch (a bench-driven fix), all of
+    them: one segment, one page of 12 changes = a batch of 10 when full and one of 2 at the page end."""
+    from chalicelib import clock
+    from chalicelib.jobs import framework
+    from chalicelib.messaging import queue_url, sqs_client
+
+    for n in range(12):
+        api.enrol(f"t{n}")
+        assert api.accrue(f"t{n}", 60000, now="2025-01-15T10:00:00Z").body["tier_change"] == {
+            "from": "bronze", "to": "silver"}
+    sqs_client().purge_queue(QueueUrl=queue_url())
+    job = framework.create("recalculate-tiers", clock.parse_instant("2026-03-01"), "test", segments=1)
+    counter = CallCounter().attach(sqs_client(), "sqs")
+    try:
+        done = framework.execute(job["job_id"])
+    finally:
+        counter.detach()
+    assert done["counts"]["changed"] == 12
+    assert counter.by_operation("sqs") == {"SendMessageBatch": 2}
+    msgs = []
+    while batch := sqs_client().receive_message(QueueUrl=queue_url(), MaxNumberOfMessages=10).get("Messages"):
+        msgs += [json.loads(m["Body"]) for m in batch]
+    assert sorted(m["member_id"] for m in msgs) == sorted(f"t{n}" for n in range(12))
+    assert {m["variables"]["tier"] for m in msgs} == {"bronze"}
