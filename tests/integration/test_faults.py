@@ -102,36 +102,47 @@ def _adjustment(api):
 OPERATIONS = {"accrual": _accrual, "refund": _refund, "activity": _activity, "adjustment": _adjustment}
 
 
-@pytest.mark.parametrize("op", OPERATIONS)
-def test_throttled_write_is_503_with_nothing_written_then_the_retry_succeeds_once(api, op):
-    member_id, call, check = OPERATIONS[op](api)
-    before = state(api, member_id)
-    fault = Fault(THROTTLED)
-    with Hook("before-call.dynamodb.TransactWriteItems", fault):
-        r = call()
-        assert (r.status, r.error) == (503, "RETRY_LATER")
-        assert r.body["error"]["message"]
+def for_each_operation(api, subtests, scenario):
+    """Run `scenario(name, member_id, call, check)` for every points mutation, each on its own
+    member, each reported as a subtest."""
+    for name, prepare in OPERATIONS.items():
+        with subtests.test(operation=name):
+            scenario(name, *prepare(api))
+
+
+def test_throttled_write_is_503_with_nothing_written_then_the_retry_succeeds_once(api, subtests):
+    def scenario(name, member_id, call, check):
+        before = state(api, member_id)
+        fault = Fault(THROTTLED)
+        with Hook("before-call.dynamodb.TransactWriteItems", fault):
+            r = call()
+            assert (r.status, r.error) == (503, "RETRY_LATER")
+            assert r.body["error"]["message"]
+            assert state(api, member_id) == before
+            retry = call()
+        assert fault.fired == 1
+        assert retry.status == 201 and check(retry.body), retry.body
+        again = call()
+        assert again.status == 200 and again.body == retry.body
+        assert len(api.ledger(member_id)) == len(before[1]) + 1
+        assert_invariant(member_id)
+
+    for_each_operation(api, subtests, scenario)
+
+
+def test_a_throttled_read_is_503_with_nothing_written(api, subtests):
+    def scenario(name, member_id, call, check):
+        before = state(api, member_id)
+        fault = Fault(aws_error("ThrottlingException"), times=10)
+        with Hook("before-call.dynamodb.GetItem", fault), Hook("before-call.dynamodb.TransactGetItems", fault):
+            r = call()
+        assert (r.status, r.error) == (503, "RETRY_LATER") and fault.fired >= 1
         assert state(api, member_id) == before
         retry = call()
-    assert fault.fired == 1
-    assert retry.status == 201 and check(retry.body), retry.body
-    again = call()
-    assert again.status == 200 and again.body == retry.body
-    assert len(api.ledger(member_id)) == len(before[1]) + 1
-    assert_invariant(member_id)
+        assert retry.status == 201 and check(retry.body), retry.body
+        assert_invariant(member_id)
 
-
-@pytest.mark.parametrize("op", OPERATIONS)
-def test_a_throttled_read_is_503_with_nothing_written(api, op):
-    member_id, call, check = OPERATIONS[op](api)
-    before = state(api, member_id)
-    fault = Fault(aws_error("ThrottlingException"), times=10)
-    with Hook("before-call.dynamodb.GetItem", fault), Hook("before-call.dynamodb.TransactGetItems", fault):
-        r = call()
-    assert (r.status, r.error) == (503, "RETRY_LATER") and fault.fired >= 1
-    assert state(api, member_id) == before
-    assert call().status == 201
-    assert_invariant(member_id)
+    for_each_operation(api, subtests, scenario)
 
 
 def test_a_transaction_cancelled_for_throttling_is_503_not_500(api):
@@ -146,17 +157,20 @@ def test_a_transaction_cancelled_for_throttling_is_503_not_500(api):
     assert_invariant("f-tc")
 
 
-@pytest.mark.parametrize("op", OPERATIONS)
-def test_a_conflict_is_retried_inside_the_request(api, op, no_backoff):
-    member_id, call, check = OPERATIONS[op](api)
+def test_a_conflict_is_retried_inside_the_request(api, subtests, no_backoff):
     conflict = aws_error("TransactionCanceledException", CancellationReasons=[
         {"Code": "TransactionConflict"}, {"Code": "None"}, {"Code": "None"}])
-    fault = Fault(conflict, times=2)
-    with Hook("before-call.dynamodb.TransactWriteItems", fault):
-        r = call()
-    assert r.status == 201 and check(r.body), r.body
-    assert (fault.fired, fault.calls) == (2, 3)  # two conflicts, then the write that commits
-    assert_invariant(member_id)
+
+    def scenario(name, member_id, call, check):
+        fault = Fault(conflict, times=2)
+        with Hook("before-call.dynamodb.TransactWriteItems", fault):
+            r = call()
+        assert r.status == 201 and check(r.body), r.body
+        assert (fault.fired, fault.calls) == (2, 3)  # two conflicts, then the write that commits
+        assert len(api.ledger(member_id)) == (2 if name == "refund" else 1)
+        assert_invariant(member_id)
+
+    for_each_operation(api, subtests, scenario)
 
 
 def test_endless_conflicts_give_up_with_503_and_nothing_written(api, no_backoff):
@@ -172,18 +186,19 @@ def test_endless_conflicts_give_up_with_503_and_nothing_written(api, no_backoff)
     assert call().status == 201
 
 
-@pytest.mark.parametrize("op", OPERATIONS)
-def test_response_lost_after_commit_then_the_retry_is_a_replay(api, op):
-    member_id, call, check = OPERATIONS[op](api)
-    before = len(api.ledger(member_id))
-    lost = Fault(exc=ConnectionClosedError(endpoint_url="https://dynamodb.test"))
-    with Hook("after-call.dynamodb.TransactWriteItems", lost):
-        first = call()
-    assert (first.status, first.error) == (503, "RETRY_LATER")  # the client cannot know it committed
-    retry = call()
-    assert retry.status == 200 and check(retry.body), retry.body
-    assert len(api.ledger(member_id)) == before + 1  # credited once
-    assert_invariant(member_id)
+def test_response_lost_after_commit_then_the_retry_is_a_replay(api, subtests):
+    def scenario(name, member_id, call, check):
+        before = len(api.ledger(member_id))
+        lost = Fault(exc=ConnectionClosedError(endpoint_url="https://dynamodb.test"))
+        with Hook("after-call.dynamodb.TransactWriteItems", lost):
+            first = call()
+        assert (first.status, first.error) == (503, "RETRY_LATER")  # the client cannot know it committed
+        retry = call()
+        assert retry.status == 200 and check(retry.body), retry.body
+        assert len(api.ledger(member_id)) == before + 1  # credited once
+        assert_invariant(member_id)
+
+    for_each_operation(api, subtests, scenario)
 
 
 def test_enrol_with_idempotency_key_is_replayed_after_a_lost_response(api):

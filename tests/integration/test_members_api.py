@@ -2,7 +2,6 @@
 import base64
 import json
 
-import pytest
 
 from chalicelib.domain.codes import CROCKFORD
 from tests.factories import assert_invariant
@@ -54,7 +53,7 @@ class TestEnrol:
         no_key = api.post("/v1/members", {"member_id": "idem", "name": "I"})
         assert (no_key.status, no_key.error) == (409, "ALREADY_EXISTS")
 
-    @pytest.mark.parametrize("body,field", [
+    INVALID = [
         ({"member_id": "has/slash"}, "member_id"),
         ({"member_id": "x" * 65}, "member_id"),
         ({"member_id": ""}, "member_id"),
@@ -65,16 +64,21 @@ class TestEnrol:
         ({"member_id": "v1", "consents": {"email": "maybe"}}, "consents.email"),
         ({"member_id": "v1", "consents": {"fax": True}}, "consents.fax"),
         ({"member_id": "v1", "nickname": "unknown field"}, "nickname"),
-    ])
-    def test_invalid_bodies_are_400_with_field_details(self, api, body, field):
-        r = api.post("/v1/members", body)
-        assert (r.status, r.error) == (400, "VALIDATION_ERROR"), r.body
-        assert field in fields_of(r)
+    ]
 
-    @pytest.mark.parametrize("raw", [b"{not json", b"[1, 2]", "\"text\"", b"\xff\xfe"])
-    def test_a_body_that_is_not_a_json_object_is_400(self, api, raw):
-        r = api.post("/v1/members", raw)
-        assert (r.status, r.error) == (400, "VALIDATION_ERROR"), r.body
+    def test_invalid_bodies_are_400_with_field_details(self, api, subtests):
+        for body, field in self.INVALID:
+            with subtests.test(body=body):
+                r = api.post("/v1/members", body)
+                assert (r.status, r.error) == (400, "VALIDATION_ERROR"), r.body
+                assert field in fields_of(r)
+        assert api.get("/v1/members/v1").error == "MEMBER_NOT_FOUND"
+
+    def test_a_body_that_is_not_a_json_object_is_400(self, api, subtests):
+        for raw in (b"{not json", b"[1, 2]", "\"text\"", b"\xff\xfe", b""):
+            with subtests.test(raw=raw):
+                r = api.post("/v1/members", raw)
+                assert (r.status, r.error) == (400, "VALIDATION_ERROR"), r.body
 
     def test_a_member_token_may_enrol_only_its_own_sub(self, api):
         r = api.post("/v1/members", {"member_id": "someone-else"}, role="member", sub="me")
@@ -204,11 +208,12 @@ class TestLedger:
         assert len(api.get("/v1/members/l1/ledger").body["items"]) == 20  # default limit
         assert_invariant("l1")
 
-    @pytest.mark.parametrize("query", ["limit=0", "limit=101", "limit=abc", "limit=-1", "cursor=!!!"])
-    def test_bad_limit_or_cursor_is_400(self, api, query):
+    def test_bad_limit_or_cursor_is_400(self, api, subtests):
         api.enrol("l2")
-        r = api.get(f"/v1/members/l2/ledger?{query}")
-        assert (r.status, r.error) == (400, "VALIDATION_ERROR"), r.body
+        for query in ("limit=0", "limit=101", "limit=abc", "limit=-1", "limit=", "cursor=!!!"):
+            with subtests.test(query=query):
+                r = api.get(f"/v1/members/l2/ledger?{query}")
+                assert (r.status, r.error) == (400, "VALIDATION_ERROR"), r.body
 
     def test_a_cursor_of_another_member_or_forged_is_400_not_500(self, api):
         api.enrol("l3")
