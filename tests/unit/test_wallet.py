@@ -2,7 +2,7 @@
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chalicelib.domain.wallet import Wallet
@@ -196,6 +196,7 @@ ops = st.lists(st.one_of(
 ), max_size=40)
 
 
+@settings(deadline=None)  # a shared, noisy machine must not fail a pure rule
 @given(ops)
 def test_any_sequence_keeps_lots_pending_and_the_balance_consistent(sequence):
     w = Wallet()
