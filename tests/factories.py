@@ -128,3 +128,31 @@ def assert_invariant(member_id: str) -> None:
     assert members.ledger_sum(member_id) == wallet.available + wallet.pending
     assert sum(wallet.lots.values()) == max(wallet.available, 0)
     assert wallet.pending == sum(p.points for p in wallet.pending_lots)
+
+
+def parallel(n, fn):
+    """Run fn(0..n-1) in threads like clients that retry 503 RETRY_LATER; returns [("ok", result) | ("err", code)]."""
+    import threading
+
+    from chalicelib.errors import LoyaltyError
+
+    results, lock = [], threading.Lock()
+
+    def run(i):
+        for _ in range(30):  # a client retries 503 RETRY_LATER
+            try:
+                out = ("ok", fn(i))
+            except LoyaltyError as e:
+                if e.code == "RETRY_LATER":
+                    continue
+                out = ("err", e.code)
+            break
+        with lock:
+            results.append(out)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results

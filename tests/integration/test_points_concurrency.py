@@ -1,33 +1,6 @@
 """Parallel requests against the locked emulator: replays credit once, parallel mutations keep
 the invariant and the exact balance, activity limits hold."""
-import threading
-
-from tests.factories import assert_invariant
-
-
-def parallel(n, fn):
-    from chalicelib.errors import LoyaltyError
-
-    results, lock = [], threading.Lock()
-
-    def run(i):
-        for _ in range(30):  # a client retries 503 RETRY_LATER
-            try:
-                out = ("ok", fn(i))
-            except LoyaltyError as e:
-                if e.code == "RETRY_LATER":
-                    continue
-                out = ("err", e.code)
-            break
-        with lock:
-            results.append(out)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return results
+from tests.factories import assert_invariant, parallel
 
 
 def _enrol(member_id):

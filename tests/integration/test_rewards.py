@@ -1,10 +1,9 @@
 """Issue 4: rewards catalogue, redemption, vouchers and gifting (SPEC 2.8, 2.10)."""
 import json
-import threading
 
 import pytest
 
-from tests.factories import assert_invariant
+from tests.factories import assert_invariant, parallel
 
 
 def reward(api, reward_id="latte", **fields):
@@ -220,51 +219,6 @@ class TestVoucherLifecycle:
         assert api.member("x1")["points"]["available"] == 100  # expiry does not return points
 
 
-@pytest.fixture
-def emulator(aws_env, monkeypatch):
-    from chalicelib.bootstrap import bootstrap
-    from chalicelib.local import start_emulator_thread
-    from tests.factories import reset_caches
-
-    server, url = start_emulator_thread()
-    import requests
-
-    requests.post(url + "/moto-api/reset")  # moto's state is per process: start empty
-    monkeypatch.setenv("AWS_ENDPOINT_URL", url)
-    reset_caches()
-    bootstrap()
-    yield url
-    requests.post(url + "/moto-api/reset")
-    server.shutdown()
-
-
-def _parallel(n, fn):
-    results, threads = [], []
-    lock = threading.Lock()
-
-    def run(i):
-        from chalicelib.errors import LoyaltyError
-
-        for _ in range(20):  # a client retries 503 RETRY_LATER
-            try:
-                out = ("ok", fn(i))
-            except LoyaltyError as e:
-                if e.code == "RETRY_LATER":
-                    continue
-                out = ("err", e.code)
-            break
-        with lock:
-            results.append(out)
-
-    for i in range(n):
-        threads.append(threading.Thread(target=run, args=(i,)))
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return results
-
-
 class TestConcurrency:
     def _setup(self, stock, balance, members=1, per_member_limit=None):
         from chalicelib.schemas.members import AdjustmentRequest, EnrolRequest
@@ -278,11 +232,11 @@ class TestConcurrency:
             msvc.enrol(EnrolRequest(member_id=f"p{i}"), "test")
             points.adjust(f"p{i}", AdjustmentRequest(adjustment_id=f"seed{i}", points=balance, reason="seed"), "t")
 
-    def test_small_balance_never_overdraws(self, emulator):
+    def test_small_balance_never_overdraws(self, locked_emulator):
         from chalicelib.services import rewards
 
         self._setup(stock=None, balance=350)
-        results = _parallel(10, lambda i: rewards.redeem("p0", "hot", "test"))
+        results = parallel(10, lambda i: rewards.redeem("p0", "hot", "test"))
         assert sum(1 for k, _ in results if k == "ok") == 3
         assert {v for k, v in results if k == "err"} == {"INSUFFICIENT_POINTS"}
         from chalicelib.store import members
@@ -290,23 +244,23 @@ class TestConcurrency:
         assert members.get("p0").state["wallet"]["available"] == 50
         assert_invariant("p0")
 
-    def test_stock_of_one_is_never_oversold(self, emulator):
+    def test_stock_of_one_is_never_oversold(self, locked_emulator):
         from chalicelib.services import rewards
         from chalicelib.store.rewards import RewardRecord
 
         self._setup(stock=1, balance=1000, members=8)
-        results = _parallel(8, lambda i: rewards.redeem(f"p{i}", "hot", "test"))
+        results = parallel(8, lambda i: rewards.redeem(f"p{i}", "hot", "test"))
         assert sum(1 for k, _ in results if k == "ok") == 1
         assert {v for k, v in results if k == "err"} == {"OUT_OF_STOCK"}
         assert RewardRecord.get("hot").stock == 0
         for i in range(8):
             assert_invariant(f"p{i}")
 
-    def test_per_member_limit_holds(self, emulator):
+    def test_per_member_limit_holds(self, locked_emulator):
         from chalicelib.services import rewards
 
         self._setup(stock=None, balance=5000, per_member_limit=2)
-        results = _parallel(8, lambda i: rewards.redeem("p0", "hot", "test"))
+        results = parallel(8, lambda i: rewards.redeem("p0", "hot", "test"))
         assert sum(1 for k, _ in results if k == "ok") == 2
         assert {v for k, v in results if k == "err"} == {"REWARD_LIMIT_REACHED"}
         assert_invariant("p0")
