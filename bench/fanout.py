@@ -4,8 +4,9 @@ messages; and SQS calls per 1,000 messages.
 Ours: `chalicelib.services.outreach.deliver` — the path broadcasts, automations and
 triggers use: per chunk of members one BatchGetItem of their outreach logs (dedupe
 and weekly cap), the pure decisions, one TransactWriteItems claiming the messages
-(logs + a pending-messages item), SendMessageBatch of ten, and the pending item's
-delete. Every member is consented and new, so every candidate is queued.
+(logs + a pending-messages item), SendMessageBatch of ten on a background thread while
+the next chunk is claimed, and the pending items' deletes. Every member is consented and
+new, so every candidate is queued.
 
 Floor: the same composed message bodies sent with SendMessageBatch, ten a call, by a
 bare boto3 client: no dedupe, no cap, no claim.
@@ -35,7 +36,7 @@ def _candidates(r: int, n: int) -> list:
             for i in range(n)]
 
 
-def measure(url: str, per_round: int = 1000, rounds: int = 5) -> dict:
+def measure(url: str, per_round: int = 1000, rounds: int = 9) -> dict:
     from chalicelib import messaging
     from chalicelib.services import outreach
 

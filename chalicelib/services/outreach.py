@@ -1,19 +1,21 @@
 """Deliver composed messages under the rules of SPEC 2.12: consent, the weekly cap, no
 duplicates, batches of 10, nothing lost (docs/MESSAGING.md).
 
-For a chunk of candidates (at most 100 members):
+For a chunk of candidates (at most 97 members, 300 messages):
 1. read the members' outreach logs (one BatchGetItem);
 2. decide each message in order with the pure rules of `domain.automations.OutreachLog`:
    no consented channel, already queued (deterministic message_id), over the cap, or
    eligible;
-3. write the eligible message bodies to a pending item (one BatchWriteItem);
-4. claim: write each touched member's log conditional on the version read (PutItem). A
-   log another job changed in between fails its condition: that member is re-read and
-   decided again, so the cap and the dedupe hold under concurrent jobs;
-5. send the claimed messages with SendMessageBatch (10 a call, failed entries retried);
-6. delete the pending item. A crash or a failed send between 3 and 6 leaves it, and
-   `run-triggers` sends the messages whose claim is recorded (same message_ids):
-   at-least-once, never lost once claimed, never queued twice by a re-run.
+3. claim, in one TransactWriteItems: each touched member's log, conditional on the version
+   read, and the eligible message bodies in pending items. A log another job changed in
+   between fails its condition: that member is left out, re-read and decided again, so
+   the cap and the dedupe hold under concurrent jobs;
+4. send the claimed messages with SendMessageBatch (10 a call, failed entries retried);
+5. delete the pending items.
+Steps 4 and 5 of a chunk run on a background thread while the next chunk goes through
+1 to 3 (`_Sender`). A crash or a failed send between 3 and 5 leaves the pending items,
+and `run-triggers` sends the messages whose claim is recorded (same message_ids):
+at-least-once, never lost once claimed, never queued twice by a re-run.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ import random
 import secrets
 import time
 from collections import Counter
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Iterable, Optional
 
@@ -29,9 +32,9 @@ from chalicelib.domain.automations import OutreachLog
 from chalicelib.errors import RetryLater
 from chalicelib.store import marketing as store
 
-MEMBERS_PER_CHUNK = 100  # one BatchGetItem of logs
-MESSAGES_PER_CHUNK = 300
 MESSAGES_PER_PENDING_ITEM = 100  # ~60 KB, far below the 400 KB item limit
+MESSAGES_PER_CHUNK = 300  # at most 3 pending items
+MEMBERS_PER_CHUNK = 97  # one BatchGetItem of logs; logs + pending items: one TransactWriteItems (≤ 100)
 ROUNDS = 8
 
 Enrich = Callable[[list], list]
@@ -70,15 +73,85 @@ def deliver(candidates: Iterable[Candidate], cap_per_week: int, dry_run: bool = 
     counts: Counter = Counter()
     chunk: list = []
     members: set = set()
-    for c in candidates:
-        if c.member_id not in members and (len(members) >= MEMBERS_PER_CHUNK or len(chunk) >= MESSAGES_PER_CHUNK):
-            counts.update(_deliver_chunk(chunk, cap_per_week, dry_run, enrich, outcomes))
-            chunk, members = [], set()
-        chunk.append(c)
-        members.add(c.member_id)
-    if chunk:
-        counts.update(_deliver_chunk(chunk, cap_per_week, dry_run, enrich, outcomes))
+    with _Sender() as sender:
+        for c in candidates:
+            if c.member_id not in members and (len(members) >= MEMBERS_PER_CHUNK or len(chunk) >= MESSAGES_PER_CHUNK):
+                counts.update(_deliver_chunk(chunk, cap_per_week, dry_run, enrich, outcomes, sender))
+                chunk, members = [], set()
+            chunk.append(c)
+            members.add(c.member_id)
+        if chunk:
+            counts.update(_deliver_chunk(chunk, cap_per_week, dry_run, enrich, outcomes, sender))
     return counts
+
+
+class _Sender:
+    """Sends the claimed messages, and then drops their pending items, on a background
+    thread while the next chunk is read and claimed: a delivery takes about as long as its
+    sends or its claims, whichever is longer, instead of their sum.
+
+    Messages go out in full batches of ten across chunks (the few left over from a chunk
+    wait for the next one), and the pending items of sent messages are deleted 25 at a
+    time; leaving the `with` block sends the rest and drops every pending item left. One
+    hand-over in flight at a time, so sends keep their order; a failed send raises at the
+    next hand-over or on leaving the block, and its pending items stay for `run-triggers`."""
+
+    BATCH = 10
+    DELETE_EVERY = 25
+
+    def __init__(self):
+        self.pool: Optional[ThreadPoolExecutor] = None
+        self.inflight: Optional[Future] = None
+        self.carry: list = []  # (batch_id, message) not sent yet: fewer than ten
+        self.held: list = []  # pending items not deleted yet
+
+    def submit(self, claimed: list, batch_ids: list) -> None:
+        """`claimed`: (batch_id, message) pairs whose claim committed; `batch_ids`: the
+        chunk's pending items."""
+        self.wait()
+        queue = self.carry + claimed
+        full = len(queue) // self.BATCH * self.BATCH
+        outgoing, self.carry = queue[:full], queue[full:]
+        self.held.extend(batch_ids)
+        waiting = {b for b, _ in self.carry}
+        done = [b for b in self.held if b not in waiting]
+        drop = done if len(done) >= self.DELETE_EVERY else []
+        self.held = [b for b in self.held if b not in set(drop)]
+        self._start([m for _, m in outgoing], drop)
+
+    def _start(self, outgoing: list, drop: list) -> None:
+        if not outgoing and not drop:
+            return
+        if self.pool is None:
+            self.pool = ThreadPoolExecutor(1, thread_name_prefix="outreach-send")
+        self.inflight = self.pool.submit(_send_and_clear, outgoing, drop)
+
+    def wait(self) -> None:
+        inflight, self.inflight = self.inflight, None
+        if inflight is not None:
+            observability.count("MessagesQueued", inflight.result())
+
+    def __enter__(self) -> "_Sender":
+        return self
+
+    def __exit__(self, exc_type, *exc) -> None:
+        try:
+            self.wait()
+            if exc_type is None:
+                self._start([m for _, m in self.carry], self.held)
+                self.carry, self.held = [], []
+                self.wait()
+        finally:
+            if self.pool is not None:
+                self.pool.shutdown()
+
+
+def _send_and_clear(outgoing: list, drop: list) -> int:
+    if outgoing:
+        messaging.send(outgoing)
+    if drop:
+        store.pending_delete(drop)
+    return len(outgoing)
 
 
 def _plan(cands: list, logs: dict, now, cap: int) -> tuple[list, dict]:
@@ -104,7 +177,7 @@ def _plan(cands: list, logs: dict, now, cap: int) -> tuple[list, dict]:
 
 
 def _deliver_chunk(chunk: list, cap: int, dry_run: bool, enrich: Optional[Enrich],
-                   outcomes: Optional[dict]) -> Counter:
+                   outcomes: Optional[dict], sender: _Sender) -> Counter:
     counts: Counter = Counter(candidates=len(chunk))
     outcomes = {} if outcomes is None else outcomes
     todo = list(chunk)
@@ -129,7 +202,7 @@ def _deliver_chunk(chunk: list, cap: int, dry_run: bool, enrich: Optional[Enrich
                 todo = [c for c in todo if id(c) not in gone]
                 decisions, state = _plan(todo, logs, now, cap)
         touched = list(dict.fromkeys(d[0].member_id for d in decisions if d[3] == "eligible"))
-        done = _claim_and_send(decisions, touched, state, logs, now)
+        done = _claim_and_send(decisions, touched, state, logs, now, sender)
         # `done`: the members whose claim committed, plus those with nothing to claim.
         finished = [d for d in decisions if d[0].member_id in done]
         counts.update(d for *_, d in finished)
@@ -143,10 +216,11 @@ def _deliver_chunk(chunk: list, cap: int, dry_run: bool, enrich: Optional[Enrich
     return counts
 
 
-def _claim_and_send(decisions: list, touched: list, state: dict, logs: dict, now) -> set:
-    """Record the pending messages, claim them member by member (conditional writes of the
-    logs), send what was claimed, drop the pending items. Returns the members finished;
-    members whose log changed since it was read are left out (the caller re-reads them)."""
+def _claim_and_send(decisions: list, touched: list, state: dict, logs: dict, now, sender: _Sender) -> set:
+    """Record the pending messages, claim them (conditional writes of the logs in one
+    transaction), hand what was claimed to `sender` (which sends it, then drops the pending
+    items). Returns the members finished; members whose log changed since it was read are
+    left out (the caller re-reads them)."""
     finished = {d[0].member_id for d in decisions} - set(touched)
     if not touched:
         return finished
@@ -159,18 +233,14 @@ def _claim_and_send(decisions: list, touched: list, state: dict, logs: dict, now
     everything = [m for msgs in by_member.values() for m in msgs]
     batches = {"pm_" + secrets.token_hex(10): everything[i:i + MESSAGES_PER_PENDING_ITEM]
                for i in range(0, len(everything), MESSAGES_PER_PENDING_ITEM)}
-    store.pending_put(batches)
-    claimed = []
+    batch_of = {id(msg): b for b, msgs in batches.items() for msg in msgs}
+    writes = []
     for m in touched:
-        rec = logs.get(m)
-        log = state[m].pruned(now)
-        if store.save_outreach(m, int(rec.version or 0) if rec else None, log.sent, log.marketing):
-            claimed.append(m)
-    outgoing = [msg for m in claimed for msg in by_member[m]]
-    if outgoing:
-        messaging.send(outgoing)
-        observability.count("MessagesQueued", len(outgoing))
-    store.pending_delete(batches)
+        rec, log = logs.get(m), state[m].pruned(now)
+        writes.append((m, int(rec.version or 0) if rec else None, log.sent, log.marketing))
+    committed = store.claim_outreach(writes, batches)
+    claimed = [m for m in touched if m in committed]
+    sender.submit([(batch_of[id(msg)], msg) for m in claimed for msg in by_member[m]], list(batches))
     return finished | set(claimed)
 
 

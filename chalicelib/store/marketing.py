@@ -3,10 +3,10 @@
 - outreach:          member_id → the member's message log: ids of messages already
                      queued (dedupe, 400 days) and the times of marketing sends (the
                      weekly cap, 7 days), with a `version` every write is conditional on
-                     (PutItem with a condition, not a transaction: see docs/MESSAGING.md).
-- outreach-pending:  batch_id → messages about to be claimed in the logs and sent (written
-                     before the claims, deleted after the send; `run-triggers` re-sends the
-                     claimed ones a crash left behind).
+                     (a chunk's claims are one TransactWriteItems: see docs/MESSAGING.md).
+- outreach-pending:  batch_id → messages claimed in the logs and about to be sent (written
+                     in the claims' transaction, deleted after the send; `run-triggers`
+                     re-sends the claimed ones a crash left behind).
 - member-events:     member_id / `{at}#{event_id}` → storefront events, TTL 60 days. Events
                      a trigger may still fire for carry `pending_member`, which puts them in
                      the sparse `pending-triggers` index the hourly job scans.
@@ -25,13 +25,16 @@ import hashlib
 import zlib
 from typing import Iterable, Iterator, Optional
 
-from pynamodb.exceptions import PutError
+import secrets
+
+from pynamodb.exceptions import TransactWriteError
 from pynamodb.attributes import JSONAttribute, NumberAttribute, TTLAttribute, UnicodeAttribute
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.transactions import TransactWrite
 
 from chalicelib import clock
 from chalicelib.store import tx
-from chalicelib.store.base import Record
+from chalicelib.store.base import Record, cancellation_codes, connection, error_code
 
 NPS_SHARDS = 4
 
@@ -46,6 +49,7 @@ class OutreachRecord(Record):
     version = NumberAttribute(default=0)
     sent = JSONAttribute(default=dict)  # message_id -> ISO time queued
     marketing = JSONAttribute(default=list)  # ISO times of marketing sends
+    claim = UnicodeAttribute(null=True)  # token of the claim that wrote this version
 
 
 class PendingMessagesRecord(Record):
@@ -66,30 +70,47 @@ def batch_get_outreach(member_ids: Iterable[str]) -> dict[str, OutreachRecord]:
     return out
 
 
-def save_outreach(member_id: str, read_version: Optional[int], sent: dict, marketing: list) -> bool:
-    """Write a member's log conditional on the version read (None: it did not exist).
-    False when another writer got there first (the caller re-reads and decides again)."""
-    if read_version is None:
-        rec = OutreachRecord(member_id, version=1, sent=sent, marketing=marketing)
-        condition = OutreachRecord.member_id.does_not_exist()
-    else:
-        rec = OutreachRecord(member_id, version=read_version + 1, sent=sent, marketing=marketing)
-        condition = OutreachRecord.version == read_version
-    try:
-        rec.save(condition=condition)
-    except PutError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
+LogWrite = tuple  # (member_id, version read or None when absent, sent, marketing)
+_LOST_TO_ANOTHER_WRITER = ("ConditionalCheckFailed", "TransactionConflict")
 
 
-def pending_put(batches: dict[str, list]) -> None:
-    """Pending items (batch_id → messages) in one BatchWriteItem (ids are fresh and random)."""
-    now = clock.iso(clock.now())
-    with PendingMessagesRecord.batch_write() as batch:
-        for batch_id, messages in batches.items():
-            batch.save(PendingMessagesRecord(batch_id, created_at=now, messages=messages))
+def claim_outreach(writes: list, pending: dict[str, list]) -> set[str]:
+    """Claim: in one TransactWriteItems (at most 100 items), write the members' logs, each
+    conditional on the version read, and the pending items (batch_id → messages, fresh
+    ids) that hold the messages until they are sent. Returns the members whose log
+    write committed.
+
+    A member whose log another writer changed in between (its condition failed, or a write
+    to it was in flight: TransactionConflict) is left out and the others are written again
+    without it; the caller re-reads the left-out members and decides again. Every log
+    written carries this claim's token, so a claim that committed but whose answer was lost
+    (the SDK's retry then fails the condition) is recognised as ours on the re-read."""
+    token = secrets.token_hex(8)
+    todo = list(writes)
+    committed: set[str] = set()
+    created_at = clock.iso(clock.now())
+    while todo:
+        try:
+            with TransactWrite(connection=connection(), client_request_token=secrets.token_hex(16)) as t:
+                for batch_id, messages in pending.items():
+                    t.save(PendingMessagesRecord(batch_id, created_at=created_at, messages=messages))
+                for member_id, version, sent, marketing in todo:
+                    t.save(OutreachRecord(member_id, version=(version or 0) + 1, sent=sent, marketing=marketing,
+                                          claim=token),
+                           condition=(OutreachRecord.member_id.does_not_exist() if version is None
+                                      else OutreachRecord.version == version))
+            committed.update(w[0] for w in todo)
+            break
+        except TransactWriteError as exc:
+            codes = cancellation_codes(exc)[len(pending):] if error_code(exc) == "TransactionCanceledException" else []
+            lost = {i for i, c in enumerate(codes) if c in _LOST_TO_ANOTHER_WRITER}
+            if not lost or any(c is not None and c not in _LOST_TO_ANOTHER_WRITER for c in codes):
+                raise
+            todo = [w for i, w in enumerate(todo) if i not in lost]
+    left_out = [w[0] for w in writes if w[0] not in committed]
+    if left_out:
+        committed.update(m for m, rec in batch_get_outreach(left_out).items() if rec.claim == token)
+    return committed
 
 
 def pending_delete(batch_ids: Iterable[str]) -> None:

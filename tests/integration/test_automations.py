@@ -268,6 +268,48 @@ def test_crash_between_claim_and_send_is_recovered_by_run_triggers(api, monkeypa
     assert drain() == []
 
 
+def test_claim_whose_answer_was_lost_is_recognised_and_sent_once(api):
+    """The claim transaction commits but its answer is lost, and the SDK's retry sees every
+    condition fail (the logs now carry the claim): the re-read recognises the claim as this
+    delivery's own, so each message goes out exactly once and nothing is left pending."""
+    import boto3
+
+    from chalicelib.services.outreach import Candidate, deliver
+    from chalicelib.store.base import dynamodb_client
+    from chalicelib.store.marketing import OutreachRecord, PendingMessagesRecord
+    from tests.integration.test_faults import Hook, aws_error
+
+    ids = [f"lost-{i}" for i in range(4)]
+    cands = [Candidate(m, {"consents": EMAIL, "name": "x"}, "promo", "promo-lost", "p1", {}) for m in ids]
+    captured, calls = {}, []
+    other = boto3.client("dynamodb", region_name="us-east-1")
+
+    def capture(params, **kwargs):
+        captured.update(params)
+
+    def commit_then_lose(**kwargs):
+        calls.append(1)
+        if len(calls) > 1:
+            return None
+        other.transact_write_items(**captured)  # the write commits...
+        reasons = [{"Code": "ConditionalCheckFailed"}] * len(captured["TransactItems"])
+        return aws_error("TransactionCanceledException", CancellationReasons=reasons)  # ...the retry's answer
+
+    events = dynamodb_client().meta.events
+    events.register("provide-client-params.dynamodb.TransactWriteItems", capture, unique_id="capture")
+    try:
+        with Hook("before-call.dynamodb.TransactWriteItems", commit_then_lose):
+            counts = deliver(cands, cap_per_week=3)
+    finally:
+        events.unregister("provide-client-params.dynamodb.TransactWriteItems", unique_id="capture")
+    assert len(calls) == 1  # recognised by the re-read, not claimed a second time
+    assert (counts["queued"], counts["duplicate"]) == (4, 0)
+    assert sorted(m["member_id"] for m in drain()) == ids
+    assert {r.member_id: r.version for r in OutreachRecord.scan()} == {m: 1 for m in ids}
+    assert list(PendingMessagesRecord.scan()) == []
+    assert deliver(cands, cap_per_week=3)["duplicate"] == 4 and drain() == []
+
+
 @pytest.fixture
 def emulator(aws_env, monkeypatch):
     from chalicelib.bootstrap import bootstrap
