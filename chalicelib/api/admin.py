@@ -4,47 +4,45 @@ from __future__ import annotations
 from chalice import Blueprint
 
 from chalicelib.api.http import decode_cursor, encode_cursor, endpoint, page_limit
-from chalicelib.schemas import members as ms
-from chalicelib.schemas.program import ProgramSettings, TierList
 from chalicelib.services import audit, points, program
 
 bp = Blueprint(__name__)
 ADMIN = ("admin",)
 
 
-@endpoint(bp, "GET", "/v1/admin/settings", roles=ADMIN, response=ProgramSettings, tag="admin")
+@endpoint(bp, "GET", "/v1/admin/settings", roles=ADMIN, response="program.ProgramSettings", tag="admin")
 def get_settings(req):
     """Program settings (the body is a valid PUT body)."""
     return program.settings().model_dump(mode="json")
 
 
-@endpoint(bp, "PUT", "/v1/admin/settings", roles=ADMIN, body=ProgramSettings, response=ProgramSettings,
+@endpoint(bp, "PUT", "/v1/admin/settings", roles=ADMIN, body="program.ProgramSettings", response="program.ProgramSettings",
           tag="admin")
 def put_settings(req):
     """Replace the program settings (omitted fields take their defaults)."""
     return program.put_settings(req.body, req.actor).model_dump(mode="json")
 
 
-@endpoint(bp, "GET", "/v1/admin/tiers", roles=ADMIN, response=TierList, tag="admin")
+@endpoint(bp, "GET", "/v1/admin/tiers", roles=ADMIN, response="program.TierList", tag="admin")
 def get_tiers(req):
     """The ordered tier list."""
     return program.tier_list().model_dump(mode="json")
 
 
-@endpoint(bp, "PUT", "/v1/admin/tiers", roles=ADMIN, body=TierList, response=TierList, tag="admin")
+@endpoint(bp, "PUT", "/v1/admin/tiers", roles=ADMIN, body="program.TierList", response="program.TierList", tag="admin")
 def put_tiers(req):
     """Replace the ordered tier list (`{"items": [...]}` or a bare list)."""
     return program.put_tiers(req.body, req.actor).model_dump(mode="json")
 
 
-@endpoint(bp, "POST", "/v1/admin/members/{member_id}/adjustments", roles=ADMIN, body=ms.AdjustmentRequest,
-          response=ms.LedgerEntry, status=201, tag="admin")
+@endpoint(bp, "POST", "/v1/admin/members/{member_id}/adjustments", roles=ADMIN, body="members.AdjustmentRequest",
+          response="members.LedgerEntry", status=201, tag="admin")
 def adjust(req, member_id):
     """Adjust a member's points with a reason (idempotent per adjustment_id; audited)."""
     return points.adjust(member_id, req.body, req.actor)
 
 
-@endpoint(bp, "GET", "/v1/admin/audit", roles=ADMIN, response=ms.ListOf, tag="admin", query=("limit", "cursor"))
+@endpoint(bp, "GET", "/v1/admin/audit", roles=ADMIN, response="members.ListOf", tag="admin", query=("limit", "cursor"))
 def list_audit(req):
     """Admin actions, newest first."""
     cursor = decode_cursor(req.query, keys={"pk": ("S", "audit"), "sk": ("S", None)})

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
+import importlib
 import json
 import logging
 import re
@@ -31,19 +32,43 @@ log = logging.getLogger("loyalty.api")
 JSON_TYPES = ["application/json", "text/plain", "application/x-www-form-urlencoded"]
 
 
+ModelRef = Any  # a pydantic model class, or "module.Class" under chalicelib.schemas
+
+
+@functools.lru_cache(maxsize=None)
+def _import_model(ref: str) -> type:
+    module, _, name = ref.rpartition(".")
+    return getattr(importlib.import_module("chalicelib.schemas." + module), name)
+
+
+def model(ref: ModelRef) -> Optional[type]:
+    """The model a route names. Routes name their models as strings ("members.Member"),
+    so the schema modules (~80 pydantic classes) are imported by a route's first call,
+    not by `import app` (cold start, SPEC 3)."""
+    return _import_model(ref) if isinstance(ref, str) else ref
+
+
 @dataclass(frozen=True)
 class EndpointSpec:
     method: str
     path: str
     roles: tuple  # () = public
     owner_param: Optional[str]
-    body: Optional[type]
-    response: Optional[type]
+    body_ref: ModelRef
+    response_ref: ModelRef
     status: int
     summary: str
     tag: str
     query: tuple = ()
     also: tuple = ()  # other success statuses the route may answer, e.g. (202,)
+
+    @property
+    def body(self) -> Optional[type]:
+        return model(self.body_ref)
+
+    @property
+    def response(self) -> Optional[type]:
+        return model(self.response_ref)
 
 
 ENDPOINTS: list[EndpointSpec] = []
@@ -87,8 +112,8 @@ def validation_error(exc: ValidationError) -> ValidationFailed:
     return ValidationFailed("the request is not valid", fields=fields)
 
 
-def _parse_body(raw: Optional[bytes], model: Optional[type]) -> Any:
-    if model is None:
+def _parse_body(raw: Optional[bytes], ref: ModelRef) -> Any:
+    if ref is None:
         return None
     raw = raw or b""
     if len(raw) > get_settings().max_body_bytes:
@@ -99,7 +124,7 @@ def _parse_body(raw: Optional[bytes], model: Optional[type]) -> Any:
     except (UnicodeDecodeError, ValueError):
         raise ValidationFailed("the body is not valid JSON", fields=[{"field": "body", "message": "invalid JSON"}])
     try:
-        return model.model_validate(data)
+        return model(ref).model_validate(data)
     except ValidationError as exc:
         raise validation_error(exc)
 
@@ -128,11 +153,12 @@ def to_response(result: Any, default_status: int) -> Response:
 
 
 def endpoint(bp: Blueprint, method: str, path: str, *, roles: tuple = (), owner: Optional[str] = None,
-             body: Optional[type] = None, response: Optional[type] = None, status: int = 200,
+             body: ModelRef = None, response: ModelRef = None, status: int = 200,
              summary: str = "", tag: str = "", query: tuple = (), idempotent: bool = False,
              also: tuple = ()):
     """Register a route. `roles=()` makes it public; `owner` names the path parameter
-    holding the member id a `member` token must match. `idempotent=True` stores the
+    holding the member id a `member` token must match; `body` and `response` name its
+    models (see `model`). `idempotent=True` stores the
     response under the client's `Idempotency-Key` and replays it (status 200)."""
 
     def decorate(fn: Callable[..., Any]):

@@ -4,15 +4,13 @@ from __future__ import annotations
 from chalice import Blueprint
 
 from chalicelib.api.http import decode_cursor, encode_cursor, endpoint, page_limit
-from chalicelib.schemas import marketing as s
-from chalicelib.schemas.members import ListOf
 
 bp = Blueprint(__name__)
 ADMIN = ("admin",)
 
 
-@endpoint(bp, "POST", "/v1/members/{member_id}/events", roles=("service",), body=s.EventRequest,
-          response=s.EventAccepted, status=202, tag="marketing")
+@endpoint(bp, "POST", "/v1/members/{member_id}/events", roles=("service",), body="marketing.EventRequest",
+          response="marketing.EventAccepted", status=202, tag="marketing")
 def record_event(req, member_id):
     """A storefront behaviour event (cart abandoned, product viewed, favourites); replay → 200."""
     from chalicelib.services import triggers
@@ -21,7 +19,7 @@ def record_event(req, member_id):
 
 
 @endpoint(bp, "POST", "/v1/members/{member_id}/feedback", roles=("member", "service"), owner="member_id",
-          body=s.FeedbackRequest, response=s.FeedbackResult, status=201, tag="marketing")
+          body="marketing.FeedbackRequest", response="marketing.FeedbackResult", status=201, tag="marketing")
 def give_feedback(req, member_id):
     """A 0–10 score with an optional comment; earns the survey activity points; replay → 200."""
     from chalicelib.services import marketing
@@ -29,8 +27,8 @@ def give_feedback(req, member_id):
     return marketing.give_feedback(member_id, req.body, req.actor)
 
 
-@endpoint(bp, "POST", "/v1/admin/product-signals", roles=ADMIN, body=s.ProductSignalRequest,
-          response=s.ProductSignalResult, status=202, tag="marketing")
+@endpoint(bp, "POST", "/v1/admin/product-signals", roles=ADMIN, body="marketing.ProductSignalRequest",
+          response="marketing.ProductSignalResult", status=202, tag="marketing")
 def product_signal(req):
     """Back in stock, price drop or low stock: messages to the sku's followers, queued now."""
     from chalicelib.services import triggers
@@ -38,8 +36,8 @@ def product_signal(req):
     return triggers.product_signal(req.body, req.actor)
 
 
-@endpoint(bp, "POST", "/v1/admin/message-campaigns", roles=ADMIN, body=s.MessageCampaignRequest,
-          response=s.MessageCampaign, status=201, tag="marketing", idempotent=True)
+@endpoint(bp, "POST", "/v1/admin/message-campaigns", roles=ADMIN, body="marketing.MessageCampaignRequest",
+          response="marketing.MessageCampaign", status=201, tag="marketing", idempotent=True)
 def create_message_campaign(req):
     """Send (or dry-run) a personalised message to an audience, optionally with coupon codes."""
     from chalicelib.services import marketing
@@ -47,7 +45,7 @@ def create_message_campaign(req):
     return marketing.create_campaign(req.body, req.actor)
 
 
-@endpoint(bp, "GET", "/v1/admin/message-campaigns", roles=ADMIN, response=ListOf, tag="marketing",
+@endpoint(bp, "GET", "/v1/admin/message-campaigns", roles=ADMIN, response="members.ListOf", tag="marketing",
           query=("limit", "cursor"))
 def list_message_campaigns(req):
     """Message campaigns, newest first."""
@@ -57,7 +55,7 @@ def list_message_campaigns(req):
     return {"items": items, "next_cursor": encode_cursor(nxt)}
 
 
-@endpoint(bp, "GET", "/v1/admin/message-campaigns/{campaign_id}", roles=ADMIN, response=s.MessageCampaign,
+@endpoint(bp, "GET", "/v1/admin/message-campaigns/{campaign_id}", roles=ADMIN, response="marketing.MessageCampaign",
           tag="marketing")
 def get_message_campaign(req, campaign_id):
     """One message campaign with its counts."""
@@ -66,7 +64,7 @@ def get_message_campaign(req, campaign_id):
     return marketing.get_campaign(campaign_id)
 
 
-@endpoint(bp, "GET", "/v1/admin/segments", roles=ADMIN, response=s.SegmentsReport, tag="marketing")
+@endpoint(bp, "GET", "/v1/admin/segments", roles=ADMIN, response="marketing.SegmentsReport", tag="marketing")
 def segments_report(req):
     """Counts by segment and touch model, f2_rate and NPS (90 days), as of the last scoring."""
     from chalicelib.services import segments
@@ -74,7 +72,7 @@ def segments_report(req):
     return segments.report()
 
 
-@endpoint(bp, "GET", "/v1/admin/segments/{segment}/members", roles=ADMIN, response=ListOf, tag="marketing",
+@endpoint(bp, "GET", "/v1/admin/segments/{segment}/members", roles=ADMIN, response="members.ListOf", tag="marketing",
           query=("limit", "cursor"))
 def segment_members(req, segment):
     """The members of one segment (unknown segment → 404)."""

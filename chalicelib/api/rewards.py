@@ -4,8 +4,6 @@ from __future__ import annotations
 from chalice import Blueprint, Response
 
 from chalicelib.api.http import decode_cursor, encode_cursor, endpoint, page_limit
-from chalicelib.schemas import rewards as s
-from chalicelib.schemas.members import ListOf
 
 bp = Blueprint(__name__)
 ANY = ("member", "service", "admin")
@@ -18,21 +16,21 @@ def _svc():
     return rewards
 
 
-@endpoint(bp, "GET", "/v1/rewards", roles=ANY, response=ListOf, tag="rewards", query=("limit", "cursor"))
+@endpoint(bp, "GET", "/v1/rewards", roles=ANY, response="members.ListOf", tag="rewards", query=("limit", "cursor"))
 def list_rewards(req):
     """Active rewards (a member sees those their tier reaches), cheapest first."""
     items, nxt = _svc().list_rewards(req.principal, page_limit(req.query), decode_cursor(req.query))
     return {"items": items, "next_cursor": encode_cursor(nxt)}
 
 
-@endpoint(bp, "POST", "/v1/admin/rewards", roles=("admin",), body=s.Reward, response=s.RewardOut, status=201,
+@endpoint(bp, "POST", "/v1/admin/rewards", roles=("admin",), body="rewards.Reward", response="rewards.RewardOut", status=201,
           tag="rewards")
 def create_reward(req):
     """Add a reward to the catalogue (audited)."""
     return 201, _svc().create_reward(req.body, req.actor)
 
 
-@endpoint(bp, "PUT", "/v1/admin/rewards/{reward_id}", roles=("admin",), body=s.RewardUpdate, response=s.RewardOut,
+@endpoint(bp, "PUT", "/v1/admin/rewards/{reward_id}", roles=("admin",), body="rewards.RewardUpdate", response="rewards.RewardOut",
           tag="rewards")
 def update_reward(req, reward_id):
     """Replace a reward (audited)."""
@@ -46,8 +44,8 @@ def delete_reward(req, reward_id):
     return Response(body="", status_code=204)
 
 
-@endpoint(bp, "POST", R, roles=("member", "service"), owner="member_id", body=s.RedeemRequest,
-          response=s.Redemption, status=201, tag="rewards")
+@endpoint(bp, "POST", R, roles=("member", "service"), owner="member_id", body="rewards.RedeemRequest",
+          response="rewards.Redemption", status=201, tag="rewards")
 def redeem(req, member_id):
     """Spend points on a reward: a voucher with an unguessable code (Idempotency-Key replays)."""
     idem = None
@@ -60,29 +58,29 @@ def redeem(req, member_id):
     return _svc().redeem(member_id, req.body.reward_id, req.actor, idem)
 
 
-@endpoint(bp, "GET", R, roles=ANY, owner="member_id", response=ListOf, tag="rewards", query=("limit", "cursor"))
+@endpoint(bp, "GET", R, roles=ANY, owner="member_id", response="members.ListOf", tag="rewards", query=("limit", "cursor"))
 def list_redemptions(req, member_id):
     """The member's vouchers, newest first."""
     items, last = _svc().list_redemptions(member_id, page_limit(req.query), decode_cursor(req.query))
     return {"items": items, "next_cursor": encode_cursor(last)}
 
 
-@endpoint(bp, "POST", R + "/{redemption_id}/cancel", roles=ANY, owner="member_id", response=s.Redemption,
+@endpoint(bp, "POST", R + "/{redemption_id}/cancel", roles=ANY, owner="member_id", response="rewards.Redemption",
           tag="rewards", idempotent=True)
 def cancel(req, member_id, redemption_id):
     """Cancel an issued voucher: points and stock come back."""
     return _svc().cancel(member_id, redemption_id, req.actor)
 
 
-@endpoint(bp, "POST", R + "/{redemption_id}/gift", roles=("member",), owner="member_id", body=s.GiftRequest,
-          response=s.Redemption, tag="rewards", idempotent=True)
+@endpoint(bp, "POST", R + "/{redemption_id}/gift", roles=("member",), owner="member_id", body="rewards.GiftRequest",
+          response="rewards.Redemption", tag="rewards", idempotent=True)
 def gift(req, member_id, redemption_id):
     """Give an issued voucher to a friend (another active member)."""
     return _svc().gift(member_id, redemption_id, req.body.to_member_id, req.actor)
 
 
-@endpoint(bp, "POST", "/v1/vouchers/{code}/use", roles=("service",), body=s.UseVoucherRequest,
-          response=s.Redemption, tag="rewards", idempotent=True)
+@endpoint(bp, "POST", "/v1/vouchers/{code}/use", roles=("service",), body="rewards.UseVoucherRequest",
+          response="rewards.Redemption", tag="rewards", idempotent=True)
 def use_voucher(req, code):
     """Use a voucher at a store (case-insensitive, dashes ignored)."""
     return _svc().use_voucher(code, req.body.order_id, req.actor)

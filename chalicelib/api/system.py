@@ -4,7 +4,6 @@ from __future__ import annotations
 from chalice import Blueprint
 
 from chalicelib.api.http import endpoint
-from chalicelib.schemas.program import TierList
 from chalicelib.services import program
 
 bp = Blueprint(__name__)
@@ -24,7 +23,7 @@ def openapi(req):
     return document()
 
 
-@endpoint(bp, "GET", "/v1/tiers", roles=("member", "service", "admin"), response=TierList, tag="catalogue")
+@endpoint(bp, "GET", "/v1/tiers", roles=("member", "service", "admin"), response="program.TierList", tag="catalogue")
 def list_tiers(req):
     """The tiers, lowest first."""
     return program.tier_list().model_dump(mode="json")

@@ -9,16 +9,17 @@ from __future__ import annotations
 import threading
 import time
 from decimal import Decimal
-from typing import Any, Optional
-
+from typing import TYPE_CHECKING, Any, Optional
 
 from chalicelib import clock
 from chalicelib.config import get_settings
 from chalicelib.domain.tiers import TierDef
-from chalicelib.schemas.program import DEFAULT_TIERS, ProgramSettings, TierList
 from chalicelib.services import audit
 from chalicelib.store import tx
 from chalicelib.store.models import ConfigRecord
+
+if TYPE_CHECKING:
+    from chalicelib.schemas.program import ProgramSettings, TierList
 
 _lock = threading.Lock()
 _cache: dict[str, tuple[float, Any]] = {}
@@ -45,10 +46,14 @@ def invalidate() -> None:
 
 
 def settings() -> ProgramSettings:
+    from chalicelib.schemas.program import ProgramSettings  # imported on first use (cold start)
+
     return _load("settings", lambda body: ProgramSettings.model_validate(body or {}))
 
 
 def tier_list() -> TierList:
+    from chalicelib.schemas.program import DEFAULT_TIERS, TierList
+
     return _load("tiers", lambda body: TierList.model_validate({"items": body or DEFAULT_TIERS}))
 
 
