@@ -31,7 +31,7 @@ from chalicelib.errors import (
     VoucherNotIssued,
 )
 from chalicelib.services import audit, idempotency, members, program
-from chalicelib.services.points import Change, send_after_commit
+from chalicelib.services.points import Change, resend_on_replay, send_after_commit
 from chalicelib.store import members as member_store
 from chalicelib.store import tx
 from chalicelib.store.base import Conflict, retrying
@@ -149,6 +149,7 @@ def redeem(member_id: str, reward_id: str, actor: str, idem: Optional[tuple] = N
         if prior and prior[0] is not None:  # a replay: the stored answer, whatever changed since
             if prior[0].request_hash != idem[1]:
                 raise IdempotencyMismatch()
+            resend_on_replay(prior[0].messages)
             return 200, prior[0].response
         if rec is None:
             raise MemberNotFound(member_id=member_id)
@@ -199,7 +200,7 @@ def redeem(member_id: str, reward_id: str, actor: str, idem: Optional[tuple] = N
         idem_index = None
         if idem:
             idem_index = len(ops)
-            ops.append(idempotency.record_op(idem[0], idem[1], 201, view, member_id))
+            ops.append(idempotency.record_op(idem[0], idem[1], 201, view, member_id, messages=ch.messages))
         try:
             tx.write(ops)
         except tx.TxCancelled as c:
@@ -207,6 +208,7 @@ def redeem(member_id: str, reward_id: str, actor: str, idem: Optional[tuple] = N
                 prior = IdempotencyRecord.get(idem[0], consistent_read=True)  # a concurrent twin won
                 if prior.request_hash != idem[1]:
                     raise IdempotencyMismatch()
+                resend_on_replay(prior.messages)
                 return 200, prior.response
             raise Conflict()  # version, stock or code raced: read again and decide again
         send_after_commit(ch.messages)

@@ -227,6 +227,44 @@ def _drain():
             sqs_client().delete_message(QueueUrl=queue_url(), ReceiptHandle=m["ReceiptHandle"])
 
 
+def test_messages_of_a_write_whose_answer_was_lost_go_out_with_the_retry(api, subtests):
+    """The accrual's tier_changed and the redemption's reward_redeemed are sent after the
+    commit; when the commit's answer is lost they are not, and the client's retry (a
+    replay) sends them, with the original ids. A later replay sends the same copy again,
+    for the consumer to drop by `message_id`."""
+    import json
+
+    r = api.post("/v1/admin/rewards", {"reward_id": "f-cup", "name": "Cup", "cost_points": 100, "kind": "voucher"},
+                 role="admin")
+    assert r.status == 201, r.body
+
+    def accrual():
+        api.enrol("f-msg-a")
+        return lambda: api.accrue("f-msg-a", 60000, order_id="f-msg-a-o"), "tier_changed"
+
+    def redemption():
+        api.enrol("f-msg-r")
+        api.accrue("f-msg-r", 20000, order_id="f-msg-r-o")
+        return (lambda: api.post("/v1/members/f-msg-r/redemptions", {"reward_id": "f-cup"}, role="member",
+                                 sub="f-msg-r", headers={"Idempotency-Key": "f-msg-r-1"}), "reward_redeemed")
+
+    for name, prepare in (("accrual", accrual), ("redemption", redemption)):
+        with subtests.test(operation=name):
+            call, template = prepare()
+            _drain()
+            lost = Fault(exc=ConnectionClosedError(endpoint_url="https://dynamodb.test"))
+            with Hook("after-call.dynamodb.TransactWriteItems", lost):
+                assert call().status == 503
+            assert _drain() == []  # committed, but nothing was sent
+            retry = call()
+            assert retry.status == 200, retry.body
+            sent = [json.loads(m["Body"]) for m in _drain()]
+            assert [m["template"] for m in sent] == [template]
+            again = call()
+            assert again.body == retry.body
+            assert [json.loads(m["Body"]) for m in _drain()] == sent  # the same message, same id
+
+
 def test_sqs_failing_every_entry_parks_the_tier_message_in_the_outbox(api, no_backoff):
     from chalicelib.messaging import sqs_client
     from chalicelib.store.models import OutboxRecord
