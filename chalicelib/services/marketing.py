@@ -60,7 +60,7 @@ def give_feedback(member_id: str, body, actor: str) -> tuple[int, dict]:
     response = {"feedback_id": body.feedback_id, "points_earned": points_earned}
     rec = store.FeedbackRecord(body.feedback_id, member_id=member_id, score=body.score, at=clock.iso(now),
                                request_hash=req_hash, response=response, comment=body.comment,
-                               expires_at=FEEDBACK_TTL)
+                               commenter=member_id if body.comment else None, expires_at=FEEDBACK_TTL)
     ops = store.feedback_ops(rec, rfm.nps_bucket(body.score))
     alert = None
     segment = row.state.get("segment") or {}

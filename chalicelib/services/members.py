@@ -172,7 +172,10 @@ def patch(member_id: str, body, may_set_status: bool, actor: Optional[str] = Non
 
 
 def close(member_id: str, actor: str) -> dict:
-    """Erase personal data; the ledger keeps its amounts (it holds no personal data)."""
+    """Erase personal data; the ledger keeps its amounts (it holds no personal data).
+    The member's feedback comments are erased after the commit (and again by a repeated
+    close, which finishes an erasure a failure cut short)."""
+    from chalicelib.store import marketing as marketing_store  # closing is rare: off the cold path
 
     def attempt():
         row = require(member_id)
@@ -195,6 +198,8 @@ def close(member_id: str, actor: str) -> dict:
             raise Conflict()
         return view(row)
 
-    return retrying()(attempt)
+    closed = retrying()(attempt)
+    marketing_store.erase_comments(member_id)
+    return closed
 
 

@@ -27,9 +27,9 @@ from typing import Iterable, Iterator, Optional
 
 import secrets
 
-from pynamodb.exceptions import TransactWriteError
+from pynamodb.exceptions import TransactWriteError, UpdateError
 from pynamodb.attributes import JSONAttribute, NumberAttribute, TTLAttribute, UnicodeAttribute
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.transactions import TransactWrite
 
 from chalicelib import clock
@@ -207,6 +207,17 @@ def followers(sku: str) -> Iterator[str]:
 
 # --- feedback and NPS --------------------------------------------------------------------
 
+class CommentsByMember(GlobalSecondaryIndex):
+    """Sparse: feedback that still carries a comment, by member (erased on closing)."""
+
+    class Meta:
+        index_name = "comments-by-member"
+        projection = KeysOnlyProjection()
+
+    commenter = UnicodeAttribute(hash_key=True)
+    at = UnicodeAttribute(range_key=True)
+
+
 class FeedbackRecord(Record):
     class Meta(Record.Meta):
         resource = "feedback"
@@ -218,7 +229,9 @@ class FeedbackRecord(Record):
     request_hash = UnicodeAttribute()
     response = JSONAttribute()
     comment = UnicodeAttribute(null=True)
+    commenter = UnicodeAttribute(null=True)  # the member, while `comment` is kept
     expires_at = TTLAttribute(null=True)
+    comments_by_member = CommentsByMember()
 
 
 class NpsDayRecord(Record):
@@ -237,6 +250,21 @@ def get_feedback(feedback_id: str) -> Optional[FeedbackRecord]:
         return FeedbackRecord.get(feedback_id, consistent_read=True)
     except FeedbackRecord.DoesNotExist:
         return None
+
+
+def erase_comments(member_id: str) -> int:
+    """Remove the free-text comments a member left (personal data), keeping the scores."""
+    erased = 0
+    for key in FeedbackRecord.comments_by_member.query(member_id):
+        try:
+            FeedbackRecord(key.feedback_id).update(
+                actions=[FeedbackRecord.comment.remove(), FeedbackRecord.commenter.remove()],
+                condition=FeedbackRecord.commenter == member_id)
+            erased += 1
+        except UpdateError as exc:
+            if exc.cause_response_code != "ConditionalCheckFailedException":  # expired or already erased
+                raise
+    return erased
 
 
 def feedback_ops(rec: FeedbackRecord, bucket: str) -> list:

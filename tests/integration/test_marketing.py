@@ -175,6 +175,21 @@ class TestFeedback:
         r = api.post("/v1/members/fb2/feedback", {"feedback_id": "g-1", "score": 10})
         assert r.status == 201 and r.body["points_earned"] == 0
 
+    def test_closing_erases_the_member_s_comments_and_keeps_the_scores(self, api):
+        from chalicelib.store.marketing import FeedbackRecord
+
+        api.enrol("fb3")
+        api.enrol("fb4")
+        for fid, member, comment in (("h-1", "fb3", "too slow"), ("h-2", "fb3", None), ("h-3", "fb3", "ok"),
+                                     ("h-4", "fb4", "mine")):
+            body = {"feedback_id": fid, "score": 4, **({"comment": comment} if comment else {})}
+            assert api.post(f"/v1/members/{member}/feedback", body).status == 201
+        assert api.post("/v1/members/fb3/close", role="admin").status == 200
+        kept = {r.feedback_id: (r.member_id, r.score, r.comment, r.commenter) for r in FeedbackRecord.scan()}
+        assert kept == {"h-1": ("fb3", 4, None, None), "h-2": ("fb3", 4, None, None),
+                        "h-3": ("fb3", 4, None, None), "h-4": ("fb4", 4, "mine", "fb4")}
+        assert api.post("/v1/members/fb3/close", role="admin").status == 200  # a repeat finds nothing left
+
     def test_detractor_from_a_high_touch_member_alerts_customer_success(self, api):
         from chalicelib.store import members as store
         from chalicelib.store import tx
