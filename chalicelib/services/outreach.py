@@ -116,7 +116,7 @@ class _Sender:
         waiting = {b for b, _ in self.carry}
         done = [b for b in self.held if b not in waiting]
         drop = done if len(done) >= self.DELETE_EVERY else []
-        self.held = [b for b in self.held if b not in set(drop)]
+        self.held = [b for b in self.held if b in waiting] if drop else self.held
         self._start([m for _, m in outgoing], drop)
 
     def _start(self, outgoing: list, drop: list) -> None:

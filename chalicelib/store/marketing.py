@@ -22,10 +22,9 @@
 from __future__ import annotations
 
 import hashlib
+import secrets
 import zlib
 from typing import Iterable, Iterator, Optional
-
-import secrets
 
 from pynamodb.exceptions import TransactWriteError, UpdateError
 from pynamodb.attributes import JSONAttribute, NumberAttribute, TTLAttribute, UnicodeAttribute
@@ -70,12 +69,12 @@ def batch_get_outreach(member_ids: Iterable[str]) -> dict[str, OutreachRecord]:
     return out
 
 
-LogWrite = tuple  # (member_id, version read or None when absent, sent, marketing)
 _LOST_TO_ANOTHER_WRITER = ("ConditionalCheckFailed", "TransactionConflict")
 
 
 def claim_outreach(writes: list, pending: dict[str, list]) -> set[str]:
-    """Claim: in one TransactWriteItems (at most 100 items), write the members' logs, each
+    """Claim: in one TransactWriteItems (at most 100 items), write the members' logs
+    (`writes`: (member_id, version read or None when absent, sent, marketing)), each
     conditional on the version read, and the pending items (batch_id → messages, fresh
     ids) that hold the messages until they are sent. Returns the members whose log
     write committed.
@@ -102,9 +101,10 @@ def claim_outreach(writes: list, pending: dict[str, list]) -> set[str]:
             committed.update(w[0] for w in todo)
             break
         except TransactWriteError as exc:
-            codes = cancellation_codes(exc)[len(pending):] if error_code(exc) == "TransactionCanceledException" else []
-            lost = {i for i, c in enumerate(codes) if c in _LOST_TO_ANOTHER_WRITER}
-            if not lost or any(c is not None and c not in _LOST_TO_ANOTHER_WRITER for c in codes):
+            codes = cancellation_codes(exc) if error_code(exc) == "TransactionCanceledException" else []
+            pending_codes, log_codes = codes[:len(pending)], codes[len(pending):]
+            lost = {i for i, c in enumerate(log_codes) if c in _LOST_TO_ANOTHER_WRITER}
+            if not lost or any(pending_codes) or any(c not in (None, *_LOST_TO_ANOTHER_WRITER) for c in log_codes):
                 raise
             todo = [w for i, w in enumerate(todo) if i not in lost]
     left_out = [w[0] for w in writes if w[0] not in committed]
