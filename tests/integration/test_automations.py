@@ -292,7 +292,8 @@ def test_claim_whose_answer_was_lost_is_recognised_and_sent_once(api):
         if len(calls) > 1:
             return None
         other.transact_write_items(**captured)  # the write commits...
-        reasons = [{"Code": "ConditionalCheckFailed"}] * len(captured["TransactItems"])
+        reasons = [{"Code": "ConditionalCheckFailed" if "ConditionExpression" in item["Put"] else "None"}
+                   for item in captured["TransactItems"]]  # the logs' conditions; the pending item has none
         return aws_error("TransactionCanceledException", CancellationReasons=reasons)  # ...the retry's answer
 
     events = dynamodb_client().meta.events
