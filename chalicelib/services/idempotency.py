@@ -32,12 +32,9 @@ def request_hash(req) -> str:
     return canonical_hash({"body": body, "params": req.params})
 
 
-def record_op(key: str, req_hash: str, status: int, payload: dict, member_id: Optional[str] = None,
-              messages: Optional[list] = None) -> tx.Op:
-    """`messages`: what the write queues after its commit, kept so that a replay sends them
-    again (the first answer may have been lost before they were sent)."""
+def record_op(key: str, req_hash: str, status: int, payload: dict, member_id: Optional[str] = None) -> tx.Op:
     rec = IdempotencyRecord(key, member_id=member_id, request_hash=req_hash, status_code=status,
-                            response=payload, messages=messages or None, expires_at=timedelta(seconds=TTL_SECONDS))
+                            response=payload, expires_at=timedelta(seconds=TTL_SECONDS))
     return tx.put(rec, IdempotencyRecord.key.does_not_exist())
 
 

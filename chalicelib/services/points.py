@@ -114,14 +114,6 @@ def flush_batched() -> None:
         _send_now(buffer)
 
 
-def resend_on_replay(messages: Optional[list]) -> None:
-    """A replay sends the original write's messages again (same ids and bodies): if the
-    first answer was lost after the commit, they were never sent. A consumer drops the
-    second copy of one that was (same `message_id`)."""
-    if messages:
-        send_after_commit(messages)
-
-
 def send_after_commit(messages: list) -> None:
     """Queue the messages a committed write caused (tier_changed, reward_redeemed, ...).
 
@@ -273,7 +265,6 @@ def _stored_order(order_id: str, member_id: str, req_hash: str) -> Optional[dict
         return None
     if order.member_id != member_id or order.request_hash != req_hash:
         raise IdempotencyMismatch(order_id=order_id)
-    resend_on_replay((order.data or {}).get("messages"))
     return order.response
 
 
@@ -336,14 +327,13 @@ def accrue(member_id: str, body, actor: str) -> tuple[int, dict]:
         }
         order = OrderRecord(body.order_id, member_id=member_id, request_hash=req_hash, response=response, data={
             "total_amount": body.total_amount, "currency": body.currency, "occurred_at": clock.iso(occurred),
-            "month": month_of(occurred), "points": plan.points, "refunded_amount": 0, "reversed_points": 0,
-            **({"messages": ch.messages} if ch.messages else {})})
+            "month": month_of(occurred), "points": plan.points, "refunded_amount": 0, "reversed_points": 0})
         ops = ch.write_ops()
         order_index = len(ops)
         ops.append(tx.put(order, OrderRecord.order_id.does_not_exist()))
         ops += referrer_ops
         try:
-            tx.write(ops)
+            tx.write_verified(ops, lambda: _stored_order(body.order_id, member_id, req_hash) == response)
         except tx.TxCancelled as c:
             if c.failed(order_index):
                 return _replay_order(body.order_id, member_id, req_hash)
@@ -415,13 +405,12 @@ def refund(member_id: str, body, actor: str) -> tuple[int, dict]:
                     reversed_points=int(data.get("reversed_points", 0)) + reverse_now)
         new_order = OrderRecord(order.order_id, member_id=order.member_id, version=int(order.version) + 1,
                                 request_hash=order.request_hash, data=data, response=order.response)
-        idem = IdempotencyRecord(key, member_id=member_id, request_hash=req_hash, status_code=201, response=response,
-                                 messages=ch.messages or None)
+        idem = IdempotencyRecord(key, member_id=member_id, request_hash=req_hash, status_code=201, response=response)
         ops = ch.write_ops()
         ops += [tx.put(new_order, OrderRecord.version == order.version),
                 tx.put(idem, IdempotencyRecord.key.does_not_exist())]
         try:
-            tx.write(ops)
+            tx.write_verified(ops, lambda: _prior_response(key, member_id, req_hash) == response)
         except tx.TxCancelled:
             raise Conflict()  # re-read: a replay is then answered from the stored record
         return 201, response
@@ -440,7 +429,6 @@ def _prior_response(key: str, member_id: str, req_hash: str) -> Optional[dict]:
         return None
     if prior.request_hash != req_hash or prior.member_id != member_id:
         raise IdempotencyMismatch(key=key.split("#", 1)[1])
-    resend_on_replay(prior.messages)
     return prior.response
 
 
@@ -462,14 +450,13 @@ def _idempotent_member_op(key: str, member_id: str, req_hash: str,
             if prior is not None:
                 return 200, prior
             raise
-        idem = IdempotencyRecord(key, member_id=member_id, request_hash=req_hash, status_code=201, response=response,
-                                 messages=ch.messages or None)
+        idem = IdempotencyRecord(key, member_id=member_id, request_hash=req_hash, status_code=201, response=response)
         ops = ch.write_ops()
         idem_index = len(ops)
         ops.append(tx.put(idem, IdempotencyRecord.key.does_not_exist()))
         ops += extra_ops()
         try:
-            tx.write(ops)
+            tx.write_verified(ops, lambda: _prior_response(key, member_id, req_hash) == response)
         except tx.TxCancelled as c:
             if c.failed(idem_index):
                 prior = _prior_response(key, member_id, req_hash)

@@ -31,7 +31,7 @@ from chalicelib.errors import (
     VoucherNotIssued,
 )
 from chalicelib.services import audit, idempotency, members, program
-from chalicelib.services.points import Change, resend_on_replay, send_after_commit
+from chalicelib.services.points import Change, send_after_commit
 from chalicelib.store import members as member_store
 from chalicelib.store import tx
 from chalicelib.store.base import Conflict, retrying
@@ -149,7 +149,6 @@ def redeem(member_id: str, reward_id: str, actor: str, idem: Optional[tuple] = N
         if prior and prior[0] is not None:  # a replay: the stored answer, whatever changed since
             if prior[0].request_hash != idem[1]:
                 raise IdempotencyMismatch()
-            resend_on_replay(prior[0].messages)
             return 200, prior[0].response
         if rec is None:
             raise MemberNotFound(member_id=member_id)
@@ -200,15 +199,14 @@ def redeem(member_id: str, reward_id: str, actor: str, idem: Optional[tuple] = N
         idem_index = None
         if idem:
             idem_index = len(ops)
-            ops.append(idempotency.record_op(idem[0], idem[1], 201, view, member_id, messages=ch.messages))
+            ops.append(idempotency.record_op(idem[0], idem[1], 201, view, member_id))
         try:
-            tx.write(ops)
+            tx.write_verified(ops, lambda: RedemptionRecord.count(redemption_id, consistent_read=True) == 1)
         except tx.TxCancelled as c:
             if idem_index is not None and c.failed(idem_index):
                 prior = IdempotencyRecord.get(idem[0], consistent_read=True)  # a concurrent twin won
                 if prior.request_hash != idem[1]:
                     raise IdempotencyMismatch()
-                resend_on_replay(prior.messages)
                 return 200, prior.response
             raise Conflict()  # version, stock or code raced: read again and decide again
         send_after_commit(ch.messages)

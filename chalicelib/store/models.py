@@ -76,7 +76,6 @@ class IdempotencyRecord(Record):
     request_hash = UnicodeAttribute()
     status_code = NumberAttribute(default=201)
     response = JSONAttribute(null=True)
-    messages = JSONAttribute(null=True)  # messages the write caused: sent again on a replay
     expires_at = TTLAttribute(null=True)
 
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from typing import Callable, Optional, Sequence
 
-from pynamodb.exceptions import TransactWriteError
+from botocore.exceptions import BotoCoreError
+from pynamodb.exceptions import PynamoDBException, TransactWriteError
 from pynamodb.expressions.condition import Condition
 from pynamodb.transactions import TransactGet, TransactWrite
 
@@ -56,6 +57,37 @@ def write(ops: Sequence[Op]) -> None:
                 c in ("ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded") for c in codes):
             raise Conflict()
         raise
+
+
+def answer_lost(exc: BaseException) -> bool:
+    """True when a write may have taken effect although it raised: the connection broke or
+    timed out after the request was sent, or DynamoDB answered with a 5xx (for which it
+    documents that the transaction may or may not have succeeded). Throttling and
+    cancellations are definite: nothing was written."""
+    cause = exc.cause if isinstance(exc, PynamoDBException) and exc.cause is not None else exc
+    if isinstance(cause, BotoCoreError):
+        return True
+    return error_code(exc) in ("InternalServerError", "ServiceUnavailable", "InternalFailure")
+
+
+def write_verified(ops: Sequence[Op], committed: Callable[[], bool]) -> None:
+    """`write(ops)`, resolving a lost answer: when it raises with `answer_lost`,
+    `committed()` (a consistent read of a record this very transaction creates) tells
+    whether it took effect. If it did, the write counts as done, so the caller answers
+    201 and sends the messages the write caused (a retry would only replay the stored
+    answer, and they would never go out). If it did not, or the check fails too, the
+    original error stands: 503, and the client's retry does the write or replays it."""
+    try:
+        write(ops)
+    except Exception as exc:
+        if isinstance(exc, (TxCancelled, Conflict)) or not answer_lost(exc):
+            raise
+        try:
+            done = committed()
+        except Exception:  # noqa: BLE001 - the store is still unreachable: the first error stands
+            raise exc from None
+        if not done:
+            raise
 
 
 def get_many(*keys) -> list:

@@ -186,11 +186,45 @@ def test_endless_conflicts_give_up_with_503_and_nothing_written(api, no_backoff)
     assert call().status == 201
 
 
-def test_response_lost_after_commit_then_the_retry_is_a_replay(api, subtests):
+def test_answer_lost_after_commit_is_resolved_by_reading_the_write_back(api, subtests):
     def scenario(name, member_id, call, check):
         before = len(api.ledger(member_id))
         lost = Fault(exc=ConnectionClosedError(endpoint_url="https://dynamodb.test"))
         with Hook("after-call.dynamodb.TransactWriteItems", lost):
+            first = call()
+        assert lost.fired == 1
+        assert first.status == 201 and check(first.body), first.body  # it committed: the read-back says so
+        retry = call()
+        assert retry.status == 200 and retry.body == first.body
+        assert len(api.ledger(member_id)) == before + 1  # credited once
+        assert_invariant(member_id)
+
+    for_each_operation(api, subtests, scenario)
+
+
+class LostThenUnreadable:
+    """The transaction's answer is lost, and the store stays unreachable for the next
+    `reads` GetItem calls (the read-back)."""
+
+    def __init__(self, reads=1):
+        self.reads, self.armed = reads, 0
+
+    def lose(self, **kwargs):
+        self.armed = self.reads
+        raise ConnectionClosedError(endpoint_url="https://dynamodb.test")
+
+    def read(self, **kwargs):
+        if self.armed:
+            self.armed -= 1
+            raise ConnectionClosedError(endpoint_url="https://dynamodb.test")
+
+
+def test_answer_lost_and_store_unreadable_is_503_then_the_retry_replays(api, subtests):
+    def scenario(name, member_id, call, check):
+        before = len(api.ledger(member_id))
+        fault = LostThenUnreadable()
+        with Hook("after-call.dynamodb.TransactWriteItems", fault.lose), \
+                Hook("before-call.dynamodb.GetItem", fault.read):
             first = call()
         assert (first.status, first.error) == (503, "RETRY_LATER")  # the client cannot know it committed
         retry = call()
@@ -227,11 +261,10 @@ def _drain():
             sqs_client().delete_message(QueueUrl=queue_url(), ReceiptHandle=m["ReceiptHandle"])
 
 
-def test_messages_of_a_write_whose_answer_was_lost_go_out_with_the_retry(api, subtests):
-    """The accrual's tier_changed and the redemption's reward_redeemed are sent after the
-    commit; when the commit's answer is lost they are not, and the client's retry (a
-    replay) sends them, with the original ids. A later replay sends the same copy again,
-    for the consumer to drop by `message_id`."""
+def test_messages_of_a_write_whose_answer_was_lost_are_sent_once(api, subtests):
+    """tier_changed and reward_redeemed go out after the commit: a lost answer resolved by
+    the read-back still sends them, and the client's later replay sends nothing more. A
+    redemption without an Idempotency-Key is not made twice."""
     import json
 
     r = api.post("/v1/admin/rewards", {"reward_id": "f-cup", "name": "Cup", "cost_points": 100, "kind": "voucher"},
@@ -240,29 +273,33 @@ def test_messages_of_a_write_whose_answer_was_lost_go_out_with_the_retry(api, su
 
     def accrual():
         api.enrol("f-msg-a")
-        return lambda: api.accrue("f-msg-a", 60000, order_id="f-msg-a-o"), "tier_changed"
+        return lambda: api.accrue("f-msg-a", 60000, order_id="f-msg-a-o"), "tier_changed", "f-msg-a"
 
     def redemption():
         api.enrol("f-msg-r")
         api.accrue("f-msg-r", 20000, order_id="f-msg-r-o")
         return (lambda: api.post("/v1/members/f-msg-r/redemptions", {"reward_id": "f-cup"}, role="member",
-                                 sub="f-msg-r", headers={"Idempotency-Key": "f-msg-r-1"}), "reward_redeemed")
+                                 sub="f-msg-r"), "reward_redeemed", "f-msg-r")
 
     for name, prepare in (("accrual", accrual), ("redemption", redemption)):
         with subtests.test(operation=name):
-            call, template = prepare()
+            call, template, member = prepare()
             _drain()
+            before = api.member(member)["points"]["available"]
             lost = Fault(exc=ConnectionClosedError(endpoint_url="https://dynamodb.test"))
             with Hook("after-call.dynamodb.TransactWriteItems", lost):
-                assert call().status == 503
-            assert _drain() == []  # committed, but nothing was sent
-            retry = call()
-            assert retry.status == 200, retry.body
+                first = call()
+            assert lost.fired == 1 and first.status == 201, first.body
             sent = [json.loads(m["Body"]) for m in _drain()]
-            assert [m["template"] for m in sent] == [template]
-            again = call()
-            assert again.body == retry.body
-            assert [json.loads(m["Body"]) for m in _drain()] == sent  # the same message, same id
+            assert [(m["template"], m["member_id"]) for m in sent] == [(template, member)]
+            if name == "accrual":
+                assert call().status == 200 and _drain() == []  # the replay: no second message
+                assert api.member(member)["points"]["available"] == before + 600
+            else:
+                items = api.get(f"/v1/members/{member}/redemptions", role="member", sub=member).body["items"]
+                assert [i["redemption_id"] for i in items] == [first.body["redemption_id"]]
+                assert api.member(member)["points"]["available"] == before - 100
+            assert_invariant(member)
 
 
 def test_sqs_failing_every_entry_parks_the_tier_message_in_the_outbox(api, no_backoff):
