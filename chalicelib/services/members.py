@@ -120,7 +120,8 @@ def _enrol(body, idem: Optional[tuple]) -> tuple[int, dict]:
         if idem:
             ops.append(idempotency.record_op(idem[0], idem[1], 201, result, body.member_id))
         try:
-            tx.write(ops)
+            # a lost answer: the member exists with this attempt's fresh referral code only if it committed
+            tx.write_verified(ops, lambda: getattr(store.get(body.member_id), "profile", {}).get("referral_code") == code)
             return 201, result
         except tx.TxCancelled as c:
             if c.failed(0) or (idem and c.failed(2)):

@@ -235,11 +235,18 @@ def test_answer_lost_and_store_unreadable_is_503_then_the_retry_replays(api, sub
     for_each_operation(api, subtests, scenario)
 
 
-def test_enrol_with_idempotency_key_is_replayed_after_a_lost_response(api):
+def test_enrol_whose_answer_was_lost(api):
+    """Read back: 201 even without a key. Store unreadable too: 503, and with an
+    Idempotency-Key the retry is a replay (without one the id now exists)."""
     lost = Fault(exc=ConnectionClosedError(endpoint_url="https://dynamodb.test"))
+    with Hook("after-call.dynamodb.TransactWriteItems", lost):
+        first = api.post("/v1/members", {"member_id": "f-enr0", "name": "Ann"})
+    assert lost.fired == 1 and first.status == 201 and first.body == api.member("f-enr0")
+
     body = {"member_id": "f-enr", "name": "Eve"}
     key = {"Idempotency-Key": "enrol-f-enr"}
-    with Hook("after-call.dynamodb.TransactWriteItems", lost):
+    fault = LostThenUnreadable()
+    with Hook("after-call.dynamodb.TransactWriteItems", fault.lose), Hook("before-call.dynamodb.GetItem", fault.read):
         assert api.post("/v1/members", body, headers=key).status == 503
     retry = api.post("/v1/members", body, headers=key)
     assert retry.status == 200, retry.body
