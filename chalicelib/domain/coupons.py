@@ -161,15 +161,17 @@ def evaluate(rules: Rules, *, now: datetime, member: MemberFacts, total: int, li
         return Verdict(NOT_ELIGIBLE)
     if not in_audience(rules, member):
         return Verdict(NOT_ELIGIBLE)
-    if member_uses is not None and member_uses >= rules.max_per_member:
-        return Verdict(MEMBER_LIMIT)
-    if remaining is not None and remaining <= 0:
-        return Verdict(LIMIT)
     if total < rules.min_order_amount:
         return Verdict(MIN_ORDER)
     amount = discount_for(rules.discount_type, rules.discount_value, total, lines, rules.categories)
     if amount is None:
         return Verdict(NOT_ELIGIBLE)
+    # The limits come last and in the order redeem's transaction reports them (the total
+    # limit's counter before the member's wallet), so validate and redeem give the same reason.
+    if remaining is not None and remaining <= 0:
+        return Verdict(LIMIT)
+    if member_uses is not None and member_uses >= rules.max_per_member:
+        return Verdict(MEMBER_LIMIT)
     return Verdict(None, amount)
 
 

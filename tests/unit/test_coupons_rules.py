@@ -111,11 +111,14 @@ def test_evaluate_each_reason():
 
 
 def test_evaluate_order_of_reasons():
-    """The status is judged before the dates, the dates before the code, limits before the order."""
+    """The status is judged before the dates, the dates before the code, the order before the
+    limits, and the total limit before the member's (the order redeem's transaction reports
+    them in, so validate and redeem agree)."""
     r = rules(status="paused", starts_at=datetime(2027, 1, 1, tzinfo=timezone.utc),
               ends_at=datetime(2027, 2, 1, tzinfo=timezone.utc))
     assert verdict(r).reason == c.INACTIVE
-    assert verdict(rules(min_order_amount=10**9), remaining=0).reason == c.LIMIT
+    assert verdict(rules(min_order_amount=10**9), remaining=0, member_uses=99).reason == c.MIN_ORDER
+    assert verdict(remaining=0, member_uses=99).reason == c.LIMIT
     assert verdict(code=c.CodeFacts(owner="m2", redeemed=True)).reason == c.ALREADY_USED
 
 
