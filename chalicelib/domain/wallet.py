@@ -102,33 +102,41 @@ class Wallet:
         return matured
 
     # --- debits ------------------------------------------------------------
-    def _take_lots(self, points: int) -> None:
-        """Consume up to `points` from the oldest lots (FIFO)."""
+    def _take_lots(self, points: int) -> dict[str, int]:
+        """Consume up to `points` from the oldest lots (FIFO); returns month → points taken."""
         remaining = points
+        taken: dict[str, int] = {}
         for month in sorted(self.lots):
             if remaining <= 0:
                 break
             take = min(self.lots[month], remaining)
             self.lots[month] -= take
+            taken[month] = take
             remaining -= take
             if self.lots[month] == 0:
                 del self.lots[month]
+        return taken
 
-    def spend(self, points: int) -> None:
-        """Redeem: only from available, never below zero (caller checks `can_spend`)."""
+    def spend(self, points: int) -> dict[str, int]:
+        """Redeem: only from available, never below zero (caller checks `can_spend`).
+        Returns the lots it took (month → points), for `give_back`."""
         if not self.can_spend(points):
             raise ValueError("insufficient available points")
-        self._take_lots(points)
+        taken = self._take_lots(points)
         self.available -= points
         self.lifetime_spent += points
+        return taken
 
     def can_spend(self, points: int) -> bool:
         return points >= 0 and self.available >= points
 
-    def give_back(self, points: int, month: str) -> None:
-        """Undo a spend (a cancelled redemption): the points return as a lot of `month`."""
-        self.lifetime_spent -= points
-        self._credit_available(points, month)
+    def give_back(self, lots: dict[str, int]) -> None:
+        """Undo a spend (a cancelled redemption): the points return to the months they were
+        taken from, so cancelling does not extend their life (a lot whose month has expired
+        since goes at the next expiry run)."""
+        self.lifetime_spent -= sum(lots.values())
+        for month in sorted(lots):
+            self._credit_available(lots[month], month)
 
     def debit(self, points: int) -> None:
         """Take points even past zero (reversals, negative adjustments)."""

@@ -169,7 +169,7 @@ def redeem(member_id: str, reward_id: str, actor: str, idem: Optional[tuple] = N
         ch = Change.begin(row, now)
         if not ch.wallet.can_spend(cost):
             raise InsufficientPoints(available=ch.wallet.available, required=cost)
-        ch.wallet.spend(cost)
+        taken = ch.wallet.spend(cost)
         counts[reward_id] = counts.get(reward_id, 0) + 1
         redemption_id = "rd_" + secrets.token_hex(10)
         code = codes.random_code(VOUCHER_CODE_LENGTH)
@@ -179,8 +179,7 @@ def redeem(member_id: str, reward_id: str, actor: str, idem: Optional[tuple] = N
         red = RedemptionRecord(redemption_id, owner_id=member_id, payer_id=member_id,
                                issued_at=clock.sortable(now), status="issued", expires_at=clock.iso(expires),
                                data={"reward_id": reward_id, "reward_name": data.get("name"), "code": code,
-                                     "points_spent": cost, "issued_at": clock.iso(now),
-                                     "earned_month": month_of(now)})
+                                     "points_spent": cost, "issued_at": clock.iso(now), "lots": taken})
         view = _view(red)
         ch.messages.append(messaging.compose(
             template="reward_redeemed", member_id=member_id, profile=row.profile,
@@ -254,7 +253,8 @@ def cancel(member_id: str, redemption_id: str, actor: str) -> dict:
         d = red.data
         cost = int(d["points_spent"])
         ch = Change.begin(payer, now)
-        ch.wallet.give_back(cost, month_of(now))
+        # the lots the redemption took; redemptions stored before lots were kept: their month
+        ch.wallet.give_back(d.get("lots") or {d.get("earned_month") or month_of(now): cost})
         counts = payer.state.setdefault("rewards", {})
         counts[d["reward_id"]] = max(0, counts.get(d["reward_id"], 0) - 1)
         ch.entry("refund_redemption", cost, reference={"reward_id": d["reward_id"], "redemption_id": redemption_id},

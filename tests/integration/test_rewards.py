@@ -157,6 +157,23 @@ class TestVoucherLifecycle:
         assert api.member("c1")["points"]["available"] == 100  # not refunded twice
         assert_invariant("c1")
 
+    def test_cancelling_does_not_extend_the_life_of_the_points(self, api):
+        """The points come back to the month they were earned in and expire on time."""
+        from tests.integration.test_tiers_expiry import run_job
+
+        reward(api)
+        api.enrol("c9")
+        api.accrue("c9", 10000, order_id="c9-o", now="2025-01-20T00:00:00Z")  # 100 points of 2025-01
+        v = redeem(api, "c9", now="2026-01-20T00:00:00Z").body
+        r = api.post(f"/v1/members/c9/redemptions/{v['redemption_id']}/cancel", role="member", sub="c9",
+                     now="2026-01-25T00:00:00Z")
+        assert r.status == 200
+        soon = api.member("c9", now="2026-01-25T00:00:00Z")["points"]["expiring_soon"]
+        assert soon == [{"points": 100, "expires_at": "2026-01-31T23:59:59Z"}]
+        assert run_job(api, "expire-points", "2026-02-01")["counts"]["points_expired"] == 100
+        assert api.member("c9", now="2026-02-01T00:00:00Z")["points"]["available"] == 0
+        assert_invariant("c9")
+
     def test_use_once_case_insensitive_dashes_ignored(self, api):
         reward(api)
         member_with(api, "u1", 100)

@@ -48,12 +48,15 @@ class TestFifo:
             w.spend(11)
         assert w.available == 10 and w.lots == {"2025-01": 10}
 
-    def test_give_back_returns_a_cancelled_spend(self):
+    def test_give_back_returns_a_cancelled_spend_to_the_lots_it_came_from(self):
         w = Wallet()
-        w.earn(100, "2025-01")
-        w.spend(80)
-        w.give_back(80, "2025-06")
-        assert (w.available, w.lifetime_spent, w.lots) == (100, 0, {"2025-01": 20, "2025-06": 80})
+        w.earn(50, "2025-01")
+        w.earn(50, "2025-03")
+        taken = w.spend(80)
+        assert taken == {"2025-01": 50, "2025-03": 30} and w.lots == {"2025-03": 20}
+        w.earn(10, "2025-06")
+        w.give_back(taken)  # not a fresh lot of the cancellation month: no longer life
+        assert (w.available, w.lifetime_spent, w.lots) == (110, 0, {"2025-01": 50, "2025-03": 50, "2025-06": 10})
 
 
 class TestPending:
