@@ -121,14 +121,18 @@ def run(port: int, emulator_port: int) -> int:
     except KeyboardInterrupt:
         return 0
     finally:
+        # Ctrl-C: ask every child to stop, give them 4 s together (not each: a keep-alive
+        # connection can hold a server thread), then kill what is left.
         for child in reversed(children):
             if child.poll() is None:
                 child.send_signal(signal.SIGINT)
+        deadline = time.monotonic() + 4
         for child in reversed(children):
             try:
-                child.wait(timeout=5)
+                child.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 child.kill()
+                child.wait()
 
 
 def main(argv=None) -> int:
