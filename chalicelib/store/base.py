@@ -90,14 +90,17 @@ def error_code(exc: BaseException) -> Optional[str]:
     return None
 
 
+def connection_failed(exc: BaseException) -> bool:
+    """The call failed below the AWS API (connection refused, closed, timed out), directly
+    or as the cause of a PynamoDB exception."""
+    cause = exc.cause if isinstance(exc, PynamoDBException) and exc.cause is not None else exc
+    return isinstance(cause, BotoCoreError)
+
+
 def is_transient(exc: BaseException) -> bool:
     """Throttling, conflicts, 5xx and lost connections: the client should retry."""
-    if isinstance(exc, BotoCoreError):
+    if connection_failed(exc):
         return True
-    if isinstance(exc, PynamoDBException) and exc.cause is not None:
-        cause = exc.cause
-        if isinstance(cause, BotoCoreError):
-            return True
     code = error_code(exc)
     return code not in (None, "ConditionalCheckFailedException", "ValidationException",
                         "ResourceNotFoundException", "TransactionCanceledException")
@@ -126,4 +129,9 @@ def retrying(attempts: int = 8, base_delay: float = 0.01) -> Callable[[Callable[
 
 
 class Conflict(Exception):
-    """An optimistic-concurrency check failed: re-read and try again."""
+    """An optimistic-concurrency check failed: re-read and try again. `codes`: the
+    per-item reasons when a transaction was cancelled for a conflict."""
+
+    def __init__(self, codes: Optional[list] = None):
+        super().__init__("conflict")
+        self.codes = codes or []

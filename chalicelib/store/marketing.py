@@ -26,14 +26,13 @@ import secrets
 import zlib
 from typing import Iterable, Iterator, Optional
 
-from pynamodb.exceptions import TransactWriteError, UpdateError
+from pynamodb.exceptions import UpdateError
 from pynamodb.attributes import JSONAttribute, NumberAttribute, TTLAttribute, UnicodeAttribute
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
-from pynamodb.transactions import TransactWrite
 
 from chalicelib import clock
 from chalicelib.store import tx
-from chalicelib.store.base import Record, cancellation_codes, connection, error_code
+from chalicelib.store.base import Conflict, Record
 
 NPS_SHARDS = 4
 
@@ -88,21 +87,20 @@ def claim_outreach(writes: list, pending: dict[str, list]) -> set[str]:
     todo = list(writes)
     committed: set[str] = set()
     created_at = clock.iso(clock.now())
+    pending_ops = [tx.put(PendingMessagesRecord(batch_id, created_at=created_at, messages=messages))
+                   for batch_id, messages in pending.items()]
     while todo:
+        log_ops = [tx.put(OutreachRecord(member_id, version=(version or 0) + 1, sent=sent, marketing=marketing,
+                                         claim=token),
+                          OutreachRecord.member_id.does_not_exist() if version is None
+                          else OutreachRecord.version == version)
+                   for member_id, version, sent, marketing in todo]
         try:
-            with TransactWrite(connection=connection(), client_request_token=secrets.token_hex(16)) as t:
-                for batch_id, messages in pending.items():
-                    t.save(PendingMessagesRecord(batch_id, created_at=created_at, messages=messages))
-                for member_id, version, sent, marketing in todo:
-                    t.save(OutreachRecord(member_id, version=(version or 0) + 1, sent=sent, marketing=marketing,
-                                          claim=token),
-                           condition=(OutreachRecord.member_id.does_not_exist() if version is None
-                                      else OutreachRecord.version == version))
+            tx.write(pending_ops + log_ops, token=secrets.token_hex(16))
             committed.update(w[0] for w in todo)
             break
-        except TransactWriteError as exc:
-            codes = cancellation_codes(exc) if error_code(exc) == "TransactionCanceledException" else []
-            pending_codes, log_codes = codes[:len(pending)], codes[len(pending):]
+        except (tx.TxCancelled, Conflict) as exc:
+            pending_codes, log_codes = exc.codes[:len(pending_ops)], exc.codes[len(pending_ops):]
             lost = {i for i, c in enumerate(log_codes) if c in _LOST_TO_ANOTHER_WRITER}
             if not lost or any(pending_codes) or any(c not in (None, *_LOST_TO_ANOTHER_WRITER) for c in log_codes):
                 raise

@@ -3,12 +3,11 @@ from __future__ import annotations
 
 from typing import Callable, Optional, Sequence
 
-from botocore.exceptions import BotoCoreError
-from pynamodb.exceptions import PynamoDBException, TransactWriteError
+from pynamodb.exceptions import TransactWriteError
 from pynamodb.expressions.condition import Condition
 from pynamodb.transactions import TransactGet, TransactWrite
 
-from chalicelib.store.base import Conflict, cancellation_codes, connection, error_code
+from chalicelib.store.base import Conflict, cancellation_codes, connection, connection_failed, error_code
 
 Op = Callable[[TransactWrite], None]
 
@@ -40,11 +39,12 @@ def check(model_cls, hash_key, range_key=None, condition: Optional[Condition] = 
     return lambda tx: tx.condition_check(model_cls, hash_key, range_key, condition=condition)
 
 
-def write(ops: Sequence[Op]) -> None:
+def write(ops: Sequence[Op], token: Optional[str] = None) -> None:
     """One TransactWriteItems. Raises TxCancelled on a failed condition, Conflict on a
-    transaction conflict (retry), and lets throttling and 5xx errors propagate (503)."""
+    transaction conflict (retry), and lets throttling and 5xx errors propagate (503).
+    `token`: a ClientRequestToken, which makes the SDK's own retry of this call idempotent."""
     try:
-        with TransactWrite(connection=connection()) as tx:
+        with TransactWrite(connection=connection(), client_request_token=token) as tx:
             for op in ops:
                 op(tx)
     except TransactWriteError as exc:
@@ -55,7 +55,7 @@ def write(ops: Sequence[Op]) -> None:
             raise TxCancelled(codes)
         if any(c in ("TransactionConflict", None) for c in codes) and not any(
                 c in ("ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded") for c in codes):
-            raise Conflict()
+            raise Conflict(codes)
         raise
 
 
@@ -64,10 +64,7 @@ def answer_lost(exc: BaseException) -> bool:
     timed out after the request was sent, or DynamoDB answered with a 5xx (for which it
     documents that the transaction may or may not have succeeded). Throttling and
     cancellations are definite: nothing was written."""
-    cause = exc.cause if isinstance(exc, PynamoDBException) and exc.cause is not None else exc
-    if isinstance(cause, BotoCoreError):
-        return True
-    return error_code(exc) in ("InternalServerError", "ServiceUnavailable", "InternalFailure")
+    return connection_failed(exc) or error_code(exc) in ("InternalServerError", "ServiceUnavailable", "InternalFailure")
 
 
 def write_verified(ops: Sequence[Op], committed: Callable[[], bool]) -> None:

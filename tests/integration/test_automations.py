@@ -311,22 +311,7 @@ def test_claim_whose_answer_was_lost_is_recognised_and_sent_once(api):
     assert deliver(cands, cap_per_week=3)["duplicate"] == 4 and drain() == []
 
 
-@pytest.fixture
-def emulator(aws_env, monkeypatch):
-    from chalicelib.bootstrap import bootstrap
-    from chalicelib.local import start_emulator_thread
-    from tests.factories import reset_caches
-
-    server, url = start_emulator_thread()
-    monkeypatch.setenv("AWS_ENDPOINT_URL", url)
-    reset_caches()
-    bootstrap()
-    yield url
-    server.shutdown()
-    reset_caches()
-
-
-def test_weekly_cap_holds_when_two_deliveries_race(emulator):
+def test_weekly_cap_holds_when_two_deliveries_race(locked_emulator):
     """Two jobs offer the same members three different marketing messages each at the same
     moment: every member gets exactly three (the cap), none twice."""
     from chalicelib import messaging
