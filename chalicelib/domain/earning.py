@@ -10,6 +10,7 @@ the floored total it causes, in order, so the breakdown sums to the result.
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -67,24 +68,31 @@ def promotion_applies(p: Promo, ctx: OrderContext) -> bool:
     return True
 
 
+@functools.lru_cache(maxsize=256)
+def _exact(value) -> Fraction:
+    """A multiplier (Decimal, int or its string) as an exact fraction; a program has few."""
+    return Fraction(Decimal(str(value)))
+
+
 def points_for_order(ctx: OrderContext, *, rate_points: int, rate_per_amount: int,
                      category_multipliers: dict, promotions: Sequence[Promo],
                      max_points_per_order: Optional[int] = None) -> Earning:
     # Fractions keep every step exact; only the final result is floored.
     rate = Fraction(rate_points, rate_per_amount)
-    weighted = [(line, line.amount * Fraction(Decimal(str(category_multipliers.get(line.category, 1)))))
-                for line in ctx.lines]
+    weighted = [(line, line.amount * _exact(category_multipliers.get(line.category, 1))) for line in ctx.lines]
+    eligible = sum(amount for _, amount in weighted)
     active = [p for p in promotions if promotion_applies(p, ctx)]
 
     def total(tier: Decimal, promos: Sequence[Promo]) -> int:
-        acc = Fraction(0)
-        for line, amount in weighted:
-            m = Fraction(1)
-            for p in promos:
-                if p.multiplier is not None and (not p.categories or line.category in p.categories):
-                    m *= Fraction(p.multiplier)
-            acc += amount * m
-        return math.floor(acc * rate * Fraction(tier))
+        acc = eligible
+        if promos:
+            acc = Fraction(0)
+            for line, amount in weighted:
+                for p in promos:
+                    if p.multiplier is not None and (not p.categories or line.category in p.categories):
+                        amount *= _exact(p.multiplier)
+                acc += amount
+        return math.floor(acc * rate * _exact(tier))
 
     breakdown = []
     base = total(Decimal(1), [])

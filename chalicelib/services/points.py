@@ -325,12 +325,13 @@ def accrue(member_id: str, body, actor: str) -> tuple[int, dict]:
             "balance": balance(ch.wallet),
             "tier_change": plan.tier_change,
         }
-        order = OrderRecord(body.order_id, member_id=member_id, request_hash=req_hash, response=response, data={
+        order = OrderRecord.to_item(order_id=body.order_id, member_id=member_id, request_hash=req_hash,
+                                    response=response, data={
             "total_amount": body.total_amount, "currency": body.currency, "occurred_at": clock.iso(occurred),
             "month": month_of(occurred), "points": plan.points, "refunded_amount": 0, "reversed_points": 0})
         ops = ch.write_ops()
         order_index = len(ops)
-        ops.append(tx.put(order, OrderRecord.order_id.does_not_exist()))
+        ops.append(tx.put_item(OrderRecord, order, OrderRecord.order_id.does_not_exist()))
         ops += referrer_ops
         try:
             tx.write_verified(ops, lambda: _stored_order(body.order_id, member_id, req_hash) == response)

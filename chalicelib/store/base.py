@@ -6,12 +6,14 @@ tests can hook faults onto a single client (`dynamodb_client()`).
 """
 from __future__ import annotations
 
+import json
 import random
 import threading
 import time
 from typing import Any, Callable, Optional, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
+from pynamodb.attributes import JSONAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.connection import Connection
 from pynamodb.exceptions import PynamoDBException
 from pynamodb.models import Model
@@ -78,6 +80,56 @@ class Record(Model):
             cls._connection = table_conn
         return table_conn
 
+    @classmethod
+    def table_name(cls) -> str:
+        return cls._get_connection().table_name
+
+    # Hot paths (a points mutation) build and read raw items with these instead of model
+    # instances: the same items PynamoDB would write and read (a unit test compares them),
+    # at a fraction of the per-attribute cost. Unicode, number and JSON attributes only.
+    @classmethod
+    def to_item(cls, **values: Any) -> dict:
+        """The DynamoDB item of these attribute values (defaults applied, None left out)."""
+        item = {}
+        for name, key, kind, default in _fields(cls):
+            value = values[name] if name in values else default() if callable(default) else default
+            if value is not None:
+                item[key] = {"S": value} if kind is str else {"N": str(value)} if kind is int else {"S": json.dumps(value)}
+        return item
+
+    @classmethod
+    def from_item(cls, item: dict) -> dict:
+        """Attribute values of a raw item (absent ones get their defaults)."""
+        out = {}
+        for name, key, kind, default in _fields(cls):
+            raw = item.get(key)
+            if raw is None:
+                out[name] = default() if callable(default) else default
+            elif kind is str:
+                out[name] = raw["S"]
+            elif kind is int:
+                out[name] = int(raw["N"])
+            else:
+                out[name] = json.loads(raw["S"])
+        return out
+
+
+_KINDS = {UnicodeAttribute: str, NumberAttribute: int, JSONAttribute: dict}
+_field_cache: dict = {}
+
+
+def _fields(cls) -> list:
+    fields = _field_cache.get(cls)
+    if fields is None:
+        fields = []
+        for name, attr in cls.get_attributes().items():
+            kind = _KINDS.get(type(attr))
+            if kind is None:
+                raise TypeError(f"{cls.__name__}.{name}: {type(attr).__name__} has no raw codec")
+            fields.append((name, attr.attr_name, kind, attr.default))
+        _field_cache[cls] = fields
+    return fields
+
 
 def error_code(exc: BaseException) -> Optional[str]:
     """The AWS error code behind a PynamoDB or botocore exception, if any.
@@ -104,12 +156,6 @@ def is_transient(exc: BaseException) -> bool:
     code = error_code(exc)
     return code not in (None, "ConditionalCheckFailedException", "ValidationException",
                         "ResourceNotFoundException", "TransactionCanceledException")
-
-
-def cancellation_codes(exc: BaseException) -> list[Optional[str]]:
-    """Per-item reasons of a cancelled transaction, e.g. [None, 'ConditionalCheckFailed']."""
-    reasons = getattr(exc, "cancellation_reasons", None) or []
-    return [r.code if r is not None and r.code != "None" else None for r in reasons]
 
 
 def retrying(attempts: int = 8, base_delay: float = 0.01) -> Callable[[Callable[[], T]], T]:

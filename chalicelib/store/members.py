@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from chalicelib.store import tx
+from chalicelib.store.base import dynamodb_client
 from chalicelib.store.models import LedgerRecord, MemberRecord
 
 
@@ -23,10 +24,13 @@ class MemberRow:
 
 
 def get(member_id: str) -> Optional[MemberRow]:
-    try:
-        return MemberRow.from_record(MemberRecord.get(member_id, consistent_read=True))
-    except MemberRecord.DoesNotExist:
+    """One consistent GetItem, read as a raw item (the hot path of every points mutation)."""
+    item = dynamodb_client().get_item(TableName=MemberRecord.table_name(), Key={"member_id": {"S": member_id}},
+                                      ConsistentRead=True).get("Item")
+    if item is None:
         return None
+    v = MemberRecord.from_item(item)
+    return MemberRow(v["member_id"], v["version"], v["status"], v["profile"], v["state"])
 
 
 def from_record(rec: Optional[MemberRecord]) -> Optional[MemberRow]:
@@ -36,16 +40,18 @@ def from_record(rec: Optional[MemberRecord]) -> Optional[MemberRow]:
 def save_op(row: MemberRow, expected_version: Optional[int]) -> tx.Op:
     """Write the whole member item, conditional on the version read (optimistic lock)."""
     segment = row.state.get("segment") or {}
-    rec = MemberRecord(row.member_id, version=expected_version + 1 if expected_version is not None else 0,
-                       status=row.status, profile=row.profile, state=row.state,
-                       segment_label=segment.get("label") if row.status == "active" else None)
+    item = MemberRecord.to_item(member_id=row.member_id,
+                                version=expected_version + 1 if expected_version is not None else 0,
+                                status=row.status, profile=row.profile, state=row.state,
+                                segment_label=segment.get("label") if row.status == "active" else None)
     if expected_version is None:
-        return tx.put(rec, MemberRecord.member_id.does_not_exist())
-    return tx.put(rec, MemberRecord.version == expected_version)
+        return tx.put_item(MemberRecord, item, MemberRecord.member_id.does_not_exist())
+    return tx.put_item(MemberRecord, item, MemberRecord.version == expected_version)
 
 
 def ledger_op(member_id: str, seq: int, entry: dict) -> tx.Op:
-    return tx.put(LedgerRecord(member_id, seq, entry=entry), LedgerRecord.seq.does_not_exist())
+    return tx.put_item(LedgerRecord, LedgerRecord.to_item(member_id=member_id, seq=seq, entry=entry),
+                       LedgerRecord.seq.does_not_exist())
 
 
 def ledger_page(member_id: str, limit: int, cursor: Optional[dict]) -> tuple[list[dict], Optional[dict]]:

@@ -1,15 +1,23 @@
-"""TransactWriteItems through PynamoDB, with cancellation reasons made readable."""
+"""TransactWriteItems built from PynamoDB records and conditions, sent through the shared
+botocore client, with cancellation reasons made readable.
+
+An op is one `TransactItems` entry (`{"Put": {...}}`, ...). The transaction keeps the
+ops in the order given, so `TxCancelled.codes[i]` is the reason of the i-th op.
+(PynamoDB's own `TransactWrite` regroups items by kind — checks, deletes, puts,
+updates — which breaks that correspondence, and adds a per-call dispatch layer the
+points hot path does not need.)
+"""
 from __future__ import annotations
 
 from typing import Callable, Optional, Sequence
 
-from pynamodb.exceptions import TransactWriteError
+from botocore.exceptions import ClientError
 from pynamodb.expressions.condition import Condition
-from pynamodb.transactions import TransactGet, TransactWrite
+from pynamodb.transactions import TransactGet
 
-from chalicelib.store.base import Conflict, cancellation_codes, connection, connection_failed, error_code
+from chalicelib.store.base import Conflict, connection, connection_failed, dynamodb_client, error_code
 
-Op = Callable[[TransactWrite], None]
+Op = dict
 
 
 class TxCancelled(Exception):
@@ -23,39 +31,59 @@ class TxCancelled(Exception):
         return index < len(self.codes) and self.codes[index] == "ConditionalCheckFailed"
 
 
+def _with_condition(request: dict, condition: Optional[Condition]) -> dict:
+    if condition is not None:
+        names: dict = {}
+        values: dict = {}
+        request["ConditionExpression"] = condition.serialize(names, values)
+        request["ExpressionAttributeNames"] = {placeholder: name for name, placeholder in names.items()}
+        if values:
+            request["ExpressionAttributeValues"] = values
+    return request
+
+
 def put(record, condition: Optional[Condition] = None) -> Op:
-    return lambda tx: tx.save(record, condition=condition)
+    return put_item(type(record), record.serialize(), condition)
+
+
+def put_item(model_cls, item: dict, condition: Optional[Condition] = None) -> Op:
+    """A put of a raw item (`Record.to_item`) into `model_cls`'s table."""
+    return {"Put": _with_condition({"TableName": model_cls.table_name(), "Item": item}, condition)}
 
 
 def update(record, actions: list, condition: Optional[Condition] = None) -> Op:
-    return lambda tx: tx.update(record, actions=actions, condition=condition)
+    return {"Update": record.get_update_kwargs_from_instance(actions=actions, condition=condition)}
 
 
 def delete(record, condition: Optional[Condition] = None) -> Op:
-    return lambda tx: tx.delete(record, condition=condition)
+    return {"Delete": record.get_delete_kwargs_from_instance(condition=condition)}
 
 
 def check(model_cls, hash_key, range_key=None, condition: Optional[Condition] = None) -> Op:
-    return lambda tx: tx.condition_check(model_cls, hash_key, range_key, condition=condition)
+    if condition is None:
+        raise TypeError("a condition check needs a condition")
+    return {"ConditionCheck": model_cls.get_operation_kwargs_from_class(hash_key, range_key, condition=condition)}
 
 
 def write(ops: Sequence[Op], token: Optional[str] = None) -> None:
     """One TransactWriteItems. Raises TxCancelled on a failed condition, Conflict on a
     transaction conflict (retry), and lets throttling and 5xx errors propagate (503).
     `token`: a ClientRequestToken, which makes the SDK's own retry of this call idempotent."""
+    request: dict = {"TransactItems": list(ops)}
+    if token:
+        request["ClientRequestToken"] = token
     try:
-        with TransactWrite(connection=connection(), client_request_token=token) as tx:
-            for op in ops:
-                op(tx)
-    except TransactWriteError as exc:
+        dynamodb_client().transact_write_items(**request)
+    except ClientError as exc:
         if error_code(exc) != "TransactionCanceledException":
             raise
-        codes = cancellation_codes(exc)
+        codes = [r.get("Code") if r.get("Code") != "None" else None
+                 for r in exc.response.get("CancellationReasons") or []]
         if "ConditionalCheckFailed" in codes:
-            raise TxCancelled(codes)
+            raise TxCancelled(codes) from None
         if any(c in ("TransactionConflict", None) for c in codes) and not any(
                 c in ("ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded") for c in codes):
-            raise Conflict(codes)
+            raise Conflict(codes) from None
         raise
 
 

@@ -1,0 +1,65 @@
+"""The data-access layer's own contracts: raw items equal PynamoDB's, and a cancelled
+transaction reports each op's reason at that op's index."""
+from __future__ import annotations
+
+import pytest
+
+PROFILE = {"name": "Sakura Tanaka", "email": "s@example.com", "consents": {"email": True}, "birthday": "04-12"}
+STATE = {"wallet": {"lots": [{"month": "2026-01", "points": 120}]}, "tier": {"tier_id": "silver"}, "seq": 7,
+         "orders": {"count": 2, "recent": ["2026-01-03T10:00:00Z", "2026-01-09T10:00:00Z"]}}
+
+
+def _cases():
+    from chalicelib.store.models import LedgerRecord, MemberRecord, OrderRecord
+
+    return [
+        (MemberRecord, dict(member_id="m-1", version=4, status="suspended", profile=PROFILE, state=STATE,
+                            segment_label="champions")),
+        (MemberRecord, dict(member_id="m-2", profile=PROFILE, state=STATE)),  # defaults, no segment
+        (LedgerRecord, dict(member_id="m-1", seq=7, entry={"entry_id": "le_m-1_7", "points": -30, "note": None})),
+        (OrderRecord, dict(order_id="o-1", member_id="m-1", request_hash="abc", data={"points": 12},
+                           response={"order_id": "o-1", "breakdown": [{"rule": "base", "points": 12}]})),
+    ]
+
+
+def test_raw_items_are_the_items_pynamodb_writes_and_reads(aws):
+    for model, values in _cases():
+        item = model.to_item(**values)
+        assert item == model(**values).serialize(), model.__name__
+        back = model.from_item(item)
+        rec = model.from_raw_data(item)
+        assert back == {name: getattr(rec, name) for name in model.get_attributes()}, model.__name__
+
+
+def test_raw_codec_refuses_attribute_types_it_does_not_know(aws):
+    from chalicelib.store.models import IdempotencyRecord  # carries a TTLAttribute
+
+    with pytest.raises(TypeError, match="expires_at"):
+        IdempotencyRecord.to_item(key="k", request_hash="h")
+
+
+def test_member_read_returns_what_was_written(aws):
+    from chalicelib.store import members, tx
+
+    row = members.MemberRow("m-9", 0, "active", PROFILE, STATE)
+    tx.write([members.save_op(row, None)])
+    got = members.get("m-9")
+    assert (got.member_id, got.version, got.status, got.profile, got.state) == ("m-9", 0, "active", PROFILE, STATE)
+    assert members.get("nobody") is None
+
+
+def test_cancellation_reasons_follow_the_order_of_the_ops(aws):
+    """Updates before puts: PynamoDB's TransactWrite would send the puts first and the
+    reasons would name the wrong ops."""
+    from chalicelib.store import tx
+    from chalicelib.store.models import JobRecord, LookupRecord
+
+    tx.write([tx.put(LookupRecord("k#taken", target="a"))])
+    ops = [tx.update(JobRecord("j-1"), [JobRecord.data.set({"n": 1})]),
+           tx.put(LookupRecord("k#free", target="b"), LookupRecord.key.does_not_exist()),
+           tx.put(LookupRecord("k#taken", target="b"), LookupRecord.key.does_not_exist())]
+    with pytest.raises(tx.TxCancelled) as exc:
+        tx.write(ops)
+    assert exc.value.codes == [None, None, "ConditionalCheckFailed"]
+    assert [exc.value.failed(i) for i in range(3)] == [False, False, True]
+    assert JobRecord.count("j-1") == 0 and LookupRecord.count("k#free") == 0  # all or nothing
