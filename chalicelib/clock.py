@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 from datetime import date, datetime, timezone
 from typing import Iterator, Optional
 
@@ -40,6 +41,12 @@ def parse_instant(value: str) -> datetime:
 def iso(dt: Optional[datetime]) -> Optional[str]:
     if dt is None:
         return None
+    return _iso(dt)
+
+
+@functools.lru_cache(maxsize=1024)
+def _iso(dt: datetime) -> str:
+    # Cached: a request or a job's chunk formats the same few instants over and over.
     return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

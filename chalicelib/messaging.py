@@ -69,9 +69,10 @@ def transactional_channel(consents: Optional[dict]) -> str:
 
 
 def compose(*, template: str, member_id: str, profile: dict, channel: str, variables: dict,
-            source: str, period: str, campaign_id: Optional[str] = None) -> dict:
+            source: str, period: str, campaign_id: Optional[str] = None, mid: Optional[str] = None) -> dict:
+    """A message body; `mid`: its `message_id(source, member_id, period)` when already known."""
     return {
-        "message_id": message_id(source, member_id, period),
+        "message_id": mid or message_id(source, member_id, period),
         "member_id": member_id,
         "channel": channel,
         "template": template,

@@ -12,7 +12,7 @@ For a chunk of candidates (at most 97 members, 300 messages):
    the cap and the dedupe hold under concurrent jobs;
 4. send the claimed messages with SendMessageBatch (10 a call, failed entries retried);
 5. delete the pending items.
-Steps 4 and 5 of a chunk run on a background thread while the next chunk goes through
+Steps 4 and 5 of a chunk run on background threads while the next chunk goes through
 1 to 3 (`_Sender`). A crash or a failed send between 3 and 5 leaves the pending items,
 and `run-triggers` sends the messages whose claim is recorded (same message_ids):
 at-least-once, never lost once claimed, never queued twice by a re-run.
@@ -86,50 +86,80 @@ def deliver(candidates: Iterable[Candidate], cap_per_week: int, dry_run: bool = 
 
 
 class _Sender:
-    """Sends the claimed messages, and then drops their pending items, on a background
-    thread while the next chunk is read and claimed: a delivery takes about as long as its
-    sends or its claims, whichever is longer, instead of their sum.
+    """Sends the claimed messages, and then drops their pending items, on background
+    threads while the next chunks are read and claimed: a delivery takes about as long as
+    its sends or its claims, whichever is longer, instead of their sum.
 
     Messages go out in full batches of ten across chunks (the few left over from a chunk
-    wait for the next one), and the pending items of sent messages are deleted 25 at a
-    time; leaving the `with` block sends the rest and drops every pending item left. One
-    hand-over in flight at a time, so sends keep their order; a failed send raises at the
-    next hand-over or on leaving the block, and its pending items stay for `run-triggers`."""
+    wait for the next one). A hand-over's batches are sent by `WORKERS` threads at once (a
+    standard queue keeps no order, and a send is mostly waiting on the network), and up to
+    `DEPTH` hand-overs are in flight, so the senders never wait for a claim. A pending item
+    is deleted (25 at a time, with a later hand-over) only once every send of its messages
+    is known to have succeeded; leaving the `with` block sends the rest and drops every
+    pending item left. A failed send raises at a later hand-over or on leaving the block,
+    and the pending items of what was in flight stay for `run-triggers`."""
 
     BATCH = 10
     DELETE_EVERY = 25
+    WORKERS = 4
+    DEPTH = 2
 
     def __init__(self):
         self.pool: Optional[ThreadPoolExecutor] = None
-        self.inflight: Optional[Future] = None
+        self.inflight: list = []  # per hand-over in flight: (futures, pending items it sends)
         self.carry: list = []  # (batch_id, message) not sent yet: fewer than ten
         self.held: list = []  # pending items not deleted yet
 
     def submit(self, claimed: list, batch_ids: list) -> None:
         """`claimed`: (batch_id, message) pairs whose claim committed; `batch_ids`: the
         chunk's pending items."""
-        self.wait()
+        while len(self.inflight) >= self.DEPTH:
+            self._finish_oldest()
         queue = self.carry + claimed
         full = len(queue) // self.BATCH * self.BATCH
         outgoing, self.carry = queue[:full], queue[full:]
         self.held.extend(batch_ids)
-        waiting = {b for b, _ in self.carry}
-        done = [b for b in self.held if b not in waiting]
+        busy = {b for b, _ in queue}.union(*(items for _, items in self.inflight))
+        done = [b for b in self.held if b not in busy]
         drop = done if len(done) >= self.DELETE_EVERY else []
-        self.held = [b for b in self.held if b in waiting] if drop else self.held
-        self._start([m for _, m in outgoing], drop)
+        if drop:
+            self.held = [b for b in self.held if b in busy]
+        self._start(outgoing, drop)
 
     def _start(self, outgoing: list, drop: list) -> None:
         if not outgoing and not drop:
             return
         if self.pool is None:
-            self.pool = ThreadPoolExecutor(1, thread_name_prefix="outreach-send")
-        self.inflight = self.pool.submit(_send_and_clear, outgoing, drop)
+            self.pool = ThreadPoolExecutor(self.WORKERS, thread_name_prefix="outreach-send")
+        messages = [m for _, m in outgoing]
+        futures = [self.pool.submit(messaging.send, messages[i:i + self.BATCH])
+                   for i in range(0, len(messages), self.BATCH)]
+        if drop:
+            futures.append(self.pool.submit(store.pending_delete, drop))
+        self.inflight.append((futures, {b for b, _ in outgoing}))
+
+    def _finish_oldest(self) -> None:
+        futures, _ = self.inflight.pop(0)
+        queued, error = 0, None
+        for future in futures:  # all of them, so none is still running when this raises
+            try:
+                queued += future.result() or 0
+            except Exception as exc:  # noqa: BLE001 - re-raised below
+                error = error or exc
+        if queued:
+            observability.count("MessagesQueued", queued)
+        if error is not None:
+            raise error
 
     def wait(self) -> None:
-        inflight, self.inflight = self.inflight, None
-        if inflight is not None:
-            observability.count("MessagesQueued", inflight.result())
+        try:
+            while self.inflight:
+                self._finish_oldest()
+        finally:
+            for futures, _ in self.inflight:  # after a failure: let the rest finish, report nothing
+                for future in futures:
+                    future.exception()
+            self.inflight = []
 
     def __enter__(self) -> "_Sender":
         return self
@@ -138,20 +168,15 @@ class _Sender:
         try:
             self.wait()
             if exc_type is None:
-                self._start([m for _, m in self.carry], self.held)
-                self.carry, self.held = [], []
+                self._start(self.carry, [])
+                self.carry = []
+                self.wait()
+                self._start([], self.held)
+                self.held = []
                 self.wait()
         finally:
             if self.pool is not None:
                 self.pool.shutdown()
-
-
-def _send_and_clear(outgoing: list, drop: list) -> int:
-    if outgoing:
-        messaging.send(outgoing)
-    if drop:
-        store.pending_delete(drop)
-    return len(outgoing)
 
 
 def _plan(cands: list, logs: dict, now, cap: int) -> tuple[list, dict]:
@@ -225,11 +250,11 @@ def _claim_and_send(decisions: list, touched: list, state: dict, logs: dict, now
     if not touched:
         return finished
     by_member: dict[str, list] = {m: [] for m in touched}
-    for c, channel, _mid, decision in decisions:
+    for c, channel, mid, decision in decisions:
         if decision == "eligible":
             by_member[c.member_id].append(messaging.compose(
                 template=c.template, member_id=c.member_id, profile=c.profile, channel=channel,
-                variables=c.variables, source=c.source, period=c.period, campaign_id=c.campaign_id))
+                variables=c.variables, source=c.source, period=c.period, campaign_id=c.campaign_id, mid=mid))
     everything = [m for msgs in by_member.values() for m in msgs]
     batches = {"pm_" + secrets.token_hex(10): everything[i:i + MESSAGES_PER_PENDING_ITEM]
                for i in range(0, len(everything), MESSAGES_PER_PENDING_ITEM)}

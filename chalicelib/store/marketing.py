@@ -87,13 +87,14 @@ def claim_outreach(writes: list, pending: dict[str, list]) -> set[str]:
     todo = list(writes)
     committed: set[str] = set()
     created_at = clock.iso(clock.now())
-    pending_ops = [tx.put(PendingMessagesRecord(batch_id, created_at=created_at, messages=messages))
+    pending_ops = [tx.put_item(PendingMessagesRecord, PendingMessagesRecord.to_item(
+                       batch_id=batch_id, created_at=created_at, messages=messages))
                    for batch_id, messages in pending.items()]
     while todo:
-        log_ops = [tx.put(OutreachRecord(member_id, version=(version or 0) + 1, sent=sent, marketing=marketing,
-                                         claim=token),
-                          OutreachRecord.member_id.does_not_exist() if version is None
-                          else OutreachRecord.version == version)
+        log_ops = [tx.put_item(OutreachRecord, OutreachRecord.to_item(
+                       member_id=member_id, version=(version or 0) + 1, sent=sent, marketing=marketing, claim=token),
+                       OutreachRecord.member_id.does_not_exist() if version is None
+                       else OutreachRecord.version == version)
                    for member_id, version, sent, marketing in todo]
         try:
             tx.write(pending_ops + log_ops, token=secrets.token_hex(16))

@@ -173,18 +173,22 @@ def test_partial_sqs_batch_failure_is_retried_and_nothing_is_lost(api):
         enrol_at(api, f"pf{i:02d}", "2026-03-01T08:00:00Z", consents=EMAIL)
     drain()
     client = sqs_client()
-    state = {"calls": 0, "failed": 0}
+    state = {"calls": 0, "failed": 0, "batches": 0}
+    lock, call = threading.Lock(), threading.local()  # batches are sent by several threads at once
 
     def drop_some(params, **kwargs):
-        state["calls"] += 1
-        if len(params["Entries"]) >= 3 and state.get("batches", 0) < 2:  # two batches lose two entries each
-            state["batches"] = state.get("batches", 0) + 1
-            state["dropped"] = params["Entries"][:2]
-            params["Entries"] = params["Entries"][2:]
+        with lock:
+            state["calls"] += 1
+            if len(params["Entries"]) >= 3 and state["batches"] < 2:  # two batches lose two entries each
+                state["batches"] += 1
+                call.dropped = params["Entries"][:2]
+                params["Entries"] = params["Entries"][2:]
 
     def report(parsed, **kwargs):
-        for e in state.pop("dropped", []):
-            state["failed"] += 1
+        dropped, call.dropped = getattr(call, "dropped", []), []
+        for e in dropped:
+            with lock:
+                state["failed"] += 1
             parsed.setdefault("Failed", []).append({"Id": e["Id"], "SenderFault": False, "Code": "InternalError"})
 
     client.meta.events.register("provide-client-params.sqs.SendMessageBatch", drop_some, unique_id="drop")
@@ -208,20 +212,22 @@ def test_whole_batch_failed_before_the_call_is_retried(api):
         enrol_at(api, f"wb{i}", "2026-03-01T08:00:00Z", consents=EMAIL)
     drain()
     client = sqs_client()
-    state = {"ids": [], "fail": 2}
+    state = {"fail": 2}
+    lock, call = threading.Lock(), threading.local()  # batches are sent by several threads at once
 
     class Http:
         status_code = 200
 
     def capture(params, **kwargs):
-        state["ids"] = [e["Id"] for e in params["Entries"]]
+        call.ids = [e["Id"] for e in params["Entries"]]
 
     def fail(**kwargs):
-        if state["fail"]:
+        with lock:
+            if not state["fail"]:
+                return None
             state["fail"] -= 1
-            return Http(), {"Successful": [], "Failed": [{"Id": i, "SenderFault": False, "Code": "ServiceUnavailable"}
-                                                         for i in state["ids"]]}
-        return None
+        return Http(), {"Successful": [], "Failed": [{"Id": i, "SenderFault": False, "Code": "ServiceUnavailable"}
+                                                     for i in call.ids]}
 
     client.meta.events.register("provide-client-params.sqs.SendMessageBatch", capture, unique_id="capture")
     client.meta.events.register("before-call.sqs.SendMessageBatch", fail, unique_id="fail")

@@ -10,6 +10,7 @@ STATE = {"wallet": {"lots": [{"month": "2026-01", "points": 120}]}, "tier": {"ti
 
 
 def _cases():
+    from chalicelib.store.marketing import OutreachRecord, PendingMessagesRecord
     from chalicelib.store.models import LedgerRecord, MemberRecord, OrderRecord
 
     return [
@@ -19,6 +20,11 @@ def _cases():
         (LedgerRecord, dict(member_id="m-1", seq=7, entry={"entry_id": "le_m-1_7", "points": -30, "note": None})),
         (OrderRecord, dict(order_id="o-1", member_id="m-1", request_hash="abc", data={"points": 12},
                            response={"order_id": "o-1", "breakdown": [{"rule": "base", "points": 12}]})),
+        (OutreachRecord, dict(member_id="m-1", version=3, sent={"id-1": "2026-01-02T03:04:05Z"},
+                              marketing=["2026-01-02T03:04:05Z"], claim="c0ffee")),
+        (OutreachRecord, dict(member_id="m-2", version=1, sent={}, marketing=[])),  # no claim token
+        (PendingMessagesRecord, dict(batch_id="pm_1", created_at="2026-01-02T03:04:05Z",
+                                     messages=[{"message_id": "id-1", "variables": {"name": "さくら"}}])),
     ]
 
 
