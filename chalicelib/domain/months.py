@@ -24,7 +24,3 @@ def month_end(month: str) -> datetime:
     y, m = int(month[:4]), int(month[5:7])
     return datetime(y, m, calendar.monthrange(y, m)[1], 23, 59, 59, tzinfo=timezone.utc)
 
-
-def window(month: str, size: int) -> list[str]:
-    """The `size` months ending with `month`, oldest first."""
-    return [add_months(month, -i) for i in range(size - 1, -1, -1)]

@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Optional, Sequence
 
 from chalicelib.clock import iso, parse_instant
-from chalicelib.domain.months import add_months, month_end, month_of, window
+from chalicelib.domain.months import add_months, month_end, month_of
 
 
 @dataclass(frozen=True)
@@ -21,7 +21,8 @@ class TierDef:
 
 def qualifying_spend(buckets: dict, month: str, window_months: int) -> int:
     """Net purchase spend over the `window_months` calendar months ending with `month`."""
-    return sum(int(buckets.get(m, 0)) for m in window(month, window_months))
+    oldest = add_months(month, -(window_months - 1))
+    return sum(int(v) for m, v in buckets.items() if oldest <= m <= month)
 
 
 def prune_buckets(buckets: dict, month: str, keep_months: int) -> dict:

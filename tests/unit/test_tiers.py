@@ -4,7 +4,7 @@ from decimal import Decimal
 
 import pytest
 
-from chalicelib.domain.months import add_months, month_end, window
+from chalicelib.domain.months import add_months, month_end
 from chalicelib.domain.tiers import (
     TierDef,
     apply_upgrade,
@@ -30,7 +30,6 @@ class TestMonths:
         assert add_months("2026-01", -1) == "2025-12"
         assert add_months("2025-01", 12) == "2026-01"
         assert add_months("2025-03", -27) == "2022-12"
-        assert window("2026-02", 3) == ["2025-12", "2026-01", "2026-02"]
         assert month_end("2026-02") == utc(2026, 2, 28, 23, 59, 59)
 
 
@@ -41,6 +40,8 @@ class TestQualifyingSpend:
         assert qualifying_spend(buckets, "2026-03", 12) == 1100
         assert qualifying_spend(buckets, "2026-02", 1) == 100
         assert qualifying_spend(buckets, "2027-03", 12) == 0
+        assert qualifying_spend(buckets, "2025-03", 2) == 11  # months after the window's end never count
+        assert qualifying_spend({**buckets, "2026-04": 7}, "2026-03", 12) == 1100
 
     def test_refunds_are_negative_net_spend(self):
         assert qualifying_spend({"2026-01": 60000, "2026-02": -20000}, "2026-02", 12) == 40000
