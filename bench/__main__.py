@@ -31,21 +31,24 @@ NOTES = [
     "so the six schema modules (~80 pydantic classes, ~25 ms) are imported by a route's first call, not by "
     "`import app`; a container builds only the models of the routes it serves. What is left of the app's own "
     "import is ~35 modules' bodies: the route table, PynamoDB model classes, dataclasses of the domain rules.",
-    "`fanout_ratio` sits at its goal and is bounded by the emulator's CPU: today's two full runs gave 0.505 "
-    "and 0.477, single-figure runs 0.48-0.59. Per chunk of up to 97 members the claim (dedupe and weekly cap, "
-    "exact under concurrent jobs) is one BatchGetItem of the members' logs and one TransactWriteItems of their "
-    "conditional log writes plus the pending messages; the sends run on a background thread while the next "
-    "chunk is claimed. Measured per 1,000 messages: the emulator spends 0.51-0.63 s of CPU on ours against "
-    "0.25-0.32 s on the floor (moto parses each transaction item's condition three times: ~18 ms per 100-item "
-    "transaction, the cost of five SendMessageBatch calls), so the ratio cannot pass ~0.65 here, and client-side "
-    "Python (composition, serialisation) keeps the emulator idle a quarter of the time. In AWS a 100-item "
-    "transaction and ten SendMessageBatch calls take similar wall time, and the overlap hides the claim.",
-    "`accrual_ratio` sits at its goal: today's full runs gave 0.924 and 0.846, single-figure runs 0.84-0.89. "
-    "The handler adds 0.6-1.4 ms of Python per accrual (depending on the machine's load) to ~7 ms of emulator "
-    "calls: token check, pydantic, earning rules, PynamoDB (de)serialisation of the member's JSON state, "
-    "`chalice.test.Client`'s own event building, and the `tier_changed` sends of the 3% of bench orders that "
-    "change a tier (the floor sends nothing). No single cost dominates (profiled); a margin needs the hot path "
-    "to bypass PynamoDB's model (de)serialisation.",
+    "`fanout_ratio` is bounded by the emulator's CPU. Per chunk of up to 97 members the claim (dedupe and weekly "
+    "cap, exact under concurrent jobs) is one BatchGetItem of the members' logs and one TransactWriteItems of "
+    "their conditional log writes plus the pending messages; a chunk's SendMessageBatch calls go out on four "
+    "threads while the claimer runs up to two chunks ahead. The sends cost the emulator the same on both sides; "
+    "the claims add about as much again (moto parses each transaction item's condition three times: ~10 ms of a "
+    "97-item transaction's ~20 ms). The line above gives the emulator's CPU per 1,000 messages on each side "
+    "and the ratio it allows: ours keeps the emulator ~90% busy, so what is left is the emulator's own cost. "
+    "Full runs on 2026-11-30: 0.477 and 0.505 with one sender thread, 0.576 and 0.673 with the parallel "
+    "sender (single-figure runs 0.53-0.57). In AWS a 100-item transaction and ten SendMessageBatch calls take "
+    "similar wall time, and the overlap hides the claim.",
+    "`accrual_ratio`: the handler's own Python is what separates ours from the floor (same two calls, same "
+    "items): token check, pydantic, earning rules, the member's JSON state, `chalice.test.Client`'s event "
+    "building (it copies the whole environment on every request), and the `tier_changed` sends of "
+    "the ~3% of bench orders that change a tier (the floor sends nothing). The points path reads and writes "
+    "raw items (`Record.to_item`/`from_item`) and sends its transaction through botocore directly, not through "
+    "PynamoDB's model instances and dispatch. Per accrual ours took 1.2 ms longer than the floor in the "
+    "17:25 run of 2026-11-30 and 0.49 ms longer in the two runs after the change (the absolute figures "
+    "above); full runs gave 0.924 and 0.846 before, 0.926 and 0.923 after (single-figure runs 0.89-0.92).",
 ]
 
 

@@ -29,6 +29,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+_child: dict = {"pid": None}
+
+
 @contextlib.contextmanager
 def emulator():
     """The locked moto server in a child process on a free port; yields its URL."""
@@ -37,15 +40,28 @@ def emulator():
     port = free_port()
     env = dict(os.environ, PYTHONPATH=ROOT)
     proc = subprocess.Popen([sys.executable, "-m", "bench.emulator", "--port", str(port)], cwd=ROOT, env=env)
+    _child["pid"] = proc.pid
     try:
         wait_for_port("127.0.0.1", port, timeout=60)
         yield f"http://127.0.0.1:{port}"
     finally:
+        _child["pid"] = None
         proc.terminate()
         try:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def emulator_cpu() -> Optional[float]:
+    """CPU seconds the emulator process has used so far (Linux `/proc`, 10 ms ticks; None
+    elsewhere): how busy the calls of a round kept it."""
+    try:
+        with open(f"/proc/{_child['pid']}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
 
 
 def configure(url: str) -> None:

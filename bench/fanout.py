@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Optional
 
 import boto3
 
-from bench.common import counting, entry, med, rnd
+from bench.common import counting, emulator_cpu, entry, med, rnd
 
 
 def _candidates(r: int, n: int) -> list:
@@ -43,13 +44,20 @@ def measure(url: str, per_round: int = 1000, rounds: int = 9) -> dict:
     sqs = boto3.client("sqs", endpoint_url=url, region_name="us-east-1")
     queue = messaging.queue_url()
     ours_rates, floor_rates, sqs_calls, ddb_calls, queued = [], [], [], [], []
+    emu = {"ours": [], "floor": []}  # emulator CPU seconds per round
+
+    def emu_delta(side: str, before: Optional[float]) -> None:
+        after = emulator_cpu()
+        if before is not None and after is not None:
+            emu[side].append(after - before)
 
     def ours(r: int) -> float:
         cands = _candidates(r, per_round)
         with counting() as c:
-            t = time.perf_counter()
+            cpu, t = emulator_cpu(), time.perf_counter()
             counts = outreach.deliver(cands, cap_per_week=3)
             took = time.perf_counter() - t
+            emu_delta("ours", cpu)
         if counts.get("queued") != per_round:
             raise AssertionError(f"deliver queued {counts.get('queued')} of {per_round}: {dict(counts)}")
         sqs_calls.append(c.total("sqs"))
@@ -62,13 +70,15 @@ def measure(url: str, per_round: int = 1000, rounds: int = 9) -> dict:
                                                channel="email", variables=c.variables, source=c.source,
                                                period=c.period, campaign_id=c.campaign_id), separators=(",", ":"))
                   for c in _candidates(10_000 + r, per_round)]
-        t = time.perf_counter()
+        cpu, t = emulator_cpu(), time.perf_counter()
         for i in range(0, len(bodies), 10):
             resp = sqs.send_message_batch(QueueUrl=queue, Entries=[{"Id": str(k), "MessageBody": b}
                                                                     for k, b in enumerate(bodies[i:i + 10])])
             if resp.get("Failed"):
                 raise AssertionError("floor send failed")
-        return per_round / (time.perf_counter() - t)
+        took = time.perf_counter() - t
+        emu_delta("floor", cpu)
+        return per_round / took
 
     for r in range(rounds):
         for fn, out in (((ours, ours_rates), (floor, floor_rates)) if r % 2 == 0
@@ -79,6 +89,8 @@ def measure(url: str, per_round: int = 1000, rounds: int = 9) -> dict:
     out = entry(rnd(value, 1), rnd(fl, 1), rnd(value / fl), {"ratio": ">= 0.5", "sqs_calls_per_1000": "<= 100"},
                 "messages/s", messages_per_round=per_round, rounds=rounds,
                 ours_runs=[rnd(x, 1) for x in ours_rates], floor_runs=[rnd(x, 1) for x in floor_rates],
-                dynamodb_calls_per_1000=rnd(med(ddb_calls) * 1000 / per_round, 1), path="outreach.deliver")
+                dynamodb_calls_per_1000=rnd(med(ddb_calls) * 1000 / per_round, 1), path="outreach.deliver",
+                emulator_cpu_s_per_1000={side: rnd(med(xs) * 1000 / per_round, 3) if xs else None
+                                         for side, xs in emu.items()})
     out["sqs_calls_per_1000"] = per_1000
     return out

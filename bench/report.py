@@ -148,7 +148,7 @@ def markdown(public: dict, details: dict, meta: dict, plot_name: str | None) -> 
         d = details["fanout_ratio"]
         lines.append(f"- Fan-out: {_fmt(public['fanout_ratio']['value'])} messages/s with dedupe and cap vs "
                      f"{_fmt(public['fanout_ratio']['floor'])} bare; {d['dynamodb_calls_per_1000']} DynamoDB calls "
-                     f"per 1,000 messages.")
+                     f"per 1,000 messages" + _emulator_cpu(d, public["fanout_ratio"]) + ".")
     if "codegen" in details:
         d = details["codegen"]
         lines.append(f"- Codes: {_fmt(public['codegen']['value'])} s for 100,000 vs "
@@ -187,3 +187,15 @@ def meta_now(started: float, seconds: float, notes: list) -> dict:
     return {"finished_at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "machine": f"{os.cpu_count()} CPUs, Python {platform.python_version()}, {sys.platform}",
             "seconds": seconds, "notes": notes}
+
+
+def _emulator_cpu(d: dict, figure: dict) -> str:
+    """The emulator's CPU per 1,000 messages on each side, how busy ours kept it, and the
+    ratio ours would reach with the emulator busy all the time."""
+    cpu = d.get("emulator_cpu_s_per_1000") or {}
+    if not cpu.get("ours") or not cpu.get("floor"):
+        return ""
+    busy = cpu["ours"] * figure["value"] / 1000  # emulator CPU seconds per second of ours
+    ceiling = 1000 / cpu["ours"] / figure["floor"]
+    return (f"; the emulator's CPU per 1,000 messages: {cpu['ours']} s for ours (busy {busy:.0%} of the time), "
+            f"{cpu['floor']} s for the floor, so the ratio cannot pass {ceiling:.2f} on this emulator")

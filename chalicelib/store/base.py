@@ -84,9 +84,10 @@ class Record(Model):
     def table_name(cls) -> str:
         return cls._get_connection().table_name
 
-    # Hot paths (a points mutation) build and read raw items with these instead of model
-    # instances: the same items PynamoDB would write and read (a unit test compares them),
-    # at a fraction of the per-attribute cost. Unicode, number and JSON attributes only.
+    # Hot paths (a points mutation, a campaign's claims) build and read raw items with these
+    # instead of model instances: the same items PynamoDB would write and read (a test
+    # compares them), at a fraction of the per-attribute cost. Unicode, whole-number and
+    # JSON attributes only; a model with any other kind is refused.
     @classmethod
     def to_item(cls, **values: Any) -> dict:
         """The DynamoDB item of these attribute values (defaults applied, None left out)."""

@@ -91,6 +91,19 @@ def test_results_json_keeps_exactly_the_spec_fields():
     assert report.verdicts(public) == {"cold_import_ratio": True, "accrual_ratio": False}
 
 
+def test_fan_out_line_says_how_busy_the_emulator_was_and_the_ratio_it_allows():
+    fan = entry(1500.0, 2500.0, 0.6, ">= 0.5", "messages/s", dynamodb_calls_per_1000=23.0,
+                emulator_cpu_s_per_1000={"ours": 0.5, "floor": 0.25})
+    fan["sqs_calls_per_1000"] = 100.0
+    public, details = report.split({"fanout_ratio": fan})
+    meta = {"finished_at": "now", "machine": "here", "seconds": 1.0}
+    text = report.markdown(public, details, meta, None)
+    # 1,500 msg/s × 0.5 ms of emulator CPU each = 75% busy; flat out it would do 2,000/s = 0.8 of 2,500
+    assert "0.5 s for ours (busy 75% of the time), 0.25 s for the floor, so the ratio cannot pass 0.80" in text
+    details["fanout_ratio"]["emulator_cpu_s_per_1000"] = {"ours": None, "floor": None}  # no /proc
+    assert "23.0 DynamoDB calls per 1,000 messages.\n" in report.markdown(public, details, meta, None)
+
+
 def test_recalculate_tiers_sends_its_messages_ten_per_batch(api):
     """The job's tier_changed messages go out ten per SendMessageBatch (a bench-driven fix), all of
     them: one segment, one page of 12 changes = a batch of 10 when full and one of 2 at the page end."""
