@@ -36,9 +36,9 @@ NOTES = [
     "their conditional log writes plus the pending messages; a chunk's SendMessageBatch calls go out on four "
     "threads while the claimer runs up to two chunks ahead. The sends cost the emulator the same on both sides; "
     "the claims add about as much again (moto parses each transaction item's condition three times: ~10 ms of a "
-    "97-item transaction's ~20 ms). The line above gives the emulator's CPU per 1,000 messages on each side "
-    "and the ratio it allows: ours keeps the emulator ~90% busy, so what is left is the emulator's own cost. "
-    "Full runs on 2026-11-30: 0.477 and 0.505 with one sender thread, 0.576 and 0.673 with the parallel "
+    "97-item transaction's ~20 ms). The fan-out line of the absolute figures in `bench/RESULTS.md` gives the "
+    "emulator's CPU per 1,000 messages on each side and the ratio it allows: ours keeps the emulator ~90% busy, so what is left is the emulator's own cost. "
+    "Full runs on 2026-11-30: 0.477 and 0.505 with one sender thread; 0.576, 0.673 and 0.541 with the parallel "
     "sender (single-figure runs 0.53-0.57). In AWS a 100-item transaction and ten SendMessageBatch calls take "
     "similar wall time, and the overlap hides the claim.",
     "`accrual_ratio`: the handler's own Python is what separates ours from the floor (same two calls, same "
@@ -47,8 +47,9 @@ NOTES = [
     "the ~3% of bench orders that change a tier (the floor sends nothing). The points path reads and writes "
     "raw items (`Record.to_item`/`from_item`) and sends its transaction through botocore directly, not through "
     "PynamoDB's model instances and dispatch. Per accrual ours took 1.2 ms longer than the floor in the "
-    "17:25 run of 2026-11-30 and 0.49 ms longer in the two runs after the change (the absolute figures "
-    "above); full runs gave 0.924 and 0.846 before, 0.926 and 0.923 after (single-figure runs 0.89-0.92).",
+    "17:25 run of 2026-11-30, and 0.49, 0.49 and 0.91 ms longer in the three runs after the change (the "
+    "absolute figures in `bench/RESULTS.md`; the machine ran ~30% slower during the third, floor included). Full runs gave "
+    "0.924 and 0.846 before, 0.926, 0.923 and 0.895 after (single-figure runs 0.89-0.92).",
 ]
 
 
