@@ -4,9 +4,12 @@ messages; and SQS calls per 1,000 messages.
 Ours: `chalicelib.services.outreach.deliver` — the path broadcasts, automations and
 triggers use: per chunk of members one BatchGetItem of their outreach logs (dedupe
 and weekly cap), the pure decisions, one TransactWriteItems claiming the messages
-(logs + a pending-messages item), SendMessageBatch of ten on a background thread while
-the next chunk is claimed, and the pending items' deletes. Every member is consented and
+(logs + a pending-messages item), SendMessageBatch of ten on four sender threads while
+the next chunks are claimed, and the pending items' deletes. Every member is consented and
 new, so every candidate is queued.
+
+Around each round the emulator's CPU time is read too (`emulator_cpu`): how busy each
+side kept it, and so how far ours is from the emulator's own limit.
 
 Floor: the same composed message bodies sent with SendMessageBatch, ten a call, by a
 bare boto3 client: no dedupe, no cap, no claim.
