@@ -6,6 +6,7 @@ tests can hook faults onto a single client (`dynamodb_client()`).
 """
 from __future__ import annotations
 
+import functools
 import json
 import random
 import threading
@@ -116,20 +117,18 @@ class Record(Model):
 
 
 _KINDS = {UnicodeAttribute: str, NumberAttribute: int, JSONAttribute: dict}
-_field_cache: dict = {}
 
 
-def _fields(cls) -> list:
-    fields = _field_cache.get(cls)
-    if fields is None:
-        fields = []
-        for name, attr in cls.get_attributes().items():
-            kind = _KINDS.get(type(attr))
-            if kind is None:
-                raise TypeError(f"{cls.__name__}.{name}: {type(attr).__name__} has no raw codec")
-            fields.append((name, attr.attr_name, kind, attr.default))
-        _field_cache[cls] = fields
-    return fields
+@functools.cache
+def _fields(cls) -> tuple:
+    """(attribute name, item key, kind, default) of each attribute of a model, once per model."""
+    fields = []
+    for name, attr in cls.get_attributes().items():
+        kind = _KINDS.get(type(attr))
+        if kind is None:
+            raise TypeError(f"{cls.__name__}.{name}: {type(attr).__name__} has no raw codec")
+        fields.append((name, attr.attr_name, kind, attr.default))
+    return tuple(fields)
 
 
 def error_code(exc: BaseException) -> Optional[str]:

@@ -32,7 +32,7 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjec
 
 from chalicelib import clock
 from chalicelib.store import tx
-from chalicelib.store.base import Conflict, Record
+from chalicelib.store.base import Conflict, Record, error_code
 
 NPS_SHARDS = 4
 
@@ -261,7 +261,7 @@ def erase_comments(member_id: str) -> int:
                 condition=FeedbackRecord.commenter == member_id)
             erased += 1
         except UpdateError as exc:
-            if exc.cause_response_code != "ConditionalCheckFailedException":  # expired or already erased
+            if error_code(exc) != "ConditionalCheckFailedException":  # expired or already erased
                 raise
     return erased
 

@@ -105,7 +105,7 @@ def write_verified(ops: Sequence[Op], committed: Callable[[], bool]) -> None:
     try:
         write(ops)
     except Exception as exc:
-        if isinstance(exc, (TxCancelled, Conflict)) or not answer_lost(exc):
+        if not answer_lost(exc):  # cancellations and conflicts included: nothing was written
             raise
         try:
             done = committed()
