@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import os
-from typing import Annotated, Optional
+from typing import Annotated, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -28,6 +28,11 @@ class Settings(BaseModel):
     settings_cache_seconds: Annotated[float, Field(ge=0)] = 30.0
     max_body_bytes: Annotated[int, Field(gt=0)] = 256 * 1024
     job_segments: Optional[Annotated[int, Field(ge=1, le=1000)]] = None
+    # Who sends the outbox rows a write committed (docs/ARCHITECTURE.md): "inline" right after
+    # the commit on the request's thread (tests), "background" a relay thread in this process
+    # (`make run`), "stream" the DynamoDB Streams relay function (production: the request path
+    # makes no call for it). Default: inline in the local stage, stream elsewhere.
+    relay: Optional[Literal["inline", "background", "stream"]] = None
 
     @model_validator(mode="after")
     def _check_auth(self) -> "Settings":
@@ -40,6 +45,10 @@ class Settings(BaseModel):
             if not self.jwks_url and not self.jwt_secret:
                 raise ValueError("LOYALTY_JWKS_URL is required outside the local stage")
         return self
+
+    @property
+    def relay_mode(self) -> str:
+        return self.relay or ("inline" if self.is_local else "stream")
 
     @property
     def is_local(self) -> bool:
@@ -64,6 +73,7 @@ def get_settings() -> Settings:
         jwt_audience=env.get("LOYALTY_JWT_AUDIENCE") or None,
         settings_cache_seconds=float(env.get("LOYALTY_SETTINGS_CACHE_SECONDS", "30")),
         job_segments=int(env["LOYALTY_JOB_SEGMENTS"]) if env.get("LOYALTY_JOB_SEGMENTS") else None,
+        relay=env.get("LOYALTY_RELAY") or None,
     )
 
 

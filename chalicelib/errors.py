@@ -34,6 +34,8 @@ AlreadyExists = _error("AlreadyExists", 409, "ALREADY_EXISTS", "it already exist
 IdempotencyMismatch = _error(
     "IdempotencyMismatch", 409, "IDEMPOTENCY_MISMATCH", "this key was used before with a different payload"
 )
+RequestInProgress = _error("RequestInProgress", 409, "REQUEST_IN_PROGRESS",
+                           "a request with this key is still running; retry shortly")
 InsufficientPoints = _error("InsufficientPoints", 422, "INSUFFICIENT_POINTS", "not enough available points")
 OutOfStock = _error("OutOfStock", 422, "OUT_OF_STOCK", "the reward is out of stock")
 RewardLimitReached = _error("RewardLimitReached", 422, "REWARD_LIMIT_REACHED", "the member reached this reward's limit")

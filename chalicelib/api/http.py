@@ -3,20 +3,28 @@
 `endpoint(...)` registers a Chalice route and records it (roles, body and
 response models) for the OpenAPI document and the auth-matrix test. Around the
 view it: pins the clock (X-Loyalty-Now, local stage only), verifies the bearer
-token and the role/ownership rule, parses and validates the JSON body, handles
-`Idempotency-Key` replays, and maps every error to SPEC 4.2's shape.
+token, checks the path parameters, applies the role/ownership rule, parses and
+validates the JSON body (strict types), checks `Idempotency-Key` and handles its
+replays, and maps every error to SPEC 4.2's shape.
+
+`install_fallbacks(app)` gives every path an answer for every method (405) and every
+unknown path an answer (404), and `spec_shaped_errors` turns the few responses Chalice
+builds itself into the same shape: no request ever leaves in another shape.
 """
 from __future__ import annotations
 
 import base64
+import contextvars
 import functools
 import hashlib
+import hmac
 import importlib
 import json
 import logging
 import re
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any, Callable, Optional
 
 from chalice import Blueprint, Response
@@ -25,11 +33,26 @@ from pydantic import BaseModel, ValidationError
 from chalicelib import clock
 from chalicelib.auth import Principal, authorize, verify_token
 from chalicelib.config import get_settings
-from chalicelib.errors import LoyaltyError, RetryLater, ValidationFailed
+from chalicelib.errors import LoyaltyError, MethodNotAllowed, NotFound, RetryLater, ValidationFailed
+from chalicelib.schemas.common import MEMBER_ID_PATTERN
 
 log = logging.getLogger("loyalty.api")
 
-JSON_TYPES = ["application/json", "text/plain", "application/x-www-form-urlencoded"]
+# Any Content-Type reaches the view, which reads the body as JSON whatever it is labelled
+# (Chalice would otherwise answer 415 in its own shape).
+JSON_TYPES = ["*/*"]
+ALL_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+
+# Path parameters become keys: bounded and plain. Member ids follow SPEC 2.2; every other
+# id (reward, redemption, campaign, job, voucher code, segment) is at most 128 characters
+# of the same plain set plus `#` and `~`.
+_PARAM_PATTERNS = {"member_id": re.compile(MEMBER_ID_PATTERN)}
+_ANY_PARAM = re.compile(r"^[A-Za-z0-9._:@#~-]{1,128}$")
+# Idempotency-Key: 1-128 visible ASCII characters (SPEC 3).
+_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,128}$")
+# X-Loyalty-Now and job as_of: the clock may be moved within this century only.
+NOW_EARLIEST = datetime(2000, 1, 1, tzinfo=timezone.utc)
+NOW_LATEST = datetime(2099, 12, 31, 23, 59, 59, 999999, tzinfo=timezone.utc)
 
 
 ModelRef = Any  # a pydantic model class, or "module.Class" under chalicelib.schemas
@@ -112,21 +135,67 @@ def validation_error(exc: ValidationError) -> ValidationFailed:
     return ValidationFailed("the request is not valid", fields=fields)
 
 
+def _field_error(name: str, message: str, text: Optional[str] = None) -> ValidationFailed:
+    return ValidationFailed(text or f"{name} is not valid", fields=[{"field": name, "message": message}])
+
+
 def _parse_body(raw: Optional[bytes], ref: ModelRef) -> Any:
+    """Strict JSON (pydantic's own parser): `"12800"` or `true` is not an integer, `"yes"`
+    not a bool; decimal fields (multipliers) take a string or a JSON number. The parser
+    refuses nesting deeper than a few hundred levels and the body is size-bounded, so no
+    payload can exhaust the stack or the memory."""
     if ref is None:
         return None
     raw = raw or b""
     if len(raw) > get_settings().max_body_bytes:
-        raise ValidationFailed("the request body is too large", fields=[{"field": "body", "message": "too large"}])
+        raise _field_error("body", "too large", "the request body is too large")
     try:
         text = raw.decode("utf-8")
-        data: Any = json.loads(text) if text.strip() else {}
-    except (UnicodeDecodeError, ValueError):
-        raise ValidationFailed("the body is not valid JSON", fields=[{"field": "body", "message": "invalid JSON"}])
+    except UnicodeDecodeError:
+        raise _field_error("body", "invalid JSON", "the body is not valid JSON")
+    cls = model(ref)
+    if not text.strip():
+        text = "{}"
+    elif getattr(cls, "bare_list_field", None) and text.lstrip().startswith("["):
+        text = '{"%s":%s}' % (cls.bare_list_field, text)
     try:
-        return model(ref).model_validate(data)
+        return cls.model_validate_json(text, strict=True)
     except ValidationError as exc:
+        if any(e.get("type") == "json_invalid" for e in exc.errors()):
+            raise _field_error("body", "invalid JSON (or nested too deeply)", "the body is not valid JSON")
         raise validation_error(exc)
+
+
+def bounded_instant(value: Any, name: str) -> datetime:
+    """An ISO-8601 UTC instant (a bare date means 00:00Z) within 2000-01-01 .. 2099-12-31."""
+    if not isinstance(value, str) or len(value) > 40:
+        raise _field_error(name, "must be an ISO-8601 timestamp", f"{name} must be an ISO-8601 timestamp")
+    try:
+        at = clock.parse_instant(value)
+    except (ValueError, OverflowError):
+        raise _field_error(name, "invalid timestamp", f"{name} must be an ISO-8601 timestamp")
+    if not NOW_EARLIEST <= at <= NOW_LATEST:
+        raise _field_error(name, "must lie between 2000-01-01 and 2099-12-31",
+                           f"{name} must lie between 2000-01-01 and 2099-12-31")
+    return at
+
+
+def check_path_params(params: dict) -> None:
+    fields = []
+    for name, value in params.items():
+        pattern = _PARAM_PATTERNS.get(name, _ANY_PARAM)
+        if not isinstance(value, str) or not pattern.match(value):
+            fields.append({"field": f"path.{name}", "message": "empty, too long or not a plain identifier"})
+    if fields:
+        raise ValidationFailed("a path parameter is not valid", fields=fields)
+
+
+def check_idempotency_key(headers: dict) -> Optional[str]:
+    key = headers.get("idempotency-key")
+    if key is not None and not _IDEMPOTENCY_KEY.match(key):
+        raise _field_error("Idempotency-Key", "1-128 visible ASCII characters",
+                           "Idempotency-Key must be 1-128 visible ASCII characters")
+    return key
 
 
 def _pin_now(headers: dict):
@@ -134,13 +203,8 @@ def _pin_now(headers: dict):
     if value is None:
         return None
     if not get_settings().is_local:
-        raise ValidationFailed("X-Loyalty-Now is accepted only in the local stage",
-                               fields=[{"field": "X-Loyalty-Now", "message": "not allowed in this stage"}])
-    try:
-        return clock.parse_instant(value)
-    except ValueError:
-        raise ValidationFailed("X-Loyalty-Now must be an ISO-8601 timestamp",
-                               fields=[{"field": "X-Loyalty-Now", "message": "invalid timestamp"}])
+        raise _field_error("X-Loyalty-Now", "not allowed in this stage", "X-Loyalty-Now is accepted only in the local stage")
+    return bounded_instant(value, "X-Loyalty-Now")
 
 
 def to_response(result: Any, default_status: int) -> Response:
@@ -179,21 +243,30 @@ def endpoint(bp: Blueprint, method: str, path: str, *, roles: tuple = (), owner:
             return response
 
         def _handle(request, headers: dict, params: dict) -> Response:
+            scope = _list_scope.set(f"{method} {path} {json.dumps(params, sort_keys=True)}")
             try:
                 at = _pin_now(headers)
                 with clock.pinned(at):
                     principal = None
                     if roles:
                         principal = verify_token(headers.get("authorization"))
+                    check_path_params(params)
+                    if roles:
                         authorize(principal, roles, owner=params.get(owner) if owner else None)
+                    idempotency_key = check_idempotency_key(headers)
                     parsed = _parse_body(request.raw_body, body)
                     req = Request(principal=principal, body=parsed, query=dict(request.query_params or {}),
-                                  headers=headers, params=params,
-                                  idempotency_key=headers.get("idempotency-key"))
+                                  headers=headers, params=params, idempotency_key=idempotency_key)
                     if idempotent and req.idempotency_key:
                         from chalicelib.services import idempotency
 
-                        return idempotency.run(req, method, path, lambda: to_response(fn(req, **params), status))
+                        def call() -> tuple:
+                            result = fn(req, **params)
+                            if isinstance(result, Response):
+                                return result.status_code, json.loads(result.body) if result.body else None
+                            return result if isinstance(result, tuple) else (status, result)
+
+                        return to_response(idempotency.run(req, method, path, call), status)
                     return to_response(fn(req, **params), status)
             except LoyaltyError as err:
                 return error_response(err)
@@ -214,6 +287,8 @@ def endpoint(bp: Blueprint, method: str, path: str, *, roles: tuple = (), owner:
                 log.exception("unhandled error on %s %s", method, path)
                 return json_response(500, {"error": {"code": "INTERNAL_ERROR",
                                                      "message": "unexpected error", "details": {}}})
+            finally:
+                _list_scope.reset(scope)
 
         view.__name__ = fn.__name__
         bp.route(path, methods=[method], content_types=JSON_TYPES)(view)
@@ -232,28 +307,50 @@ def page_limit(query: dict) -> int:
     return int(raw)
 
 
+# Which list is being read ("GET /v1/members/{member_id}/ledger {"member_id": "m-1"}"):
+# a cursor is signed together with it, so a cursor of another list, or another member's
+# list, is refused like a forged one.
+_list_scope: contextvars.ContextVar[str] = contextvars.ContextVar("loyalty_list_scope", default="")
+
+
+def _cursor_mac(payload: str) -> str:
+    settings = get_settings()
+    # The server's secret (the HS256 secret where there is one); the key is derived from it
+    # so a cursor's signature says nothing about a token's.
+    secret = (settings.jwt_secret or settings.jwks_url or settings.stage).encode()
+    key = hashlib.sha256(b"loyalty-cursor\0" + secret).digest()
+    mac = hmac.new(key, f"{_list_scope.get()}\n{payload}".encode(), hashlib.sha256).digest()[:16]
+    return base64.urlsafe_b64encode(mac).decode().rstrip("=")
+
+
 def encode_cursor(key: Optional[dict]) -> Optional[str]:
     if not key:
         return None
-    return base64.urlsafe_b64encode(json.dumps(key, separators=(",", ":")).encode()).decode().rstrip("=")
+    payload = base64.urlsafe_b64encode(json.dumps(key, separators=(",", ":")).encode()).decode().rstrip("=")
+    return f"{payload}.{_cursor_mac(payload)}"
 
 
 def decode_cursor(query: dict, keys: Optional[dict] = None) -> Optional[dict]:
-    """The `?cursor=` of a list. With `keys` ({attribute: (type, required value or None)}),
-    the cursor must be exactly a DynamoDB key of that shape, e.g. the ledger's
-    `{"member_id": ("S", member_id), "seq": ("N", None)}`: a tampered cursor is a 400,
-    never a query of another partition or a 500."""
+    """The `?cursor=` of a list: one this list issued (HMAC-signed with the list's identity),
+    else a 400. With `keys` ({attribute: (type, required value or None)}) the key must also
+    be exactly a DynamoDB key of that shape, e.g. the ledger's
+    `{"member_id": ("S", member_id), "seq": ("N", None)}`."""
     raw = query.get("cursor")
-    if not raw:
+    if raw is None:
         return None
     try:
-        value = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+        if not raw or len(raw) > 2048:
+            raise ValueError
+        payload, _, mac = raw.rpartition(".")
+        if not payload or not hmac.compare_digest(mac.encode(), _cursor_mac(payload).encode()):
+            raise ValueError
+        value = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
         if not isinstance(value, dict):
             raise ValueError
         if keys is not None and not _key_matches(value, keys):
             raise ValueError
         return value
-    except (ValueError, UnicodeDecodeError, TypeError):
+    except (ValueError, UnicodeError, TypeError):
         raise ValidationFailed("cursor is not valid", fields=[{"field": "cursor", "message": "invalid"}])
 
 
@@ -273,3 +370,57 @@ def _key_matches(value: dict, keys: dict) -> bool:
 
 def model_dump(model: BaseModel) -> dict:
     return model.model_dump(mode="json")
+
+
+# --- every other request (SPEC 4.1: routing before authentication) ---------------
+
+def _not_found(**_params: str) -> Response:
+    return error_response(NotFound("no such route"))
+
+
+def _method_not_allowed(allowed: list) -> Callable[..., Response]:
+    def view(**_params: str) -> Response:
+        response = error_response(MethodNotAllowed("this route does not take that method", allowed=allowed))
+        response.headers["Allow"] = ", ".join(allowed)
+        return response
+
+    return view
+
+
+# Deeper unknown paths than this meet the local server's own 403 (API Gateway: the 404
+# Gateway Response of infra/).
+CATCH_ALL_DEPTH = 12
+
+
+def install_fallbacks(app) -> None:
+    """After the blueprints: a 405 for every method a known path does not take, and a 404
+    for every unknown path up to CATCH_ALL_DEPTH segments, neither asking for a token.
+    Chalice matches concrete routes before these (`/v1/...` sorts before `/{...}`)."""
+    for path, views in list(app.routes.items()):
+        missing = [m for m in ALL_METHODS if m not in views]
+        if missing:
+            allowed = sorted(views)
+            app.route(path, methods=missing, content_types=JSON_TYPES,
+                      name=f"method_not_allowed{re.sub(r'[^a-z0-9]+', '_', path.lower())}")(_method_not_allowed(allowed))
+    for depth in range(CATCH_ALL_DEPTH + 1):
+        path = "/" + "/".join("{p%d}" % i for i in range(1, depth + 1))
+        if path not in app.routes:
+            app.route(path, methods=list(ALL_METHODS), content_types=JSON_TYPES, name=f"not_found_{depth}")(_not_found)
+
+
+_CHALICE_CODES = {400: "VALIDATION_ERROR", 401: "UNAUTHENTICATED", 403: "FORBIDDEN", 404: "NOT_FOUND",
+                  405: "METHOD_NOT_ALLOWED", 415: "VALIDATION_ERROR", 429: "RETRY_LATER", 503: "RETRY_LATER"}
+
+
+def spec_shaped_errors(event, get_response):
+    """HTTP middleware: an error Chalice answered itself ({"Code", "Message"}: an unknown
+    method, a view that raised) leaves in SPEC 4.2's shape, its message not echoed."""
+    response = get_response(event)
+    body = response.body
+    if response.status_code >= 400 and isinstance(body, dict) and "Code" in body and "error" not in body:
+        status = response.status_code
+        code = _CHALICE_CODES.get(status, "INTERNAL_ERROR" if status >= 500 else "VALIDATION_ERROR")
+        response.body = json.dumps({"error": {"code": code, "message": str(body.get("Code")), "details": {}}})
+        response.headers = {**{k: v for k, v in (response.headers or {}).items() if k.lower() != "content-type"},
+                            "Content-Type": "application/json"}
+    return response

@@ -89,7 +89,7 @@ def run_triggers(ctx: JobContext) -> None:
     write committed (tier_changed, reward_redeemed, ...) or a delivery claimed, whose
     send failed or was cut short — re-sent and deleted."""
     from chalicelib.services import triggers
-    from chalicelib.services.points import flush_messages
+    from chalicelib import relay
 
     settings = program.settings()
     cfg = automations.config(settings)
@@ -115,11 +115,9 @@ def run_triggers(ctx: JobContext) -> None:
     ctx.scan(store.PENDING_EVENTS, handle, on_page_end=flush)
     if ctx.only_segment in (None, 0):  # the outboxes once per run, not once per segment
         stale = clock.iso(clock.now() - OUTBOX_GRACE)
-        leftovers = [r.body for r in OutboxRecord.scan(OutboxRecord.created_at <= stale, consistent_read=True)]
-        for i in range(0, len(leftovers), 100):
-            flush_messages(leftovers[i:i + 100])
-        if leftovers:
-            ctx.counts["outbox_flushed"] += len(leftovers)
+        flushed = relay.sweep()
+        if flushed:
+            ctx.counts["outbox_flushed"] += flushed
         resent = flush_pending(stale)
         if resent:
             ctx.counts["pending_resent"] += resent

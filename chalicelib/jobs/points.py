@@ -1,9 +1,9 @@
 """Jobs over members' points and tiers (SPEC 2.4, 2.6, 2.7)."""
 from __future__ import annotations
 
+from chalicelib import relay
 from chalicelib.jobs.framework import JobContext, register
 from chalicelib.services import lifecycle
-from chalicelib.services.points import batched_sends, flush_batched
 from chalicelib.store import members as store
 from chalicelib.store.models import MemberRecord
 
@@ -18,8 +18,8 @@ def recalculate_tiers(ctx: JobContext) -> None:
             return None
         return {"changed": 1, f"to_{change['to']}": 1}
 
-    with batched_sends():  # tier_changed messages: ten per SendMessageBatch, all sent before each checkpoint
-        ctx.scan(MemberRecord, handle, on_page_end=flush_batched)
+    with relay.batched() as sends:  # tier_changed messages: ten per SendMessageBatch, all sent before each checkpoint
+        ctx.scan(MemberRecord, handle, on_page_end=sends.flush)
 
 
 @register("expire-points")

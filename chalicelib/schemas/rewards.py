@@ -52,6 +52,7 @@ class RewardOut(Out):
     cost_points: int
     kind: str
     stock: Optional[int]
+    remaining: Optional[int] = None  # stock − units redeemed (net of cancellations); null = unlimited
     active: bool
 
 

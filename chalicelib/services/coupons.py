@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
 from chalicelib import clock, messaging, observability
-from chalicelib.api.http import canonical_hash
+from chalicelib.domain.hashing import canonical_hash
 from chalicelib.config import get_settings
 from chalicelib.domain import coupons as rules_
 from chalicelib.domain.codes import normalize
@@ -55,7 +55,8 @@ from chalicelib.store.coupons import (
     RedemptionRecord,
     WalletRecord,
 )
-from chalicelib.store.models import MemberRecord, OutboxRecord
+from chalicelib.services.uow import UnitOfWork
+from chalicelib.store.models import MemberRecord
 
 CAMPAIGN_CACHE_SECONDS = 5.0
 SYNC_GENERATION_LIMIT = 10_000  # above this, POST .../codes answers 202 and a job generates
@@ -489,8 +490,6 @@ class _Issuer:
             source="coupon_issued", period=self.camp.campaign_id, campaign_id=self.camp.campaign_id)
 
     def _group(self, group: list) -> None:
-        from chalicelib.services.points import flush_messages
-
         cid = self.camp.campaign_id
         unique = self.camp.mode == "unique"
         assigned: dict[str, str] = {}
@@ -522,11 +521,15 @@ class _Issuer:
                 msg = self._message(rec, code)
                 if msg is not None:
                     messages.append(msg)
-                    ops.append(tx.put(OutboxRecord(msg["message_id"], body=msg, created_at=msg["created_at"])))
             ops.append(tx.update(CounterRecord(store.shard_key(cid, random.randrange(self.camp.shards))),
                                  [CounterRecord.issued.add(len(group))]))
+            uow = UnitOfWork()
+            anchor = min(i for i, (kind, _) in index.items() if kind == "wallet")
+            for i, op in enumerate(ops):
+                uow.add(op, anchor=WalletRecord if i == anchor else None)
+            uow.publish(messages)  # outbox rows after every indexed op
             try:
-                tx.write(ops)
+                uow.commit()
             except tx.TxCancelled as c:
                 failed = {index[i] for i in index if c.failed(i)}
                 for kind, m in sorted(failed):
@@ -546,7 +549,6 @@ class _Issuer:
             self.plan.notified += len(messages)
             for rec in group:
                 self.plan.codes[rec.member_id] = assigned[rec.member_id]
-            flush_messages(messages)
             break
         else:
             raise RetryLater("issuing met too much contention; retry (issuing is idempotent per member)")

@@ -1,23 +1,36 @@
 """`Idempotency-Key` for POSTs without a natural id (SPEC 3).
 
-The first request's response is stored under (principal, route, key); a replay
-with the same payload gets it back with status 200, a different payload gets
-409 IDEMPOTENCY_MISMATCH. Services that can (redemptions) write the record in
-their own transaction via `record_op`, so effect and record commit together.
+The key is *claimed* before the request runs: a conditional put of an `in_progress`
+record under (principal, route, key). So two concurrent twins, or a client's retry while
+the first attempt still runs (API Gateway's 29 s timeout), run the effect once: the
+second waits a moment for the first answer and replays it (200), or answers 409
+`REQUEST_IN_PROGRESS`, which a client retries like a 503. A 2xx answer replaces the claim
+with the stored response; an error releases it (errors are not stored: the client may fix
+the request and retry). A claim left by a crashed run lapses after `LEASE_SECONDS`.
+
+Services that can (enrolment, redemptions) write the stored answer in their own
+transaction with `record_op`, so effect and record commit together.
 """
 from __future__ import annotations
 
-import json
+import contextvars
+import secrets
+import time
 from datetime import timedelta
 from typing import Callable, Optional
 
-from chalice import Response
+from pynamodb.expressions.condition import Condition
 
-from chalicelib.errors import IdempotencyMismatch
+from chalicelib.errors import IdempotencyMismatch, LoyaltyError, RequestInProgress, RetryLater
+from chalicelib.services.uow import UnitOfWork
 from chalicelib.store import tx
 from chalicelib.store.models import IdempotencyRecord
 
 TTL_SECONDS = 7 * 24 * 3600
+LEASE_SECONDS = 60  # longer than any API request may run (API Gateway stops at 29 s)
+WAIT_SECONDS = 2.0  # how long a twin waits for the first answer before answering 409
+
+_claimed: contextvars.ContextVar[Optional[tuple[str, str]]] = contextvars.ContextVar("idem_claim", default=None)
 
 
 def key_for(req, method: str, path: str) -> str:
@@ -26,43 +39,98 @@ def key_for(req, method: str, path: str) -> str:
 
 
 def request_hash(req) -> str:
-    from chalicelib.api.http import canonical_hash
+    from chalicelib.domain.hashing import canonical_hash
 
     body = req.body.model_dump(mode="json") if req.body is not None else None
     return canonical_hash({"body": body, "params": req.params})
 
 
+def _mine_or_new(key: str) -> Condition:
+    claimed = _claimed.get()
+    cond = IdempotencyRecord.key.does_not_exist()
+    if claimed and claimed[0] == key:
+        cond = cond | (IdempotencyRecord.claim == claimed[1])
+    return cond
+
+
 def record_op(key: str, req_hash: str, status: int, payload: dict, member_id: Optional[str] = None) -> tx.Op:
+    """The stored answer, for the effect's own transaction: a new key, or one this request claimed."""
     rec = IdempotencyRecord(key, member_id=member_id, request_hash=req_hash, status_code=status,
                             response=payload, expires_at=timedelta(seconds=TTL_SECONDS))
-    return tx.put(rec, IdempotencyRecord.key.does_not_exist())
+    return tx.put(rec, _mine_or_new(key))
 
 
-def replay(key: str, req_hash: str) -> Optional[Response]:
-    """The stored response for `key`, or None; raises on a payload mismatch."""
-    from chalicelib.api.http import json_response
-
+def stored(key: str, req_hash: str) -> Optional[tuple[int, dict]]:
+    """(200, the stored answer) for `key`, None when there is none or it is still in progress;
+    IDEMPOTENCY_MISMATCH on another payload."""
     try:
         rec = IdempotencyRecord.get(key, consistent_read=True)
     except IdempotencyRecord.DoesNotExist:
         return None
     if rec.request_hash != req_hash:
         raise IdempotencyMismatch()
-    return json_response(200, rec.response)
+    if rec.state == "in_progress":
+        return None
+    return 200, rec.response
 
 
-def run(req, method: str, path: str, call: Callable[[], Response]) -> Response:
+def _claim(key: str, req_hash: str) -> Optional[str]:
+    """Claim the key: the claim token, or None when another request holds or answered it."""
+    token = secrets.token_hex(8)
+    now = int(time.time())
+    rec = IdempotencyRecord(key, request_hash=req_hash, state="in_progress", claim=token, claimed_at=now,
+                            expires_at=timedelta(seconds=TTL_SECONDS))
+    lapsed = (IdempotencyRecord.state == "in_progress") & (IdempotencyRecord.claimed_at < now - LEASE_SECONDS)
+    uow = UnitOfWork()
+    uow.add(tx.put(rec, IdempotencyRecord.key.does_not_exist() | lapsed), anchor=IdempotencyRecord)
+    try:
+        uow.commit()
+    except tx.TxCancelled:
+        return None
+    return token
+
+
+def run(req, method: str, path: str, call: Callable[[], tuple[int, Optional[dict]]]) -> tuple[int, Optional[dict]]:
+    """Run `call` once per key: `(status, payload)` of the first run, replayed with 200."""
     key = key_for(req, method, path)
     req_hash = request_hash(req)
     req.extra["idempotency"] = (key, req_hash)
-    stored = replay(key, req_hash)
-    if stored is not None:
-        return stored
-    response = call()
-    if 200 <= response.status_code < 300 and not req.extra.get("idempotency_recorded"):
-        payload = json.loads(response.body) if response.body else None
-        try:
-            tx.write([record_op(key, req_hash, response.status_code, payload)])
-        except tx.TxCancelled:
-            pass  # a concurrent twin stored it first; both saw the same effect
-    return response
+    token = _claim(key, req_hash)
+    if token is None:
+        deadline = time.monotonic() + WAIT_SECONDS
+        while True:
+            answer = stored(key, req_hash)
+            if answer is not None:
+                return answer
+            if time.monotonic() >= deadline:
+                raise RequestInProgress()
+            time.sleep(0.1)
+    marker = _claimed.set((key, token))
+    try:
+        status, payload = call()
+    except LoyaltyError as err:
+        if not isinstance(err, RetryLater):  # a rule said no: nothing was written, the key is free again
+            _release(key, token)
+        raise  # otherwise the outcome may be unknown: the claim stands until its lease lapses
+    finally:
+        _claimed.reset(marker)
+    if not 200 <= status < 300:
+        _release(key, token)
+    elif not req.extra.get("idempotency_recorded"):
+        rec = IdempotencyRecord(key, request_hash=req_hash, status_code=status, response=payload,
+                                expires_at=timedelta(seconds=TTL_SECONDS))
+        tx.write([tx.put(rec, IdempotencyRecord.claim == token)])
+    return status, payload
+
+
+def _release(key: str, token: str) -> None:
+    try:
+        tx.write([tx.delete(IdempotencyRecord(key, request_hash=""), IdempotencyRecord.claim == token)])
+    except Exception:  # noqa: BLE001 - the lease lapses by itself
+        pass
+
+
+def replay_json(key: str, req_hash: str) -> Optional[dict]:
+    """The stored payload (for a service whose own transaction lost the race to a twin)."""
+    answer = stored(key, req_hash)
+    return None if answer is None else answer[1]

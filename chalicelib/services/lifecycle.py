@@ -14,10 +14,11 @@ from chalicelib.domain.months import month_of
 from chalicelib.domain.tiers import qualifying_spend, recalculate
 from chalicelib.domain.wallet import Wallet
 from chalicelib.services import program
-from chalicelib.services.points import Change, record_tier_change, send_after_commit
+from chalicelib.services.points import Change, record_tier_change
+from chalicelib.services.uow import retry
 from chalicelib.store import members as store
 from chalicelib.store import tx
-from chalicelib.store.base import Conflict, retrying
+from chalicelib.store.base import Conflict
 
 JOB_ACTOR = "system"
 
@@ -36,13 +37,12 @@ def _apply(member_id: str, first: Optional[store.MemberRow], mutate) -> Optional
         if result is None:
             return None
         try:
-            tx.write(ch.write_ops())
+            ch.unit_of_work().commit()
         except tx.TxCancelled:
             raise Conflict()
-        send_after_commit(ch.messages)
         return result
 
-    return retrying()(attempt)
+    return retry(attempt)
 
 
 def recalculate_tier(row: store.MemberRow, as_of: datetime) -> Optional[dict]:

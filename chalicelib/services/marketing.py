@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import Iterator, Optional
 
 from chalicelib import clock, messaging
-from chalicelib.api.http import canonical_hash
+from chalicelib.domain.hashing import canonical_hash
 from chalicelib.domain import rfm
 from chalicelib.errors import ActivityLimitReached, AlreadyExists, IdempotencyMismatch, NotFound, ValidationFailed
 from chalicelib.schemas.common import ID_PATTERN
@@ -17,7 +17,8 @@ from chalicelib.services.outreach import Candidate, deliver
 from chalicelib.store import marketing as store
 from chalicelib.store import members as member_store
 from chalicelib.store import tx
-from chalicelib.store.models import MemberRecord, OutboxRecord
+from chalicelib.services.uow import UnitOfWork
+from chalicelib.store.models import MemberRecord
 
 FEEDBACK_TTL = timedelta(days=400)
 INLINE_LIMIT = 5000  # audiences whose resolution reads more members than this run as a job
@@ -61,30 +62,26 @@ def give_feedback(member_id: str, body, actor: str) -> tuple[int, dict]:
     rec = store.FeedbackRecord(body.feedback_id, member_id=member_id, score=body.score, at=clock.iso(now),
                                request_hash=req_hash, response=response, comment=body.comment,
                                commenter=member_id if body.comment else None, expires_at=FEEDBACK_TTL)
-    ops = store.feedback_ops(rec, rfm.nps_bucket(body.score))
-    alert = None
+    feedback_op, *counter_ops = store.feedback_ops(rec, rfm.nps_bucket(body.score))
+    uow = UnitOfWork()
+    uow.add(feedback_op, anchor=store.FeedbackRecord)
+    uow.extend(counter_ops)
     segment = row.state.get("segment") or {}
     if body.score <= 6 and segment.get("touch") == "high_touch":
-        alert = messaging.compose(
+        # in the outbox of the same transaction: the alert cannot be lost after the feedback is stored
+        uow.publish([messaging.compose(
             template="cs_alert", member_id=member_id, profile=row.profile, channel="cs_alert",
             variables={"reason": "detractor_feedback", "score": body.score, "comment": body.comment,
                        "feedback_id": body.feedback_id, "segment": segment.get("label"),
                        "ltv_12m": segment.get("ltv_12m"), "tier": (row.state.get("tier") or {}).get("tier_id")},
-            source="feedback_detractor", period=body.feedback_id)
-        # in the outbox of the same transaction: the alert cannot be lost after the feedback is stored
-        ops.append(tx.put(OutboxRecord(alert["message_id"], body=alert, created_at=alert["created_at"]),
-                          OutboxRecord.message_id.does_not_exist()))
+            source="feedback_detractor", period=body.feedback_id)])
     try:
-        tx.write(ops)
+        uow.commit()
     except tx.TxCancelled:
         stored = _feedback_replay(body.feedback_id, req_hash)
         if stored is None:
             raise
         return 200, stored
-    if alert:
-        from chalicelib.services.points import flush_messages
-
-        flush_messages([alert])
     return 201, response
 
 

@@ -1,7 +1,6 @@
 """Members: enrol, read, update, close (GDPR-style erasure)."""
 from __future__ import annotations
 
-import json
 from typing import Optional
 
 from chalicelib import clock
@@ -13,7 +12,8 @@ from chalicelib.errors import AlreadyExists, MemberInactive, MemberNotFound, Val
 from chalicelib.services import audit, program
 from chalicelib.store import members as store
 from chalicelib.store import tx
-from chalicelib.store.base import Conflict, retrying
+from chalicelib.services.uow import UnitOfWork, retry
+from chalicelib.store.base import Conflict
 from chalicelib.store.models import LookupRecord
 
 DEFAULT_CONSENTS = {"email": False, "push": False, "sms": False}
@@ -116,19 +116,20 @@ def _enrol(body, idem: Optional[tuple]) -> tuple[int, dict]:
         row = store.MemberRow(body.member_id, 0, "active", profile, new_state(now))
         lookup = LookupRecord("referral#" + code, target=body.member_id)
         result = view(row, now)
-        ops = [store.save_op(row, None), tx.put(lookup, LookupRecord.key.does_not_exist())]
+        uow = UnitOfWork()
+        uow.add(store.save_op(row, None), anchor=store.MemberRecord)
+        uow.add(tx.put(lookup, LookupRecord.key.does_not_exist()))
         if idem:
-            ops.append(idempotency.record_op(idem[0], idem[1], 201, result, body.member_id))
+            uow.add(idempotency.record_op(idem[0], idem[1], 201, result, body.member_id))
         try:
-            # a lost answer: the member exists with this attempt's fresh referral code only if it committed
-            tx.write_verified(ops, lambda: getattr(store.get(body.member_id), "profile", {}).get("referral_code") == code)
+            uow.commit()
             return 201, result
         except tx.TxCancelled as c:
             if c.failed(0) or (idem and c.failed(2)):
                 if idem:
-                    stored = idempotency.replay(idem[0], idem[1])  # a twin with this key won
+                    stored = idempotency.replay_json(idem[0], idem[1])  # a twin with this key won
                     if stored is not None:
-                        return 200, json.loads(stored.body)
+                        return 200, stored
                 raise AlreadyExists(member_id=body.member_id)
             # referral code collision: draw another
     raise Conflict()
@@ -162,14 +163,16 @@ def patch(member_id: str, body, may_set_status: bool, actor: Optional[str] = Non
         elif actor and actor.startswith("admin:"):
             audited.append(audit.entry_op(actor, "member.update", target=member_id,
                                           details={"fields": sorted(changes)}))
-        ops = [store.save_op(row, expected), *audited]
+        uow = UnitOfWork()
+        uow.add(store.save_op(row, expected), anchor=store.MemberRecord)
+        uow.extend(audited)
         try:
-            tx.write(ops)
+            uow.commit()
         except tx.TxCancelled:
             raise Conflict()
         return view(row)
 
-    return retrying()(attempt)
+    return retry(attempt)
 
 
 def close(member_id: str, actor: str) -> dict:
@@ -189,17 +192,18 @@ def close(member_id: str, actor: str) -> dict:
                        "consents": dict(DEFAULT_CONSENTS), "enrolled_at": row.profile.get("enrolled_at"),
                        "referral_code": None, "referred_by": row.profile.get("referred_by"),
                        "closed_at": clock.iso(clock.now())}
-        ops = [store.save_op(row, expected)]
+        uow = UnitOfWork()
+        uow.add(store.save_op(row, expected), anchor=store.MemberRecord)
         if code:
-            ops.append(tx.delete(LookupRecord("referral#" + code, target=member_id)))
-        ops.append(audit.entry_op(actor, "member.close", target=member_id))
+            uow.add(tx.delete(LookupRecord("referral#" + code, target=member_id)))
+        uow.add(audit.entry_op(actor, "member.close", target=member_id))
         try:
-            tx.write(ops)
+            uow.commit()
         except tx.TxCancelled:
             raise Conflict()
         return view(row)
 
-    closed = retrying()(attempt)
+    closed = retry(attempt)
     marketing_store.erase_comments(member_id)
     return closed
 

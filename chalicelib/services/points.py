@@ -9,15 +9,13 @@ differs.
 """
 from __future__ import annotations
 
-import contextlib
-import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Callable, Optional
 
 from chalicelib import clock, messaging, observability
-from chalicelib.api.http import canonical_hash
+from chalicelib.domain.hashing import canonical_hash
 from chalicelib.domain import earning
 from chalicelib.domain.months import month_of
 from chalicelib.domain.tiers import apply_upgrade, prune_buckets, qualifying_spend
@@ -35,10 +33,12 @@ from chalicelib.errors import (
 from chalicelib.services import audit, members, program
 from chalicelib.store import members as store
 from chalicelib.store import tx
-from chalicelib.store.base import Conflict, retrying
-from chalicelib.store.models import IdempotencyRecord, OrderRecord, OutboxRecord, TierHistoryRecord
+from chalicelib.services.uow import UnitOfWork, retry
+from chalicelib.store.base import Conflict
+from chalicelib.store.models import IdempotencyRecord, OrderRecord, TierHistoryRecord
 
 RECENT_ORDER_DAYS = 400
+RECENT_ORDERS = 40  # timestamps kept (RFM recency and frequency; more than 40 a year all score 5)
 
 
 # --- the mutation frame ------------------------------------------------------------
@@ -88,78 +88,14 @@ class Change:
         ops += self.ops
         return ops
 
-
-_batching = threading.local()
-
-
-@contextlib.contextmanager
-def batched_sends():
-    """For jobs: messages of committed writes are sent ten per SendMessageBatch (when ten
-    are waiting, and when the scope closes, e.g. at the end of a scanned page) rather
-    than one call per member. Same outbox fallback as `send_after_commit`."""
-    outer = getattr(_batching, "buffer", None)
-    _batching.buffer = []
-    try:
-        yield
-    finally:
-        waiting, _batching.buffer = _batching.buffer, outer
-        _send_now(waiting)
-
-
-def flush_batched() -> None:
-    """Send what a `batched_sends()` scope holds now (a job calls it before each checkpoint)."""
-    buffer = getattr(_batching, "buffer", None)
-    if buffer:
-        _batching.buffer = []
-        _send_now(buffer)
-
-
-def send_after_commit(messages: list) -> None:
-    """Queue the messages a committed write caused (tier_changed, reward_redeemed, ...).
-
-    The common case is one SendMessageBatch and no extra DynamoDB call (a points
-    mutation stays at one read and one transaction). If SQS still fails after its
-    retries, the messages go to the outbox table and `run-triggers` re-sends them; the
-    write itself is never undone for a notification.
-    """
-    buffer = getattr(_batching, "buffer", None)
-    if buffer is not None:
-        buffer.extend(messages)
-        if len(buffer) >= 10:
-            _batching.buffer = []
-            _send_now(buffer)
-        return
-    _send_now(messages)
-
-
-def _send_now(messages: list) -> None:
-    if not messages:
-        return
-    try:
-        messaging.send(messages)
-    except Exception:  # noqa: BLE001 - park them; never fail a committed write
-        messaging.log.warning("message send failed; parking %d messages in the outbox", len(messages),
-                              exc_info=True)
-        try:
-            with OutboxRecord.batch_write() as batch:
-                for msg in messages:
-                    batch.save(OutboxRecord(msg["message_id"], body=msg, created_at=msg["created_at"]))
-        except Exception:  # noqa: BLE001 - both SQS and DynamoDB failed: say so loudly
-            messaging.log.error("messages lost after a committed write: %s",
-                                [m["message_id"] for m in messages], exc_info=True)
-
-
-def flush_messages(messages: list) -> None:
-    """Send messages committed to the outbox, then delete them; on failure they stay for the next flush."""
-    if not messages:
-        return
-    try:
-        messaging.send(messages)
-        with OutboxRecord.batch_write() as batch:
-            for msg in messages:
-                batch.delete(OutboxRecord(msg["message_id"], body=msg, created_at=msg["created_at"]))
-    except Exception:  # noqa: BLE001 - the outbox keeps them; run-triggers re-sends
-        messaging.log.warning("message send deferred to the outbox flush", exc_info=True)
+    def unit_of_work(self) -> UnitOfWork:
+        """A unit of work holding this change (member, ledger, extra ops) and its messages."""
+        uow = UnitOfWork()
+        member_op, *rest = self.write_ops()
+        uow.add(member_op, anchor=store.MemberRecord)  # until the operation names its own record
+        uow.extend(rest)
+        uow.publish(self.messages)
+        return uow
 
 
 def balance(wallet: Wallet) -> dict:
@@ -309,8 +245,15 @@ def accrue(member_id: str, body, actor: str) -> tuple[int, dict]:
         orders["count"] = int(orders.get("count", 0)) + 1
         orders["first_at"] = orders.get("first_at") or clock.iso(occurred)
         orders["last_at"] = max(orders.get("last_at") or "", clock.iso(occurred))
+        # Order statistics stay bounded whatever the history (the member item ≤ 4 KB): counts
+        # per month for the last 13 months, and the newest RECENT_ORDERS timestamps.
+        month = month_of(occurred)
+        months = dict(orders.get("months") or {})
+        months[month] = int(months.get(month, 0)) + 1
+        orders["months"] = prune_buckets(months, month_of(now), 13)
         horizon = clock.iso(now - timedelta(days=RECENT_ORDER_DAYS))
-        orders["recent"] = sorted([d for d in orders.get("recent", []) if d >= horizon] + [clock.iso(occurred)])
+        orders["recent"] = sorted([d for d in orders.get("recent", []) if d >= horizon]
+                                  + [clock.iso(occurred)])[-RECENT_ORDERS:]
         if plan.points:
             ch.entry("earn", plan.points, reference={"order_id": body.order_id}, actor=actor,
                      occurred_at=occurred, note="pending" if plan.pending else None)
@@ -329,22 +272,21 @@ def accrue(member_id: str, body, actor: str) -> tuple[int, dict]:
                                     response=response, data={
             "total_amount": body.total_amount, "currency": body.currency, "occurred_at": clock.iso(occurred),
             "month": month_of(occurred), "points": plan.points, "refunded_amount": 0, "reversed_points": 0})
-        ops = ch.write_ops()
-        order_index = len(ops)
-        ops.append(tx.put_item(OrderRecord, order, OrderRecord.order_id.does_not_exist()))
-        ops += referrer_ops
+        uow = ch.unit_of_work()
+        order_index = uow.add(tx.put_item(OrderRecord, order, OrderRecord.order_id.does_not_exist()),
+                              anchor=OrderRecord)
+        uow.extend(referrer_ops)
         try:
-            tx.write_verified(ops, lambda: _stored_order(body.order_id, member_id, req_hash) == response)
+            uow.commit()
         except tx.TxCancelled as c:
             if c.failed(order_index):
                 return _replay_order(body.order_id, member_id, req_hash)
             raise Conflict()
-        send_after_commit(ch.messages)
         observability.count("Accruals")
         observability.count("PointsEarned", plan.points)
         return 201, response
 
-    return retrying()(attempt)
+    return retry(attempt)
 
 
 def _referral_bonus(ch: Change, first_purchase: bool, order_id: str, occurred: datetime, now: datetime) -> list:
@@ -407,16 +349,16 @@ def refund(member_id: str, body, actor: str) -> tuple[int, dict]:
         new_order = OrderRecord(order.order_id, member_id=order.member_id, version=int(order.version) + 1,
                                 request_hash=order.request_hash, data=data, response=order.response)
         idem = IdempotencyRecord(key, member_id=member_id, request_hash=req_hash, status_code=201, response=response)
-        ops = ch.write_ops()
-        ops += [tx.put(new_order, OrderRecord.version == order.version),
-                tx.put(idem, IdempotencyRecord.key.does_not_exist())]
+        uow = ch.unit_of_work()
+        uow.add(tx.put(new_order, OrderRecord.version == order.version))
+        uow.add(tx.put(idem, IdempotencyRecord.key.does_not_exist()), anchor=IdempotencyRecord)
         try:
-            tx.write_verified(ops, lambda: _prior_response(key, member_id, req_hash) == response)
+            uow.commit()
         except tx.TxCancelled:
             raise Conflict()  # re-read: a replay is then answered from the stored record
         return 201, response
 
-    return retrying()(attempt)
+    return retry(attempt)
 
 
 # --- activities -----------------------------------------------------------------------
@@ -452,12 +394,11 @@ def _idempotent_member_op(key: str, member_id: str, req_hash: str,
                 return 200, prior
             raise
         idem = IdempotencyRecord(key, member_id=member_id, request_hash=req_hash, status_code=201, response=response)
-        ops = ch.write_ops()
-        idem_index = len(ops)
-        ops.append(tx.put(idem, IdempotencyRecord.key.does_not_exist()))
-        ops += extra_ops()
+        uow = ch.unit_of_work()
+        idem_index = uow.add(tx.put(idem, IdempotencyRecord.key.does_not_exist()), anchor=IdempotencyRecord)
+        uow.extend(extra_ops())
         try:
-            tx.write_verified(ops, lambda: _prior_response(key, member_id, req_hash) == response)
+            uow.commit()
         except tx.TxCancelled as c:
             if c.failed(idem_index):
                 prior = _prior_response(key, member_id, req_hash)
@@ -465,10 +406,9 @@ def _idempotent_member_op(key: str, member_id: str, req_hash: str,
                     raise Conflict()  # the record vanished between condition and read: try again
                 return 200, prior
             raise Conflict()
-        send_after_commit(ch.messages)
         return 201, response
 
-    return retrying()(attempt)
+    return retry(attempt)
 
 
 ACTIVITY_DAYS_KEPT = 35  # per-day activity counts kept per type (the newest days)

@@ -31,11 +31,13 @@ from chalicelib.errors import (
     VoucherNotIssued,
 )
 from chalicelib.services import audit, idempotency, members, program
-from chalicelib.services.points import Change, send_after_commit
+from chalicelib.services.points import Change
+from chalicelib.services.uow import UnitOfWork, retry
 from chalicelib.store import members as member_store
 from chalicelib.store import tx
-from chalicelib.store.base import Conflict, retrying
+from chalicelib.store.base import Conflict
 from chalicelib.store.models import IdempotencyRecord, LookupRecord, MemberRecord
+from chalicelib.store import rewards as reward_store
 from chalicelib.store.rewards import RedemptionRecord, RewardRecord, voucher_key
 
 VOUCHER_CODE_LENGTH = 16  # 80 random bits (SPEC 2.10 asks for at least 60)
@@ -44,7 +46,9 @@ VOUCHER_CODE_LENGTH = 16  # 80 random bits (SPEC 2.10 asks for at least 60)
 # --- catalogue --------------------------------------------------------------------------
 
 def _reward_out(rec: RewardRecord) -> dict:
-    return {**rec.data, "stock": int(rec.stock) if rec.stock is not None else None}
+    """The entry with `stock` (units offered in all) and `remaining` (left to redeem)."""
+    return {**rec.data, "stock": int(rec.stock) if rec.stock is not None else None,
+            "remaining": reward_store.remaining(rec)}
 
 
 def _get_reward(reward_id: str) -> RewardRecord:
@@ -65,7 +69,7 @@ def create_reward(body, actor: str) -> dict:
     _check_min_tier(body)
     data = body.model_dump(mode="json")
     stock = data.pop("stock")
-    rec = RewardRecord(body.reward_id, data=data, stock=stock, updated_at=clock.iso(clock.now()))
+    rec = RewardRecord(body.reward_id, data=data, stock=stock, redeemed=0, updated_at=clock.iso(clock.now()))
     try:
         tx.write([tx.put(rec, RewardRecord.reward_id.does_not_exist()),
                   audit.entry_op(actor, "reward.create", target=body.reward_id, details=body.model_dump(mode="json"))])
@@ -81,13 +85,12 @@ def update_reward(reward_id: str, body, actor: str) -> dict:
     _check_min_tier(body)
     data = {**body.model_dump(mode="json"), "reward_id": reward_id}
     stock = data.pop("stock")
-    rec = RewardRecord(reward_id, data=data, stock=stock, updated_at=clock.iso(clock.now()))
     try:
-        tx.write([tx.put(rec, RewardRecord.reward_id.exists()),
+        tx.write([reward_store.replace_op(reward_id, data, stock, clock.iso(clock.now())),
                   audit.entry_op(actor, "reward.update", target=reward_id, details={**data, "stock": stock})])
     except tx.TxCancelled:
         raise RewardNotFound(reward_id=reward_id)
-    return _reward_out(rec)
+    return _reward_out(_get_reward(reward_id))
 
 
 def delete_reward(reward_id: str, actor: str) -> None:
@@ -163,7 +166,7 @@ def redeem(member_id: str, reward_id: str, actor: str, idem: Optional[tuple] = N
         counts = row.state.setdefault("rewards", {})
         if data.get("per_member_limit") is not None and counts.get(reward_id, 0) >= data["per_member_limit"]:
             raise RewardLimitReached(per_member_limit=data["per_member_limit"])
-        if reward.stock is not None and int(reward.stock) <= 0:
+        if reward_store.remaining(reward) == 0:
             raise OutOfStock(reward_id=reward_id)
         cost = int(data["cost_points"])
         ch = Change.begin(row, now)
@@ -186,21 +189,15 @@ def redeem(member_id: str, reward_id: str, actor: str, idem: Optional[tuple] = N
             channel=messaging.transactional_channel(row.profile.get("consents")),
             variables={"points": ch.wallet.available, "reward_name": data.get("name"), "voucher_code": code},
             source="reward_redeemed", period=redemption_id))
-        ops = ch.write_ops()
-        if reward.stock is not None:
-            ops.append(tx.update(RewardRecord(reward_id, data=data), [RewardRecord.stock.add(-1)],
-                                 RewardRecord.stock > 0))
-        else:
-            ops.append(tx.check(RewardRecord, reward_id, condition=RewardRecord.stock.does_not_exist()))
-        ops.append(tx.put(red, RedemptionRecord.redemption_id.does_not_exist()))
-        ops.append(tx.put(LookupRecord(voucher_key(code), target=redemption_id),
-                          LookupRecord.key.does_not_exist()))
+        uow = ch.unit_of_work()
+        uow.add(reward_store.take_unit_op(reward_id))
+        uow.add(tx.put(red, RedemptionRecord.redemption_id.does_not_exist()), anchor=RedemptionRecord)
+        uow.add(tx.put(LookupRecord(voucher_key(code), target=redemption_id), LookupRecord.key.does_not_exist()))
         idem_index = None
         if idem:
-            idem_index = len(ops)
-            ops.append(idempotency.record_op(idem[0], idem[1], 201, view, member_id))
+            idem_index = uow.add(idempotency.record_op(idem[0], idem[1], 201, view, member_id))
         try:
-            tx.write_verified(ops, lambda: RedemptionRecord.count(redemption_id, consistent_read=True) == 1)
+            uow.commit()
         except tx.TxCancelled as c:
             if idem_index is not None and c.failed(idem_index):
                 prior = IdempotencyRecord.get(idem[0], consistent_read=True)  # a concurrent twin won
@@ -208,12 +205,11 @@ def redeem(member_id: str, reward_id: str, actor: str, idem: Optional[tuple] = N
                     raise IdempotencyMismatch()
                 return 200, prior.response
             raise Conflict()  # version, stock or code raced: read again and decide again
-        send_after_commit(ch.messages)
         observability.count("Redemptions")
         observability.count("PointsRedeemed", cost)
         return 201, view
 
-    return retrying()(attempt)
+    return retry(attempt)
 
 
 def _owned(member_id: str, redemption_id: str) -> RedemptionRecord:
@@ -263,22 +259,18 @@ def cancel(member_id: str, redemption_id: str, actor: str) -> dict:
         red.data = {**d, "cancelled_at": clock.iso(now)}
         version = int(red.version)
         red.version = version + 1
-        ops = ch.write_ops()
-        ops.append(tx.put(red, (RedemptionRecord.version == version) & (RedemptionRecord.status == "issued")))
+        uow = ch.unit_of_work()
+        uow.add(tx.put(red, (RedemptionRecord.version == version) & (RedemptionRecord.status == "issued")),
+                anchor=RedemptionRecord)
+        if RewardRecord.count(d["reward_id"], consistent_read=True):  # deleted since: nothing to restock
+            uow.add(reward_store.return_unit_op(d["reward_id"]))
         try:
-            reward = RewardRecord.get(d["reward_id"], consistent_read=True)
-            if reward.stock is not None:
-                ops.append(tx.update(RewardRecord(d["reward_id"], data=reward.data), [RewardRecord.stock.add(1)],
-                                     RewardRecord.reward_id.exists()))
-        except RewardRecord.DoesNotExist:
-            pass  # the reward left the catalogue: nothing to restock
-        try:
-            tx.write(ops)
+            uow.commit()
         except tx.TxCancelled:
             raise Conflict()
         return _view(red)
 
-    return retrying()(attempt)
+    return retry(attempt)
 
 
 def gift(member_id: str, redemption_id: str, to_member_id: str, actor: str) -> dict:
@@ -306,19 +298,26 @@ def gift(member_id: str, redemption_id: str, to_member_id: str, actor: str) -> d
         if recipient is None:
             raise MemberNotFound(member_id=to_member_id)
         members.require_active(member_store.from_record(recipient))
+        # The voucher gets a new code: the giver (who saw the old one) can no longer spend it.
         version = int(red.version)
+        old_code, new_code = red.data["code"], codes.random_code(VOUCHER_CODE_LENGTH)
         red.owner_id = to_member_id
         red.version = version + 1
-        red.data = {**red.data, "gifted_from": member_id, "gifted_at": clock.iso(now)}
+        red.data = {**red.data, "code": new_code, "gifted_from": member_id, "gifted_at": clock.iso(now)}
+        uow = UnitOfWork()
+        uow.add(tx.put(red, (RedemptionRecord.version == version) & (RedemptionRecord.status == "issued")),
+                anchor=RedemptionRecord)
+        uow.add(tx.delete(LookupRecord(voucher_key(old_code), target=redemption_id)))
+        uow.add(tx.put(LookupRecord(voucher_key(new_code), target=redemption_id), LookupRecord.key.does_not_exist()))
+        uow.add(tx.check(MemberRecord, member_id, condition=MemberRecord.status == "active"))
+        uow.add(tx.check(MemberRecord, to_member_id, condition=MemberRecord.status == "active"))
         try:
-            tx.write([tx.put(red, (RedemptionRecord.version == version) & (RedemptionRecord.status == "issued")),
-                      tx.check(MemberRecord, member_id, condition=MemberRecord.status == "active"),
-                      tx.check(MemberRecord, to_member_id, condition=MemberRecord.status == "active")])
+            uow.commit()
         except tx.TxCancelled:
             raise Conflict()
         return _view(red)
 
-    return retrying()(attempt)
+    return retry(attempt)
 
 
 def use_voucher(code: str, order_id: Optional[str], actor: str) -> dict:
@@ -334,6 +333,8 @@ def use_voucher(code: str, order_id: Optional[str], actor: str) -> dict:
             red = RedemptionRecord.get(redemption_id, consistent_read=True)
         except (LookupRecord.DoesNotExist, RedemptionRecord.DoesNotExist):
             raise NotFound("no voucher with this code")
+        if codes.normalize(red.data["code"]) != normalized:  # a gifted voucher's old code
+            raise NotFound("no voucher with this code")
         if red.status == "used" and order_id and red.data.get("used_order_id") == order_id:
             return _view(red)
         if _effective_status(red, now) != "issued":
@@ -342,14 +343,17 @@ def use_voucher(code: str, order_id: Optional[str], actor: str) -> dict:
         red.status = "used"
         red.version = version + 1
         red.data = {**red.data, "used_at": clock.iso(now), "used_order_id": order_id, "used_by": actor}
+        uow = UnitOfWork()
+        uow.add(tx.put(red, (RedemptionRecord.version == version) & (RedemptionRecord.status == "issued")),
+                anchor=RedemptionRecord)
         try:
-            tx.write([tx.put(red, (RedemptionRecord.version == version) & (RedemptionRecord.status == "issued"))])
+            uow.commit()
         except tx.TxCancelled:
             raise Conflict()
         observability.count("VouchersUsed")
         return _view(red)
 
-    return retrying()(attempt)
+    return retry(attempt)
 
 
 def expire_voucher(rec: RedemptionRecord, as_of: datetime) -> bool:

@@ -5,7 +5,7 @@ from datetime import datetime, timedelta
 from typing import Optional
 
 from chalicelib import clock
-from chalicelib.api.http import canonical_hash
+from chalicelib.domain.hashing import canonical_hash
 from chalicelib.errors import IdempotencyMismatch
 from chalicelib.services import audit, members, program
 from chalicelib.services.outreach import Candidate, deliver

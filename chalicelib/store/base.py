@@ -14,7 +14,7 @@ import time
 from typing import Any, Callable, Optional, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
-from pynamodb.attributes import JSONAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.attributes import JSONAttribute, NumberAttribute, TTLAttribute, UnicodeAttribute
 from pynamodb.connection import Connection
 from pynamodb.exceptions import PynamoDBException
 from pynamodb.models import Model
@@ -116,7 +116,7 @@ class Record(Model):
         return out
 
 
-_KINDS = {UnicodeAttribute: str, NumberAttribute: int, JSONAttribute: dict}
+_KINDS = {UnicodeAttribute: str, NumberAttribute: int, JSONAttribute: dict, TTLAttribute: int}  # TTL: epoch seconds
 
 
 @functools.cache
@@ -181,3 +181,4 @@ class Conflict(Exception):
     def __init__(self, codes: Optional[list] = None):
         super().__init__("conflict")
         self.codes = codes or []
+        self.retried = False  # set when the SDK had re-sent the cancelled call

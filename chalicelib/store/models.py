@@ -77,6 +77,11 @@ class IdempotencyRecord(Record):
     status_code = NumberAttribute(default=201)
     response = JSONAttribute(null=True)
     expires_at = TTLAttribute(null=True)
+    # An Idempotency-Key claimed before its request runs: `state` "in_progress" with the
+    # claimer's `claim` token and `claimed_at` (epoch seconds); absent once the answer is stored.
+    state = UnicodeAttribute(null=True)
+    claim = UnicodeAttribute(null=True)
+    claimed_at = NumberAttribute(null=True)
 
 
 class ConfigRecord(Record):

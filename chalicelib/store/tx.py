@@ -9,7 +9,7 @@ points hot path does not need.)
 """
 from __future__ import annotations
 
-from typing import Callable, Optional, Sequence
+from typing import Optional, Sequence
 
 from botocore.exceptions import ClientError
 from pynamodb.expressions.condition import Condition
@@ -23,9 +23,10 @@ Op = dict
 class TxCancelled(Exception):
     """A condition failed. `codes[i]` is the reason of the i-th op (None when it passed)."""
 
-    def __init__(self, codes: list):
+    def __init__(self, codes: list, retried: bool = False):
         super().__init__(f"transaction cancelled: {codes}")
         self.codes = codes
+        self.retried = retried  # the SDK had re-sent the call: maybe the echo of a commit
 
     def failed(self, index: int) -> bool:
         return index < len(self.codes) and self.codes[index] == "ConditionalCheckFailed"
@@ -79,11 +80,16 @@ def write(ops: Sequence[Op], token: Optional[str] = None) -> None:
             raise
         codes = [r.get("Code") if r.get("Code") != "None" else None
                  for r in exc.response.get("CancellationReasons") or []]
+        # The SDK re-sent this call (after a lost answer): the cancellation may be the echo of
+        # the first attempt's commit on a store that ignores ClientRequestToken.
+        retried = bool((exc.response.get("ResponseMetadata") or {}).get("RetryAttempts"))
         if "ConditionalCheckFailed" in codes:
-            raise TxCancelled(codes) from None
+            raise TxCancelled(codes, retried) from None
         if any(c in ("TransactionConflict", None) for c in codes) and not any(
                 c in ("ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded") for c in codes):
-            raise Conflict(codes) from None
+            err = Conflict(codes)
+            err.retried = retried
+            raise err from None
         raise
 
 
@@ -95,24 +101,49 @@ def answer_lost(exc: BaseException) -> bool:
     return connection_failed(exc) or error_code(exc) in ("InternalServerError", "ServiceUnavailable", "InternalFailure")
 
 
-def write_verified(ops: Sequence[Op], committed: Callable[[], bool]) -> None:
-    """`write(ops)`, resolving a lost answer: when it raises with `answer_lost`,
-    `committed()` (a consistent read of a record this very transaction creates) tells
-    whether it took effect. If it did, the write counts as done, so the caller answers
-    201 and sends the messages the write caused (a retry would only replay the stored
-    answer, and they would never go out). If it did not, or the check fails too, the
-    original error stands: 503, and the client's retry does the write or replays it."""
-    try:
-        write(ops)
-    except Exception as exc:
-        if not answer_lost(exc):  # cancellations and conflicts included: nothing was written
-            raise
-        try:
-            done = committed()
-        except Exception:  # noqa: BLE001 - the store is still unreachable: the first error stands
-            raise exc from None
-        if not done:
-            raise
+# --- proof of a commit -----------------------------------------------------------------
+# A write's own record (the order, the redemption, the idempotency record, ...) is stamped
+# with the attempt's token. After a lost answer, or a cancellation that may be the echo of
+# our own commit (the SDK re-sent a committed call to a store that ignores
+# ClientRequestToken), reading that record back tells whether this very attempt committed.
+
+TOKEN_ATTR = "tx_token"
+
+
+def stamp(op: Op, token: str) -> Op:
+    """The same op, with `token` written into its item (Put or Update)."""
+    if "Put" in op:
+        body = dict(op["Put"])
+        body["Item"] = {**body["Item"], TOKEN_ATTR: {"S": token}}
+        return {"Put": body}
+    if "Update" in op:
+        body = dict(op["Update"])
+        names = {**body.get("ExpressionAttributeNames", {}), "#txtoken": TOKEN_ATTR}
+        values = {**body.get("ExpressionAttributeValues", {}), ":txtoken": {"S": token}}
+        expr = body.get("UpdateExpression", "")
+        if "SET " in expr:
+            expr = expr.replace("SET ", "SET #txtoken = :txtoken, ", 1)
+        else:
+            expr = f"SET #txtoken = :txtoken {expr}".strip()
+        body.update(UpdateExpression=expr, ExpressionAttributeNames=names, ExpressionAttributeValues=values)
+        return {"Update": body}
+    raise TypeError("only a Put or an Update can carry a commit token")
+
+
+def op_key(op: Op, model_cls) -> tuple[str, dict]:
+    """(table name, key) of the item an op writes."""
+    kind, body = next(iter(op.items()))
+    if kind == "Put":
+        names = [n for n in (model_cls._hash_keyname, model_cls._range_keyname) if n]
+        return body["TableName"], {n: body["Item"][n] for n in names}
+    return body["TableName"], body["Key"]
+
+
+def has_token(table: str, key: dict, token: str) -> bool:
+    """A consistent read: does the item carry `token` (this attempt committed)?"""
+    item = dynamodb_client().get_item(TableName=table, Key=key, ConsistentRead=True,
+                                      ProjectionExpression="#t", ExpressionAttributeNames={"#t": TOKEN_ATTR}).get("Item")
+    return bool(item) and item.get(TOKEN_ATTR, {}).get("S") == token
 
 
 def get_many(*keys) -> list:

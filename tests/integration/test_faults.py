@@ -246,7 +246,15 @@ def test_enrol_whose_answer_was_lost(api):
     body = {"member_id": "f-enr", "name": "Eve"}
     key = {"Idempotency-Key": "enrol-f-enr"}
     fault = LostThenUnreadable()
-    with Hook("after-call.dynamodb.TransactWriteItems", fault.lose), Hook("before-call.dynamodb.GetItem", fault.read):
+    writes = []
+
+    def lose_the_enrolment(**kwargs):  # the first transaction claims the key; the second enrols
+        writes.append(1)
+        if len(writes) == 2:
+            fault.lose()
+
+    with Hook("after-call.dynamodb.TransactWriteItems", lose_the_enrolment), \
+            Hook("before-call.dynamodb.GetItem", fault.read):
         assert api.post("/v1/members", body, headers=key).status == 503
     retry = api.post("/v1/members", body, headers=key)
     assert retry.status == 200, retry.body
@@ -340,6 +348,7 @@ def test_sqs_and_outbox_both_down_still_keep_the_committed_accrual(api, no_backo
             Hook("before-call.dynamodb.BatchWriteItem", Fault(THROTTLED, times=100)):
         r = api.accrue("f-down", 60000, order_id="f-down-o")
     assert r.status == 201 and r.body["tier_change"] == {"from": "bronze", "to": "silver"}
-    assert list(OutboxRecord.scan()) == []
+    # the message was committed with the accrual: still in the outbox, not lost
+    assert [(rec.body["template"], rec.body["member_id"]) for rec in OutboxRecord.scan()] == [("tier_changed", "f-down")]
     assert api.accrue("f-down", 60000, order_id="f-down-o").status == 200
     assert_invariant("f-down")

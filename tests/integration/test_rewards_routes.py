@@ -131,7 +131,7 @@ class TestRedemptionRoutes:
         assert cancel(api, "s1", v["redemption_id"], role="service").status == 200
         again = redeem(api, "s1")
         assert again.status == 201 and again.body["code"] != v["code"]
-        assert api.get("/v1/rewards").body["items"][0]["stock"] == 0
+        assert api.get("/v1/rewards").body["items"][0]["remaining"] == 0
         assert api.member("s1")["points"]["available"] == 200
         assert_invariant("s1")
 
@@ -145,8 +145,14 @@ class TestRedemptionRoutes:
         assert [(x["points"], x["expires_at"][:10]) for x in soon] == [(100, "2027-03-31")]
         assert_invariant("fifo")
 
-    def test_one_read_and_one_transaction(self, api):
+    def test_one_read_and_one_transaction(self, api, monkeypatch):
+        from chalicelib.config import reset_settings
         from chalicelib.store.base import dynamodb_client
+        from chalicelib.store.models import OutboxRecord
+
+        # As in production: the stream relay sends the outbox rows, the request makes no call for it.
+        monkeypatch.setenv("LOYALTY_RELAY", "stream")
+        reset_settings()
 
         reward(api, stock=10)
         member_with(api, "cost", 1000)
@@ -165,8 +171,9 @@ class TestRedemptionRoutes:
             replay = list(calls)
         finally:
             events.unregister("before-call.dynamodb", unique_id="count-rw")
-        # the reward_redeemed message goes straight to SQS after the commit: no third call
+        # the reward_redeemed messages are outbox rows of the same transaction: no third call
         assert plain == ["TransactGetItems", "TransactWriteItems"]
+        assert len([r for r in OutboxRecord.scan() if r.body["template"] == "reward_redeemed"]) == 3
         assert keyed == ["TransactGetItems", "TransactWriteItems"]
         assert replay == ["TransactGetItems"]
         assert api.member("cost")["points"]["available"] == 700
@@ -217,7 +224,12 @@ class TestCancelAndGift:
         # the recipient may pass it on; gifted_from names the last giver
         r = gift(api, "gb", v["redemption_id"], "gc")
         assert r.status == 200 and (r.body["member_id"], r.body["gifted_from"]) == ("gc", "gb")
-        used_by_friend = api.post(f"/v1/vouchers/{v['code']}/use", {})
+        # every gift gives the voucher a new code: the codes a giver saw no longer work (SPEC 2.8)
+        new_code = r.body["code"]
+        assert new_code != v["code"]
+        old = api.post(f"/v1/vouchers/{v['code']}/use", {})
+        assert (old.status, old.error) == (404, "NOT_FOUND")
+        used_by_friend = api.post(f"/v1/vouchers/{new_code}/use", {})
         assert used_by_friend.status == 200 and used_by_friend.body["member_id"] == "gc"
         assert api.member("ga")["points"]["available"] == 0
         for m in ("ga", "gb", "gc"):

@@ -625,7 +625,7 @@ def test_member_life(api):
                                for rid, v in self.vouchers.items() if v["owner"] == m}
             rewards = api.get("/v1/rewards?limit=100", now=self.iso()).body["items"]
             [mine] = [x for x in rewards if x["reward_id"] == self.reward_id]
-            assert mine["stock"] == self.stock
+            assert mine["remaining"] == self.stock
             assert 0 <= self.stock == REWARD_STOCK - sum(self.reward_counts.values())
             assert all(0 <= n <= REWARD_PER_MEMBER for n in self.reward_counts.values())
 

@@ -38,10 +38,27 @@ def test_raw_items_are_the_items_pynamodb_writes_and_reads(aws):
 
 
 def test_raw_codec_refuses_attribute_types_it_does_not_know(aws):
-    from chalicelib.store.models import IdempotencyRecord  # carries a TTLAttribute
+    from pynamodb.attributes import BooleanAttribute, UnicodeAttribute
 
-    with pytest.raises(TypeError, match="expires_at"):
-        IdempotencyRecord.to_item(key="k", request_hash="h")
+    from chalicelib.store.base import Record
+
+    class Flagged(Record):
+        class Meta(Record.Meta):
+            resource = "flagged"
+
+        key = UnicodeAttribute(hash_key=True)
+        flag = BooleanAttribute(null=True)
+
+    with pytest.raises(TypeError, match="flag"):
+        Flagged.to_item(key="k")
+
+
+def test_raw_codec_writes_ttl_attributes_as_epoch_seconds(aws):
+    from chalicelib.store.models import OutboxRecord
+
+    item = OutboxRecord.to_item(message_id="m", body={"a": 1}, created_at="2026-01-01T00:00:00Z",
+                                expires_at=1767225600)
+    assert item["expires_at"] == {"N": "1767225600"} and OutboxRecord.from_item(item)["expires_at"] == 1767225600
 
 
 def test_member_read_returns_what_was_written(aws):

@@ -1,0 +1,143 @@
+"""The outbox relay: moves the rows a write committed to the campaign queue, then deletes them.
+
+Every message (and event) a write causes is an outbox row in that write's own transaction
+(`services/uow.py`), so a crash between the commit and the send delays it and never loses
+it. Who sends (setting `relay`, env `LOYALTY_RELAY`):
+
+- `inline`: right after the commit, on the request's thread (the test suite);
+- `background`: a thread of this process, woken by each commit (`make run`);
+- `stream`: the DynamoDB Streams relay function (`app.outbox_relay`, production): the request
+  path makes no call for it.
+
+Whatever the mode, a row still there a minute after it was written (the send failed, the
+process died) is sent by the sweep (`sweep`, run by the background thread, the stream
+function's retries and the hourly `run-triggers`). Message ids are deterministic, so a row
+sent twice (a crash between the send and the delete) carries the same `message_id`, which
+consumers deduplicate on.
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from datetime import datetime, timedelta, timezone
+from typing import Iterable, Optional
+
+from chalicelib import clock, messaging
+from chalicelib.config import get_settings
+from chalicelib.store import outbox
+
+log = logging.getLogger("loyalty.relay")
+
+STALE_AFTER = timedelta(seconds=60)
+_batching = threading.local()
+_wake: "queue.SimpleQueue[list]" = queue.SimpleQueue()
+
+
+def deliver(messages: list[dict]) -> bool:
+    """Send these committed rows and delete them; False (rows kept for the sweep) on failure."""
+    if not messages:
+        return True
+    try:
+        messaging.send(messages)
+    except Exception:  # noqa: BLE001 - the rows stay; the sweep sends them
+        log.warning("send of %d committed messages failed; the outbox keeps them", len(messages), exc_info=True)
+        return False
+    try:
+        outbox.delete(m["message_id"] for m in messages)
+    except Exception:  # noqa: BLE001 - sent; a later sweep may send them again under the same ids
+        log.warning("sent messages could not be removed from the outbox", exc_info=True)
+    return True
+
+
+def after_commit(messages: list[dict]) -> None:
+    """Called by the unit of work once its transaction committed."""
+    if not messages:
+        return
+    buffer = getattr(_batching, "buffer", None)
+    if buffer is not None:  # a job's page: ten per SendMessageBatch
+        buffer.extend(messages)
+        if len(buffer) >= 10:
+            _batching.buffer = []
+            deliver(buffer)
+        return
+    mode = get_settings().relay_mode
+    if mode == "inline":
+        deliver(messages)
+    elif mode == "background":
+        _wake.put(list(messages))
+    # "stream": the stream function sends them
+
+
+class batched:
+    """For jobs: the rows of many small commits are sent ten per call when the scope closes
+    (or each time ten are waiting), instead of one call per member."""
+
+    def __enter__(self):
+        self.outer = getattr(_batching, "buffer", None)
+        _batching.buffer = []
+        return self
+
+    def flush(self) -> None:
+        waiting, _batching.buffer = _batching.buffer, []
+        deliver(waiting)
+
+    def __exit__(self, *exc):
+        waiting, _batching.buffer = _batching.buffer, self.outer
+        deliver(waiting)
+
+
+def sweep(limit: int = 1000) -> int:
+    """Send leftovers: rows older than a minute. Returns how many were sent."""
+    stale = clock.iso(datetime.now(timezone.utc) - STALE_AFTER)  # rows carry the wall clock
+    rows = outbox.leftovers(stale, limit)
+    sent = 0
+    for i in range(0, len(rows), 100):
+        chunk = rows[i:i + 100]
+        if deliver(chunk):
+            sent += len(chunk)
+    return sent
+
+
+def handle_stream(records: Iterable[dict]) -> None:
+    """The DynamoDB Streams relay: send the bodies of newly inserted outbox rows."""
+    import json
+
+    bodies = [json.loads(r["dynamodb"]["NewImage"]["body"]["S"]) for r in records
+              if r.get("eventName") == "INSERT" and "NewImage" in r.get("dynamodb", {})]
+    if bodies and not deliver(bodies):
+        raise RuntimeError("outbox relay: send failed; the stream retries this batch")
+
+
+def start_background(interval: float = 1.0, sweep_every: float = 15.0) -> threading.Thread:
+    """`make run`'s relay thread: sends what commits hand it, sweeps leftovers now and then."""
+
+    def loop() -> None:
+        since_sweep = sweep_every
+        while True:
+            try:
+                rows = _wake.get(timeout=interval)
+                while True:
+                    try:
+                        rows += _wake.get_nowait()
+                    except queue.Empty:
+                        break
+                deliver(rows)
+            except queue.Empty:
+                pass
+            since_sweep += interval
+            if since_sweep >= sweep_every:
+                since_sweep = 0.0
+                try:
+                    sweep()
+                except Exception:  # noqa: BLE001 - the emulator is starting or stopping
+                    log.debug("outbox sweep failed", exc_info=True)
+
+    thread = threading.Thread(target=loop, name="outbox-relay", daemon=True)
+    thread.start()
+    return thread
+
+
+def pending_in_memory() -> Optional[int]:
+    """Rows handed to the background thread and not yet taken (for tests)."""
+    return _wake.qsize()
