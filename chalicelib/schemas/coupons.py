@@ -272,6 +272,7 @@ class RedeemRequest(_In):
 
 class RedeemResult(_Out):
     coupon_redemption_id: str
+    status: Literal["redeemed", "rolled_back"]  # a replay after a rollback: rolled_back, discount 0
     discount_amount: int
 
 

@@ -713,7 +713,9 @@ def redeem(body, actor: str) -> tuple[int, dict]:
 def _replay(prior: RedemptionRecord, order_id: str, req_hash: str) -> tuple[int, dict]:
     if prior.order_id != order_id or prior.request_hash != req_hash:
         raise IdempotencyMismatch("this order redeemed a coupon with another payload", order_id=order_id)
-    return 200, prior.response
+    if prior.status == "rolled_back":  # the order was cancelled: nothing is reserved any more
+        return 200, {**prior.response, "status": "rolled_back", "discount_amount": 0}
+    return 200, {**prior.response, "status": "redeemed"}
 
 
 def _redeem_once(body, code: str, rid: str, req_hash: str, actor: str) -> tuple[int, dict]:
@@ -760,7 +762,8 @@ def _redeem_once(body, code: str, rid: str, req_hash: str, actor: str) -> tuple[
     if shard is None:
         raise CouponRejected(rules_.LIMIT)
 
-    response = {"coupon_redemption_id": rid, "discount_amount": verdict.discount_amount, "code": code,
+    response = {"coupon_redemption_id": rid, "status": "redeemed", "discount_amount": verdict.discount_amount,
+                "code": code,
                 "campaign_id": cid, "member_id": member_id, "order_id": body.order_id,
                 "redeemed_at": clock.iso(now)}
     was_unissued = unique and code_rec.status is None
@@ -792,8 +795,11 @@ def _redeem_once(body, code: str, rid: str, req_hash: str, actor: str) -> tuple[
         if own_code:
             code_condition &= CodeRecord.member_id == member_id
         ops.append(tx.update(CodeRecord(code, campaign_id=cid), code_actions, code_condition))
+    uow = UnitOfWork()
+    uow.add(ops[0], anchor=RedemptionRecord)
+    uow.extend(ops[1:])
     try:
-        tx.write(ops)
+        uow.commit()
     except tx.TxCancelled as c:
         if c.failed(0):  # a twin of this request committed first
             return _replay(RedemptionRecord.get(rid, consistent_read=True), body.order_id, req_hash)
@@ -888,8 +894,11 @@ def rollback(coupon_redemption_id: str, actor: str) -> dict:
                                  [CodeRecord.status.set("issued"), CodeRecord.redemption_id.remove()],
                                  (CodeRecord.status == "redeemed")
                                  & (CodeRecord.redemption_id == rec.coupon_redemption_id)))
+        uow = UnitOfWork()
+        uow.add(ops[0], anchor=RedemptionRecord)
+        uow.extend(ops[1:])
         try:
-            tx.write(ops)
+            uow.commit()
         except tx.TxCancelled:
             raise Conflict()  # a concurrent rollback won: the re-read answers with its body
         for key in [k for k in _c()["full"] if k[0] == cid]:
