@@ -10,12 +10,14 @@ gc.disable()
 
 from chalice import Chalice, Cron, Rate  # noqa: E402
 
-from chalicelib.api import admin, coupons, jobs, marketing, members, rewards, system  # noqa: E402
+from chalicelib.api import admin, coupons, http, jobs, marketing, members, rewards, system  # noqa: E402
 
 app = Chalice(app_name="loyalty")
 
 for blueprint in (system.bp, members.bp, rewards.bp, coupons.bp, marketing.bp, admin.bp, jobs.bp):
     app.register_blueprint(blueprint)
+http.install_fallbacks(app)  # 405 for a known path's other methods, 404 for unknown paths
+app.register_middleware(http.spec_shaped_errors, "http")
 
 gc.freeze()
 gc.enable()

@@ -26,6 +26,7 @@ ValidationFailed = _error("ValidationFailed", 400, "VALIDATION_ERROR", "the requ
 Unauthenticated = _error("Unauthenticated", 401, "UNAUTHENTICATED", "a valid bearer token is required")
 Forbidden = _error("Forbidden", 403, "FORBIDDEN", "this token may not do that")
 NotFound = _error("NotFound", 404, "NOT_FOUND", "not found")
+MethodNotAllowed = _error("MethodNotAllowed", 405, "METHOD_NOT_ALLOWED", "this route does not take that method")
 MemberNotFound = _error("MemberNotFound", 404, "MEMBER_NOT_FOUND", "no such member")
 OrderNotFound = _error("OrderNotFound", 404, "ORDER_NOT_FOUND", "no such order for this member")
 RewardNotFound = _error("RewardNotFound", 404, "REWARD_NOT_FOUND", "no such reward")

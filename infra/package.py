@@ -99,6 +99,8 @@ def merge(chalice_template: Mapping[str, Any], stage: str, models: Optional[Iter
     _add(resources, res.queue_resources(queues, profile), "queues")
     _add(resources, res.alarm_topic_resources(profile), "alarm topic")
     _add(resources, res.dlq_alarms(queues, profile), "dead-letter queue alarms")
+    if "RestAPI" in resources:  # API Gateway's own answers in the app's error shape
+        _add(resources, res.gateway_responses("RestAPI"), "gateway responses")
 
     functions = [k for k, v in resources.items() if v.get("Type") == "AWS::Serverless::Function"]
     for function_id in functions:

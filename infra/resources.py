@@ -397,3 +397,49 @@ def function_resources(function_id: str, function_name: str, access: Access, ind
             function_name + "-throttles", f"{function_name} was throttled (account or reserved concurrency)",
             "AWS/Lambda", "Throttles", dims),
     }
+
+
+# --- API Gateway's own answers ------------------------------------------------------
+
+# What API Gateway answers before the app runs (an unknown path or method arrives as
+# MISSING_AUTHENTICATION_TOKEN; throttling, a Lambda failure or timeout...) leaves in the
+# app's error shape (SPEC 4.2). The bodies are constant: nothing the client sent
+# (a token, a path) is echoed back.
+GATEWAY_RESPONSES: dict[str, tuple[str, str, str]] = {
+    # response type: (status, error code, message)
+    "MISSING_AUTHENTICATION_TOKEN": ("404", "NOT_FOUND", "no such route"),
+    "RESOURCE_NOT_FOUND": ("404", "NOT_FOUND", "no such route"),
+    "UNAUTHORIZED": ("401", "UNAUTHENTICATED", "a valid bearer token is required"),
+    "ACCESS_DENIED": ("403", "FORBIDDEN", "this token may not do that"),
+    "INVALID_SIGNATURE": ("403", "FORBIDDEN", "this token may not do that"),
+    "EXPIRED_TOKEN": ("401", "UNAUTHENTICATED", "a valid bearer token is required"),
+    "BAD_REQUEST_BODY": ("400", "VALIDATION_ERROR", "the request is not valid"),
+    "BAD_REQUEST_PARAMETERS": ("400", "VALIDATION_ERROR", "the request is not valid"),
+    "REQUEST_TOO_LARGE": ("400", "VALIDATION_ERROR", "the request body is too large"),
+    "UNSUPPORTED_MEDIA_TYPE": ("400", "VALIDATION_ERROR", "the request is not valid"),
+    "QUOTA_EXCEEDED": ("503", "RETRY_LATER", "the service is busy; retry the same request"),
+    "THROTTLED": ("503", "RETRY_LATER", "the service is busy; retry the same request"),
+    "INTEGRATION_FAILURE": ("503", "RETRY_LATER", "the service is busy; retry the same request"),
+    "INTEGRATION_TIMEOUT": ("503", "RETRY_LATER", "the service is busy; retry the same request"),
+    "DEFAULT_4XX": ("", "VALIDATION_ERROR", "the request is not valid"),
+    "DEFAULT_5XX": ("", "RETRY_LATER", "the service is busy; retry the same request"),
+}
+
+
+def gateway_responses(rest_api_id: str = "RestAPI") -> Resources:
+    """AWS::ApiGateway::GatewayResponse per type of GATEWAY_RESPONSES, on chalice's RestAPI.
+    DEFAULT_4XX/5XX keep API Gateway's own status (none is set) and change only the body."""
+    out: Resources = {}
+    for kind, (status, code, message) in GATEWAY_RESPONSES.items():
+        body = '{"error":{"code":"%s","message":"%s","details":{}}}' % (code, message)
+        props: dict[str, Any] = {
+            "RestApiId": ref(rest_api_id),
+            "ResponseType": kind,
+            "ResponseTemplates": {"application/json": body},
+            "ResponseParameters": {"gatewayresponse.header.Content-Type": "'application/json'"},
+        }
+        if status:
+            props["StatusCode"] = status
+        out[logical_id("GatewayResponse", kind.title().replace("_", ""))] = {
+            "Type": "AWS::ApiGateway::GatewayResponse", "Properties": props}
+    return out

@@ -42,7 +42,7 @@ def adjust(req, member_id):
     return points.adjust(member_id, req.body, req.actor)
 
 
-@endpoint(bp, "GET", "/v1/admin/audit", roles=ADMIN, response="members.ListOf", tag="admin", query=("limit", "cursor"))
+@endpoint(bp, "GET", "/v1/admin/audit", roles=ADMIN, response="rewards.AuditPage", tag="admin", query=("limit", "cursor"))
 def list_audit(req):
     """Admin actions, newest first."""
     cursor = decode_cursor(req.query, keys={"pk": ("S", "audit"), "sk": ("S", None)})

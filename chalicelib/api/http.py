@@ -84,6 +84,7 @@ class EndpointSpec:
     tag: str
     query: tuple = ()
     also: tuple = ()  # other success statuses the route may answer, e.g. (202,)
+    doc: str = ""  # the view's docstring: the operation's description
 
     @property
     def body(self) -> Optional[type]:
@@ -227,7 +228,8 @@ def endpoint(bp: Blueprint, method: str, path: str, *, roles: tuple = (), owner:
 
     def decorate(fn: Callable[..., Any]):
         ENDPOINTS.append(EndpointSpec(method, path, tuple(roles), owner, body, response, status,
-                                      summary or (fn.__doc__ or "").strip().split("\n")[0], tag, query, tuple(also)))
+                                      summary or (fn.__doc__ or "").strip().split("\n")[0], tag, query, tuple(also),
+                                      fn.__doc__ or ""))
 
         @functools.wraps(fn)
         def view(**params: str) -> Response:
@@ -389,7 +391,7 @@ def _method_not_allowed(allowed: list) -> Callable[..., Response]:
 
 # Deeper unknown paths than this meet the local server's own 403 (API Gateway: the 404
 # Gateway Response of infra/).
-CATCH_ALL_DEPTH = 12
+CATCH_ALL_DEPTH = 16
 
 
 def install_fallbacks(app) -> None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 from typing import Literal, Optional
 
 from chalice import Blueprint
+from pydantic import Field, field_validator
 
-from chalicelib.api.http import endpoint
+from chalicelib.api.http import bounded_instant, endpoint
+from chalicelib.errors import ValidationFailed
 from chalicelib.schemas.common import Out, Strict
 
 bp = Blueprint(__name__)
@@ -16,7 +18,18 @@ JobName = Literal["recalculate-tiers", "expire-points", "mature-points", "expire
 
 class JobRequest(Strict):
     job: JobName
-    as_of: Optional[str] = None
+    # ISO-8601 UTC (a bare date means 00:00Z), 2000-01-01 .. 2099-12-31.
+    as_of: Optional[str] = Field(default=None, max_length=40)
+
+    @field_validator("as_of")
+    @classmethod
+    def _as_of_in_range(cls, v: Optional[str]) -> Optional[str]:
+        if v is not None:
+            try:
+                bounded_instant(v, "as_of")
+            except ValidationFailed as exc:
+                raise ValueError(exc.details["fields"][0]["message"])
+        return v
 
 
 class Job(Out):
@@ -27,6 +40,7 @@ class Job(Out):
     counts: dict
     started_at: Optional[str]
     finished_at: Optional[str]
+    error: Optional[str] = None  # why it failed, else null
 
 
 @endpoint(bp, "POST", "/v1/admin/jobs", roles=("admin",), body=JobRequest, response=Job, status=202, tag="jobs",

@@ -45,7 +45,7 @@ def create_message_campaign(req):
     return marketing.create_campaign(req.body, req.actor)
 
 
-@endpoint(bp, "GET", "/v1/admin/message-campaigns", roles=ADMIN, response="members.ListOf", tag="marketing",
+@endpoint(bp, "GET", "/v1/admin/message-campaigns", roles=ADMIN, response="marketing.MessageCampaignPage", tag="marketing",
           query=("limit", "cursor"))
 def list_message_campaigns(req):
     """Message campaigns, newest first."""
@@ -72,7 +72,7 @@ def segments_report(req):
     return segments.report()
 
 
-@endpoint(bp, "GET", "/v1/admin/segments/{segment}/members", roles=ADMIN, response="members.ListOf", tag="marketing",
+@endpoint(bp, "GET", "/v1/admin/segments/{segment}/members", roles=ADMIN, response="members.SegmentMemberPage", tag="marketing",
           query=("limit", "cursor"))
 def segment_members(req, segment):
     """The members of one segment (unknown segment → 404)."""

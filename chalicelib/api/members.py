@@ -45,7 +45,7 @@ def close_member(req, member_id):
     return members.close(member_id, req.actor)
 
 
-@endpoint(bp, "GET", M + "/ledger", roles=ANY, owner="member_id", response="members.ListOf", tag="points",
+@endpoint(bp, "GET", M + "/ledger", roles=ANY, owner="member_id", response="members.LedgerPage", tag="points",
           query=("limit", "cursor"))
 def list_ledger(req, member_id):
     """The member's ledger, newest first."""

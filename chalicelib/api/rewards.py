@@ -16,7 +16,7 @@ def _svc():
     return rewards
 
 
-@endpoint(bp, "GET", "/v1/rewards", roles=ANY, response="members.ListOf", tag="rewards", query=("limit", "cursor"))
+@endpoint(bp, "GET", "/v1/rewards", roles=ANY, response="rewards.RewardPage", tag="rewards", query=("limit", "cursor"))
 def list_rewards(req):
     """Active rewards (a member sees those their tier reaches), cheapest first."""
     items, nxt = _svc().list_rewards(req.principal, page_limit(req.query), decode_cursor(req.query))
@@ -58,7 +58,7 @@ def redeem(req, member_id):
     return _svc().redeem(member_id, req.body.reward_id, req.actor, idem)
 
 
-@endpoint(bp, "GET", R, roles=ANY, owner="member_id", response="members.ListOf", tag="rewards", query=("limit", "cursor"))
+@endpoint(bp, "GET", R, roles=ANY, owner="member_id", response="rewards.RedemptionPage", tag="rewards", query=("limit", "cursor"))
 def list_redemptions(req, member_id):
     """The member's vouchers, newest first."""
     items, last = _svc().list_redemptions(member_id, page_limit(req.query), decode_cursor(req.query))

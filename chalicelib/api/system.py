@@ -1,4 +1,4 @@
-"""Health, the OpenAPI document and public catalogue reads."""
+"""Health, the OpenAPI document, its rendered reference (/v1/docs) and public catalogue reads."""
 from __future__ import annotations
 
 from chalice import Blueprint
@@ -21,6 +21,35 @@ def openapi(req):
     from chalicelib.api.openapi import document
 
     return document()
+
+
+# The API reference: public pages, not API operations (so not in the OpenAPI document).
+@bp.route("/v1/docs", methods=["GET"])
+def docs_page():
+    from chalicelib.api import docs
+
+    return docs.page()
+
+
+@bp.route("/v1/docs/init.js", methods=["GET"])
+def docs_init():
+    from chalicelib.api import docs
+
+    return docs.init_script()
+
+
+@bp.route("/v1/docs/swagger-ui-bundle.js", methods=["GET"])
+def docs_bundle():
+    from chalicelib.api import docs
+
+    return docs.asset("swagger-ui-bundle.js")
+
+
+@bp.route("/v1/docs/swagger-ui.css", methods=["GET"])
+def docs_css():
+    from chalicelib.api import docs
+
+    return docs.asset("swagger-ui.css")
 
 
 @endpoint(bp, "GET", "/v1/tiers", roles=("member", "service", "admin"), response="program.TierList", tag="catalogue")

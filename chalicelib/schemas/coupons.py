@@ -7,7 +7,7 @@ from typing import Annotated, Literal, Optional
 
 from pydantic import AfterValidator, ConfigDict, Field, field_validator, model_validator
 
-from chalicelib.schemas.common import ClientId, MemberId, NonNegInt, Out, Strict, UtcDatetime
+from chalicelib.schemas.common import ClientId, MemberId, NonNegInt, Out, Page, Strict, UtcDatetime
 
 CAMPAIGN_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
 CampaignId = Annotated[str, Field(pattern=CAMPAIGN_ID_PATTERN)]
@@ -193,9 +193,7 @@ class Campaign(_Out):
     stats: Stats
 
 
-class CampaignList(_Out):
-    items: list[Campaign]
-    next_cursor: Optional[str] = None
+CampaignList = Page[Campaign]
 
 
 class GenerateCodesRequest(_In):
@@ -292,7 +290,5 @@ class WalletCoupon(_Out):
     ends_at: str
 
 
-class WalletPage(_Out):
-    items: list[WalletCoupon]
-    next_cursor: Optional[str] = None
+WalletPage = Page[WalletCoupon]
 

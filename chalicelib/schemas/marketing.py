@@ -5,7 +5,7 @@ from typing import Annotated, Any, Literal, Optional
 
 from pydantic import Field, model_validator
 
-from chalicelib.schemas.common import ClientId, MemberId, Out, Strict, UtcDatetime
+from chalicelib.schemas.common import ClientId, MemberId, Out, Page, PastDatetime, Strict
 
 Sku = Annotated[str, Field(min_length=1, max_length=128)]
 FeedbackId = Annotated[str, Field(pattern=r"^[A-Za-z0-9._:@#/-]{1,100}$")]
@@ -15,7 +15,7 @@ MAX_CART_BYTES = 8192
 class EventRequest(Strict):
     event_id: ClientId
     type: Literal["cart_abandoned", "product_viewed", "favorite_added", "favorite_removed"]
-    occurred_at: Optional[UtcDatetime] = None
+    occurred_at: Optional[PastDatetime] = None
     sku: Optional[Sku] = None
     cart: Optional[dict[str, Any]] = None
 
@@ -129,6 +129,9 @@ class MessageCampaign(Out):
     created_at: str
     created_by: str
     finished_at: Optional[str] = None
+
+
+MessageCampaignPage = Page[MessageCampaign]
 
 
 class SegmentsReport(Out):

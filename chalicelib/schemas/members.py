@@ -4,16 +4,17 @@ import calendar
 from datetime import timezone
 from typing import Annotated, Literal, Optional
 
-from pydantic import AfterValidator, Field, field_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from chalicelib.schemas.common import ClientId, MemberId, NonNegInt, Out, PosInt, Strict, UtcDatetime
+from chalicelib.schemas.common import ClientId, MemberId, NonNegInt, Out, Page, PastDatetime, PosInt, Strict
 
 Email = Annotated[str, Field(pattern=r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$", max_length=254)]
 Locale = Annotated[str, Field(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$", max_length=35)]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 # An instant given with any offset is kept in UTC: earning months, expiry lots, qualifying-spend
 # months and activity days are UTC calendar units (SPEC 2.6), whatever offset the client sent.
-UtcInstant = Annotated[UtcDatetime, AfterValidator(lambda dt: dt.astimezone(timezone.utc))]
+# When it happened: 2000-01-01 at the earliest, at most 5 minutes after the request's now.
+UtcInstant = Annotated[PastDatetime, AfterValidator(lambda dt: dt.astimezone(timezone.utc))]
 
 
 def _birthday(v: Optional[str]) -> Optional[str]:
@@ -76,6 +77,13 @@ class AccrualRequest(Strict):
     occurred_at: Optional[UtcInstant] = None
     items: Optional[Annotated[list[OrderItem], Field(max_length=500)]] = None
     channel: Optional[Annotated[str, Field(max_length=32)]] = None
+
+    @model_validator(mode="after")
+    def _items_within_total(self) -> "AccrualRequest":
+        # Lines earn on their own amounts: lines worth more than the order would earn more.
+        if self.items and sum(i.amount for i in self.items) > self.total_amount:
+            raise ValueError("the items' amounts add up to more than total_amount")
+        return self
 
 
 class RefundRequest(Strict):
@@ -189,8 +197,18 @@ class ActivityResult(Out):
     balance: Balance
 
 
-class ListOf(Out):
-    items: list[dict]
-    next_cursor: Optional[str]
+LedgerPage = Page[LedgerEntry]
+
+
+class SegmentMember(Out):
+    member_id: str
+    name: Optional[str]
+    status: str
+    tier: str
+    points: int
+    segment: Optional[dict]
+
+
+SegmentMemberPage = Page[SegmentMember]
 
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, ClassVar, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -128,10 +128,9 @@ class Tier(Strict):
 class TierList(Strict):
     items: Annotated[list[Tier], Field(min_length=1, max_length=20)]
 
-    @model_validator(mode="before")
-    @classmethod
-    def _bare_list(cls, data: Any) -> Any:
-        return {"items": data} if isinstance(data, list) else data
+    # A PUT may send the bare list; the edge wraps it as {"items": [...]} before validating
+    # (a "before" validator here would make pydantic validate the JSON in lax Python mode).
+    bare_list_field: ClassVar[str] = "items"
 
     @model_validator(mode="after")
     def _ordered(self) -> "TierList":

@@ -4,7 +4,7 @@ from typing import Annotated, Literal, Optional
 
 from pydantic import Field, model_validator
 
-from chalicelib.schemas.common import MemberId, NonNegInt, Out, PosInt, Strict, UtcDatetime
+from chalicelib.schemas.common import MemberId, NonNegInt, Out, Page, PosInt, Strict, UtcDatetime
 
 
 class Reward(Strict):
@@ -67,3 +67,19 @@ class Redemption(Out):
     expires_at: str
     used_at: Optional[str] = None
     gifted_from: Optional[str] = None
+
+
+RewardPage = Page[RewardOut]
+RedemptionPage = Page[Redemption]
+
+
+class AuditEntry(Out):
+    audit_id: str
+    actor: str
+    action: str
+    target: Optional[str]
+    at: str
+    details: dict
+
+
+AuditPage = Page[AuditEntry]

@@ -462,3 +462,35 @@ def test_active_tracing_adds_only_the_documented_star_resource_exception():
     star = [st for _, st in statements(template) if st["Resource"] == "*"]
     assert len(star) == 1 and set(star[0]["Action"]) <= STAR_RESOURCE_ACTIONS
     assert_resources_scoped(template)
+
+
+# --- API Gateway's own answers (SPEC 4.2) ---------------------------------------------
+
+def test_gateway_responses_answer_unknown_routes_and_failures_in_the_error_shape(pkg):
+    responses = {v["Properties"]["ResponseType"]: v["Properties"]
+                 for v in of_type(pkg.template, "AWS::ApiGateway::GatewayResponse").values()}
+    assert {"MISSING_AUTHENTICATION_TOKEN", "DEFAULT_4XX", "DEFAULT_5XX", "THROTTLED",
+            "INTEGRATION_TIMEOUT", "UNAUTHORIZED", "ACCESS_DENIED"} <= set(responses)
+    # An unknown path (or method) reaches API Gateway as a missing token: 404 NOT_FOUND.
+    missing = responses["MISSING_AUTHENTICATION_TOKEN"]
+    assert missing["StatusCode"] == "404"
+    assert json.loads(missing["ResponseTemplates"]["application/json"])["error"]["code"] == "NOT_FOUND"
+    for kind, props in responses.items():
+        assert props["RestApiId"] == {"Ref": "RestAPI"}, kind
+        assert "RestAPI" in pkg.template["Resources"]
+        body = json.loads(props["ResponseTemplates"]["application/json"])
+        assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "details"}, kind
+        # constant bodies: no $context/$input mapping that could echo a token or a path back
+        assert "$" not in props["ResponseTemplates"]["application/json"], kind
+        assert props["ResponseParameters"]["gatewayresponse.header.Content-Type"] == "'application/json'"
+    assert "StatusCode" not in responses["DEFAULT_4XX"] and "StatusCode" not in responses["DEFAULT_5XX"]
+    assert json.loads(responses["DEFAULT_5XX"]["ResponseTemplates"]["application/json"])["error"]["code"] \
+        == "RETRY_LATER"
+
+
+def test_every_path_answers_every_method_through_the_app(pkg):
+    """Wrong methods reach the app (405 METHOD_NOT_ALLOWED) instead of API Gateway's 403."""
+    body = pkg.template["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]
+    methods = {"get", "post", "put", "patch", "delete", "head", "options"}
+    for path, ops in body["paths"].items():
+        assert methods <= set(ops), (path, sorted(methods - set(ops)))
