@@ -68,9 +68,18 @@ def run_triggers(event):
     _scheduled("run-triggers", event)
 
 
+@app.lambda_function(name="outbox-relay")
+def outbox_relay(event, context):
+    """The outbox table's DynamoDB stream (wired in infra/) → the campaign queue."""
+    from chalicelib import relay
+
+    return relay.handle_stream_event(event)
+
+
 @app.on_sqs_message(queue=f"loyalty-{STAGE}-jobs", batch_size=1, name="jobs-worker")
 def jobs_worker(event):
     from chalicelib.jobs.framework import handle_worker_message
 
+    remaining = event.context.get_remaining_time_in_millis() if event.context else None
     for record in event:
-        handle_worker_message(record.body)
+        handle_worker_message(record.body, remaining)

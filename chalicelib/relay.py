@@ -17,6 +17,7 @@ consumers deduplicate on.
 """
 from __future__ import annotations
 
+import json
 import logging
 import queue
 import threading
@@ -99,14 +100,23 @@ def sweep(limit: int = 1000) -> int:
     return sent
 
 
-def handle_stream(records: Iterable[dict]) -> None:
-    """The DynamoDB Streams relay: send the bodies of newly inserted outbox rows."""
-    import json
+def handle_stream_event(event: dict) -> dict:
+    """The DynamoDB Streams relay function: each newly inserted outbox row is sent, then
+    removed. Failures are reported per record (Powertools' partial batch response), so the
+    stream retries only those and the rest is not sent twice."""
+    from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
-    bodies = [json.loads(r["dynamodb"]["NewImage"]["body"]["S"]) for r in records
-              if r.get("eventName") == "INSERT" and "NewImage" in r.get("dynamodb", {})]
-    if bodies and not deliver(bodies):
-        raise RuntimeError("outbox relay: send failed; the stream retries this batch")
+    def record_handler(record) -> None:
+        if record.event_name is None or record.event_name.name != "INSERT" or not (record.dynamodb and
+                                                                                 record.dynamodb.new_image):
+            return  # removals (sent rows deleted, TTL) need nothing
+        body = record.dynamodb.new_image["body"]
+        message = json.loads(body) if isinstance(body, str) else body
+        if not deliver([message]):
+            raise RuntimeError(f"outbox relay: could not send {message['message_id']}")
+
+    return process_partial_response(event=event, record_handler=record_handler,
+                                    processor=BatchProcessor(event_type=EventType.DynamoDBStreams))
 
 
 def start_background(interval: float = 1.0, sweep_every: float = 15.0) -> threading.Thread:

@@ -21,6 +21,7 @@ import json
 import logging
 import secrets
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -35,6 +36,7 @@ log = logging.getLogger("loyalty.jobs")
 
 DEFAULT_SEGMENTS = 4  # locally; deployed stages set LOYALTY_JOB_SEGMENTS (docs/JOBS.md)
 JOB_TTL_SECONDS = 90 * 24 * 3600
+PAGE_SIZE = 500  # records per scanned page: the unit of a checkpoint
 
 
 @dataclass
@@ -65,9 +67,48 @@ def jobs() -> dict[str, JobDef]:
 
 
 # --- job records ------------------------------------------------------------------
+# A job record is written whole but only conditionally on the version read, so concurrent
+# segment workers never overwrite each other's news (a late "running" over "succeeded").
 
-def _save(job_id: str, data: dict) -> None:
-    JobRecord(job_id, data=data, expires_at=timedelta(seconds=JOB_TTL_SECONDS)).save()
+MAX_ERRORS = 20  # per job record: the first errors of records a job could not handle
+
+
+class Paused(Exception):
+    """A segment stopped before the invocation's deadline; its checkpoint is stored and it
+    continues in a new invocation (a new jobs-queue message)."""
+
+
+def _create_record(job_id: str, data: dict) -> None:
+    rec = JobRecord(job_id, version=0, data=data, expires_at=timedelta(seconds=JOB_TTL_SECONDS))
+    rec.save(JobRecord.job_id.does_not_exist())
+
+
+def _update(job_id: str, change: Callable[[dict], Optional[dict]], attempts: int = 10) -> dict:
+    """Read the record, let `change` return its new data (None: leave it), write it if the
+    version is still the one read; again on a race. Returns the data as stored."""
+    from pynamodb.exceptions import PutError
+
+    for _ in range(attempts):
+        rec = JobRecord.get(job_id, consistent_read=True)
+        data = change(dict(rec.data))
+        if data is None:
+            return dict(rec.data)
+        version = int(rec.version or 0)
+        try:
+            JobRecord(job_id, version=version + 1, data=data,
+                      expires_at=timedelta(seconds=JOB_TTL_SECONDS)).save(JobRecord.version == version)
+            return data
+        except PutError as exc:
+            from chalicelib.store.base import error_code
+
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise
+    raise RuntimeError(f"job {job_id}: too much contention on its record")
+
+
+def _save_checkpoint(key: str, data: dict) -> None:
+    """A segment's checkpoint has one writer (its segment's worker): a plain put."""
+    JobRecord(key, data=data, expires_at=timedelta(seconds=JOB_TTL_SECONDS)).save()
 
 
 def get_job(job_id: str) -> dict:
@@ -76,7 +117,7 @@ def get_job(job_id: str) -> dict:
     except JobRecord.DoesNotExist:
         raise NotFound(job_id=job_id)
     return {k: data.get(k) for k in ("job_id", "job", "status", "as_of", "counts", "started_at",
-                                      "finished_at", "error", "params")}
+                                      "finished_at", "error", "params", "errors")}
 
 
 def _checkpoint_key(job_id: str, phase: str, segment: int) -> str:
@@ -91,7 +132,7 @@ def _load_checkpoint(job_id: str, phase: str, segment: int) -> dict:
 
 
 def _store_checkpoint(job_id: str, phase: str, segment: int, cp: dict) -> None:
-    _save(_checkpoint_key(job_id, phase, segment), cp)
+    _save_checkpoint(_checkpoint_key(job_id, phase, segment), cp)
 
 
 # --- the context a job runs with --------------------------------------------------
@@ -106,7 +147,16 @@ class JobContext:
     params: dict = field(default_factory=dict)
     progress: Optional[Callable[[int], None]] = None
     counts: Counter = field(default_factory=Counter)
-    page_size: int = 500
+    page_size: int = field(default_factory=lambda: PAGE_SIZE)
+    deadline: Optional[float] = None  # time.monotonic() by which a segment must pause (Lambda)
+    errors: list = field(default_factory=list)
+
+    def record_failed(self, record, exc: BaseException) -> None:
+        """One record the handler could not deal with: counted and reported, the job goes on."""
+        key = getattr(record, getattr(type(record), "_hash_keyname", "") or "", None)
+        if len(self.errors) < MAX_ERRORS:
+            self.errors.append({"key": str(key), "error": type(exc).__name__, "message": str(exc)[:200]})
+        log.warning("job %s: record %s failed: %r", self.job_id, key, exc)  # the key only: no personal data
 
     def scan(self, model, handle: Callable[[Any], Optional[dict]], phase: str = "main",
              filter_condition=None, on_page_end: Optional[Callable[[], Optional[dict]]] = None) -> None:
@@ -129,7 +179,14 @@ class JobContext:
                 scanned = 0
                 try:
                     for record in result:
-                        inc = handle(record)
+                        try:
+                            inc = handle(record)
+                        except Exception as exc:  # noqa: BLE001 - one bad record never stops the job
+                            if _transient(exc):
+                                raise  # the store is busy: the page is scanned again on resume
+                            self.record_failed(record, exc)
+                            seg_counts["failed"] += 1
+                            inc = None
                         if inc:
                             seg_counts.update(inc)
                         scanned += 1
@@ -149,6 +206,8 @@ class JobContext:
                                   {"done": last_key is None, "last_key": last_key, "counts": dict(seg_counts)})
                 if last_key is None:
                     break
+                if self.deadline is not None and time.monotonic() > self.deadline:
+                    raise Paused(f"segment {segment} paused after a page; resumes from its checkpoint")
             self.counts.update(seg_counts)
 
 
@@ -176,50 +235,85 @@ def create(name: str, as_of: datetime, actor: str, params: Optional[dict] = None
         raise ValidationFailed(f"unknown job {name!r}", fields=[{"field": "job", "message": "unknown job"}])
     job_id = job_id or new_job_id(name)
     data = {"job_id": job_id, "job": name, "status": "queued", "as_of": clock.iso(as_of), "counts": {},
-            "started_at": None, "finished_at": None, "actor": actor, "params": params or {},
+            "started_at": None, "finished_at": None, "error": None, "errors": [], "actor": actor,
+            "params": params or {},
             "segments": segments or get_settings().job_segments or jobs()[name].default_segments}
-    _save(job_id, data)
+    _create_record(job_id, data)
     return data
 
 
-def execute(job_id: str, only_segment: Optional[int] = None, progress=None) -> dict:
-    """Run (or resume) a job in this process. Returns the job record."""
-    data = dict(JobRecord.get(job_id, consistent_read=True).data)
-    job = jobs()[data["job"]]
-    as_of = clock.parse_instant(data["as_of"])
+def execute(job_id: str, only_segment: Optional[int] = None, progress=None,
+            deadline: Optional[float] = None) -> dict:
+    """Run (or resume) a job in this process. Returns the job record. Raises Paused when a
+    segment reached `deadline` (its checkpoint is stored: run it again to continue)."""
+    first = dict(JobRecord.get(job_id, consistent_read=True).data)
+    if first["status"] == "succeeded":
+        return first
+    job = jobs()[first["job"]]
+    as_of = clock.parse_instant(first["as_of"])
+
+    def running(data: dict) -> Optional[dict]:
+        if data["status"] not in ("queued", "failed"):  # a failed job run again resumes
+            return None  # running already (another segment), or finished meanwhile
+        return {**data, "status": "running", "started_at": data.get("started_at") or clock.iso(clock.now())}
+
+    data = _update(job_id, running)
     if data["status"] == "succeeded":
         return data
-    data.update(status="running", started_at=data.get("started_at") or clock.iso(clock.now()))
-    _save(job_id, data)
     ctx = JobContext(job_id, job.name, as_of, int(data.get("segments") or job.default_segments),
-                     only_segment, dict(data.get("params") or {}), progress)
+                     only_segment, dict(data.get("params") or {}), progress, deadline=deadline)
     try:
         with clock.pinned(as_of):
             job.run(ctx)
+    except Paused:
+        _merge_errors(job_id, ctx)
+        raise
     except Exception as exc:
         log.exception("job %s failed", job_id)
-        data.update(status="failed", error=repr(exc)[:500], counts=dict(ctx.counts),
-                    finished_at=clock.iso(clock.now()))
-        _save(job_id, data)
+        reason = f"{type(exc).__name__}: {exc}"[:500]
+        _update(job_id, lambda d: {**d, "status": "failed", "error": reason, "counts": dict(ctx.counts),
+                                   "errors": (d.get("errors") or []) + ctx.errors[:MAX_ERRORS],
+                                   "finished_at": clock.iso(clock.now())})
         raise
     if only_segment is not None:
-        return _finish_if_complete(data)
-    data.update(status="succeeded", counts=dict(ctx.counts), finished_at=clock.iso(clock.now()), error=None)
-    _save(job_id, data)
-    return data
+        _merge_errors(job_id, ctx)
+        return _finish_if_complete(job_id)
+
+    def succeeded(d: dict) -> dict:
+        return {**d, "status": "succeeded", "counts": dict(ctx.counts), "finished_at": clock.iso(clock.now()),
+                "error": None, "errors": ctx.errors[:MAX_ERRORS]}
+
+    return _update(job_id, succeeded)
 
 
-def _finish_if_complete(data: dict) -> dict:
+def _merge_errors(job_id: str, ctx: JobContext) -> None:
+    if ctx.errors:
+        _update(job_id, lambda d: {**d, "errors": ((d.get("errors") or []) + ctx.errors)[:MAX_ERRORS]})
+
+
+def _finish_if_complete(job_id: str) -> dict:
     """After one fanned-out segment: the job succeeds when every segment's checkpoint is done."""
-    total: Counter = Counter()
-    for segment in range(int(data["segments"])):
-        cp = _load_checkpoint(data["job_id"], "main", segment)
-        if not cp.get("done"):
-            return data
-        total.update(cp.get("counts") or {})
-    data.update(status="succeeded", counts=dict(total), finished_at=clock.iso(clock.now()), error=None)
-    _save(data["job_id"], data)
-    return data
+
+    def finish(data: dict) -> Optional[dict]:
+        if data["status"] != "running":
+            return None
+        total: Counter = Counter()
+        for segment in range(int(data["segments"])):
+            cp = _load_checkpoint(job_id, "main", segment)
+            if not cp.get("done"):
+                return None
+            total.update(cp.get("counts") or {})
+        return {**data, "status": "succeeded", "counts": dict(total), "finished_at": clock.iso(clock.now()),
+                "error": None}
+
+    return _update(job_id, finish)
+
+
+def _transient(exc: BaseException) -> bool:
+    from chalicelib.errors import RetryLater
+    from chalicelib.store.base import Conflict, is_transient
+
+    return isinstance(exc, (RetryLater, Conflict)) or is_transient(exc)
 
 
 def start(name: str, as_of: datetime, actor: str, params: Optional[dict] = None, wait_seconds: float = 20.0) -> dict:
@@ -246,12 +340,34 @@ def start(name: str, as_of: datetime, actor: str, params: Optional[dict] = None,
 def enqueue(job_id: str) -> None:
     """AWS: one jobs-queue message per segment (or one for multi-phase jobs); the worker
     function runs each, so a 10M-member scan spreads over many 15-minute Lambdas."""
-    from chalicelib.messaging import sqs_client
-
     data = dict(JobRecord.get(job_id, consistent_read=True).data)
     job = jobs()[data["job"]]
     bodies = ([{"job_id": job_id, "segment": s} for s in range(int(data["segments"]))]
               if job.fanout else [{"job_id": job_id}])
+    _send_job_messages(bodies)
+
+
+WORKER_MARGIN_SECONDS = 60  # a segment pauses this long before the invocation's end
+
+
+def handle_worker_message(body: str, remaining_ms: Optional[int] = None) -> None:
+    """The jobs-queue worker: run or resume a job's segment (idempotent on redelivery).
+    A segment that would outlive the invocation pauses at a page boundary and sends itself
+    again as a new message, so no segment is redelivered while it runs nor dead-lettered
+    for needing several invocations."""
+    message = json.loads(body)
+    deadline = None
+    if remaining_ms is not None:
+        deadline = time.monotonic() + max(0.0, remaining_ms / 1000 - WORKER_MARGIN_SECONDS)
+    try:
+        execute(message["job_id"], only_segment=message.get("segment"), deadline=deadline)
+    except Paused:
+        _send_job_messages([message])
+
+
+def _send_job_messages(bodies: list) -> None:
+    from chalicelib.messaging import sqs_client
+
     client = sqs_client()
     url = client.get_queue_url(QueueName=get_settings().resource_name("jobs"))["QueueUrl"]
     for i in range(0, len(bodies), 10):
@@ -259,9 +375,3 @@ def enqueue(job_id: str) -> None:
         resp = client.send_message_batch(QueueUrl=url, Entries=entries)
         if resp.get("Failed"):
             raise RuntimeError(f"could not enqueue {len(resp['Failed'])} job segments")
-
-
-def handle_worker_message(body: str) -> None:
-    """The jobs-queue worker: run or resume the job (idempotent on redelivery)."""
-    message = json.loads(body)
-    execute(message["job_id"], only_segment=message.get("segment"))

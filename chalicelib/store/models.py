@@ -108,6 +108,7 @@ class JobRecord(Record):
         resource = "jobs"
 
     job_id = UnicodeAttribute(hash_key=True)
+    version = NumberAttribute(default=0)  # job records change only conditionally on it
     data = JSONAttribute(default=dict)
     expires_at = TTLAttribute(null=True)
 
@@ -132,6 +133,7 @@ class OutboxRecord(Record):
 
     class Meta(Record.Meta):
         resource = "outbox"
+        stream_view_type = "NEW_IMAGE"  # production: the stream feeds the relay function
 
     message_id = UnicodeAttribute(hash_key=True)
     body = JSONAttribute()

@@ -13,5 +13,8 @@ def all_models() -> list:
 # Queues: resource suffix -> attributes. Each gets a `-dlq` dead-letter queue with redrive.
 QUEUES = {
     "campaign-messages": {"VisibilityTimeout": "60", "maxReceiveCount": 5},
-    "jobs": {"VisibilityTimeout": "900", "maxReceiveCount": 3},
+    # Visibility well above the worker's 15 minutes (a message is never redelivered while its
+    # segment still runs); a segment that needs more than one invocation re-enqueues itself
+    # as a new message, so maxReceiveCount counts real failures only.
+    "jobs": {"VisibilityTimeout": "5400", "maxReceiveCount": 3},
 }

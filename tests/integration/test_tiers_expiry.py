@@ -190,6 +190,7 @@ class TestPending:
 
 
 def test_job_resumes_after_a_crash_without_double_effects(api, monkeypatch):
+    from chalicelib.errors import RetryLater
     from chalicelib.jobs import framework
     from chalicelib.services import lifecycle
 
@@ -203,13 +204,14 @@ def test_job_resumes_after_a_crash_without_double_effects(api, monkeypatch):
     def flaky(row, as_of):
         calls["n"] += 1
         if calls["n"] == 7:
-            raise RuntimeError("Lambda timed out")
+            raise RetryLater("the store stopped answering")  # transient: the run stops, resumable
         return real(row, as_of)
 
     monkeypatch.setattr(lifecycle, "expire_points", flaky)
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RetryLater):
         framework.execute(job["job_id"])
-    assert framework.get_job(job["job_id"])["status"] == "failed"
+    failed = framework.get_job(job["job_id"])
+    assert failed["status"] == "failed" and failed["error"].startswith("RetryLater")  # it says why
     monkeypatch.setattr(lifecycle, "expire_points", real)
     done = framework.execute(job["job_id"])
     assert done["status"] == "succeeded"

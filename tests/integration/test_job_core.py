@@ -1,0 +1,121 @@
+"""Jobs that survive Lambda: a bad record is counted and reported while the rest goes on; a
+segment pauses before the invocation's deadline and continues from its checkpoint in a new
+message; job records change only conditionally; the outbox stream relay reports per-record
+failures."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.factories import assert_invariant
+
+
+def _members(api, n, prefix="j"):
+    for i in range(n):
+        api.enrol(f"{prefix}{i:02d}")
+        api.accrue(f"{prefix}{i:02d}", 10000, now="2025-01-20T00:00:00Z")
+
+
+def test_one_bad_member_is_counted_and_reported_and_the_others_are_done(api, monkeypatch):
+    from chalicelib.jobs import framework
+    from chalicelib.services import lifecycle
+
+    _members(api, 6)
+    real = lifecycle.expire_points
+
+    def broken_for_j03(row, as_of):
+        if row.member_id == "j03":
+            raise ValueError("corrupt wallet")
+        return real(row, as_of)
+
+    monkeypatch.setattr(lifecycle, "expire_points", broken_for_j03)
+    job = framework.create("expire-points", framework.parse_as_of("2026-02-01"), actor="test", segments=2)
+    done = framework.execute(job["job_id"])
+    assert done["status"] == "succeeded"
+    assert (done["counts"]["members_expired"], done["counts"]["failed"]) == (5, 1)
+    [error] = framework.get_job(job["job_id"])["errors"]
+    assert (error["key"], error["error"], error["message"]) == ("j03", "ValueError", "corrupt wallet")
+    assert [e["type"] for e in api.ledger("j00")] == ["expire", "earn"]
+    assert [e["type"] for e in api.ledger("j03")] == ["earn"]
+
+
+def test_a_segment_pauses_at_its_deadline_and_resumes_in_a_new_message(api, monkeypatch):
+    from chalicelib.jobs import framework
+    from chalicelib.messaging import sqs_client
+
+    _members(api, 9, "p")
+    job = framework.create("expire-points", framework.parse_as_of("2026-02-01"), actor="test", segments=1)
+    monkeypatch.setattr(framework, "PAGE_SIZE", 2)
+    monkeypatch.setattr(framework, "WORKER_MARGIN_SECONDS", 10**6)  # the deadline is already past
+    body = json.dumps({"job_id": job["job_id"], "segment": 0})
+    framework.handle_worker_message(body, remaining_ms=1000)  # one page, then a pause
+    assert framework.get_job(job["job_id"])["status"] == "running"
+    url = sqs_client().get_queue_url(QueueName="loyalty-local-jobs")["QueueUrl"]
+    [again] = sqs_client().receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    assert json.loads(again["Body"]) == {"job_id": job["job_id"], "segment": 0}  # its continuation
+    expired_after_one_page = sum(1 for i in range(9) if api.ledger(f"p{i:02d}")[0]["type"] == "expire")
+    assert expired_after_one_page == 2
+    framework.handle_worker_message(again["Body"])  # no deadline: the rest
+    done = framework.get_job(job["job_id"])
+    assert done["status"] == "succeeded" and done["counts"]["members_expired"] == 9
+    for i in range(9):
+        assert [e["type"] for e in api.ledger(f"p{i:02d}")] == ["expire", "earn"]
+        assert_invariant(f"p{i:02d}")
+
+
+def test_a_late_writer_never_overwrites_a_finished_job(api):
+    from chalicelib.jobs import framework
+    from chalicelib.store.models import JobRecord
+
+    job = framework.create("expire-points", framework.parse_as_of("2026-02-01"), actor="test", segments=1)
+    framework.execute(job["job_id"])
+    stale = JobRecord.get(job["job_id"])
+    assert stale.data["status"] == "succeeded"
+    version = int(stale.version)
+    # a worker that read the record before it finished tries to write "running"
+    from pynamodb.exceptions import PutError
+
+    with pytest.raises(PutError):
+        JobRecord(job["job_id"], version=version, data={**stale.data, "status": "running"}).save(
+            JobRecord.version == version - 1)
+    assert framework.get_job(job["job_id"])["status"] == "succeeded"
+
+
+def _stream_event(messages):
+    return {"Records": [{"eventID": str(i), "eventName": "INSERT", "eventSource": "aws:dynamodb",
+                         "dynamodb": {"SequenceNumber": str(100 + i), "NewImage": {
+                             "message_id": {"S": m["message_id"]}, "body": {"S": json.dumps(m)}}}}
+                        for i, m in enumerate(messages)]}
+
+
+def test_the_stream_relay_sends_new_rows_and_reports_the_ones_it_could_not(api):
+    from chalicelib import relay
+    from chalicelib.messaging import queue_url, sqs_client
+    from chalicelib.store import outbox
+    from chalicelib.store.models import OutboxRecord
+    from chalicelib.store import tx
+
+    messages = [{"message_id": f"m-{i}", "member_id": "x", "template": "t", "created_at": "2026-01-01T00:00:00Z"}
+                for i in range(3)]
+    tx.write([outbox.put_op(m) for m in messages])
+    assert relay.handle_stream_event(_stream_event(messages)) == {"batchItemFailures": []}
+    got = sqs_client().receive_message(QueueUrl=queue_url(), MaxNumberOfMessages=10)["Messages"]
+    assert sorted(json.loads(m["Body"])["message_id"] for m in got) == ["m-0", "m-1", "m-2"]
+    assert list(OutboxRecord.scan()) == []  # sent rows are removed
+
+    calls = {"n": 0}
+    real = relay.messaging.send
+
+    def second_fails(batch, **kw):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("SQS is down")
+        return real(batch, **kw)
+
+    relay.messaging.send = second_fails
+    try:
+        out = relay.handle_stream_event(_stream_event(messages))
+    finally:
+        relay.messaging.send = real
+    assert out == {"batchItemFailures": [{"itemIdentifier": "101"}]}
