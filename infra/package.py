@@ -134,9 +134,15 @@ def merge(chalice_template: Mapping[str, Any], stage: str, models: Optional[Iter
                                  f"VisibilityTimeout {visibility} s")
             consumed.append(queue)
 
+        stream_tables = []
+        if function_id == res.OUTBOX_RELAY_FUNCTION:  # the outbox's stream feeds the relay
+            events = props.setdefault("Events", {})
+            events.update(res.outbox_stream_event())
+            stream_tables.append("outbox")
         access = res.function_access(events, consumed, table_names, queues,
                                      tracing=props.get("Tracing") == "Active")
-        _add(resources, res.function_resources(function_id, name, access, indexed_tables, profile), function_id)
+        _add(resources, res.function_resources(function_id, name, access, indexed_tables, profile,
+                                               stream_tables=stream_tables), function_id)
         depends = fn.get("DependsOn") or []
         fn["DependsOn"] = [*([depends] if isinstance(depends, str) else depends), function_id + "LogGroup"]
 

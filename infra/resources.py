@@ -381,15 +381,36 @@ def role_resource(log_group_id: str, access: Access, indexed_tables: Iterable[st
     }}
 
 
+# The outbox relay (app.outbox_relay): the outbox table's stream → the campaign queue. Rows are
+# deleted only after they were sent, and the hourly sweep re-sends what a failed batch left, so
+# a batch that exhausts its retries is late, never lost.
+OUTBOX_RELAY_FUNCTION = "OutboxRelay"
+STREAM_ACTIONS = ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator",
+                  "dynamodb:ListStreams"]
+
+
+def outbox_stream_event() -> dict:
+    return {"OutboxStream": {"Type": "DynamoDB", "Properties": {
+        "Stream": {"Fn::GetAtt": [logical_id("outbox", "Table"), "StreamArn"]},
+        "StartingPosition": "TRIM_HORIZON", "BatchSize": 100, "MaximumBatchingWindowInSeconds": 1,
+        "MaximumRetryAttempts": 10, "BisectBatchOnFunctionError": True,
+        "FunctionResponseTypes": ["ReportBatchItemFailures"]}}}
+
+
 def function_resources(function_id: str, function_name: str, access: Access, indexed_tables: Iterable[str],
-                       profile: StageProfile) -> Resources:
+                       profile: StageProfile, stream_tables: Iterable[str] = ()) -> Resources:
     """Log group, role and alarms of one function (`function_id` is its logical id)."""
     log_group_id = function_id + "LogGroup"
     dims = [{"Name": "FunctionName", "Value": ref(function_id)}]
+    role = role_resource(log_group_id, access, indexed_tables)
+    if stream_tables:
+        role["Properties"]["Policies"][0]["PolicyDocument"]["Statement"].append(
+            {"Sid": "Streams", "Effect": "Allow", "Action": STREAM_ACTIONS,
+             "Resource": [{"Fn::GetAtt": [logical_id(t, "Table"), "StreamArn"]} for t in stream_tables]})
     return {
         log_group_id: {"Type": "AWS::Logs::LogGroup", "Properties": {
             "LogGroupName": "/aws/lambda/" + function_name, "RetentionInDays": profile.log_retention_days}},
-        function_id + "Role": role_resource(log_group_id, access, indexed_tables),
+        function_id + "Role": role,
         function_id + "ErrorsAlarm": alarm(
             function_name + "-errors", f"{function_name} raised errors (see its log group)",
             "AWS/Lambda", "Errors", dims),

@@ -113,10 +113,11 @@ def as_list(value: Any) -> list:
 
 
 def referenced_id(resource: Any) -> str:
-    """The logical id an IAM `Resource` entry points at: GetAtt X.Arn or Sub "${X.Arn}/index/*"."""
+    """The logical id an IAM `Resource` entry points at: GetAtt X.Arn (or a table's X.StreamArn)
+    or Sub "${X.Arn}/index/*"."""
     if isinstance(resource, dict) and "Fn::GetAtt" in resource:
         lid, attr = resource["Fn::GetAtt"]
-        assert attr == "Arn", resource
+        assert attr in ("Arn", "StreamArn"), resource
         return lid
     if isinstance(resource, dict) and isinstance(resource.get("Fn::Sub"), str):
         match = re.fullmatch(r"\$\{(\w+)\.Arn\}/index/\*", resource["Fn::Sub"])
@@ -494,3 +495,23 @@ def test_every_path_answers_every_method_through_the_app(pkg):
     methods = {"get", "post", "put", "patch", "delete", "head", "options"}
     for path, ops in body["paths"].items():
         assert methods <= set(ops), (path, sorted(methods - set(ops)))
+
+
+def test_the_outbox_stream_feeds_the_relay_function_with_partial_batch_failures(pkg):
+    outbox = pkg.template["Resources"][res.logical_id("outbox", "Table")]["Properties"]
+    assert outbox["StreamSpecification"] == {"StreamViewType": "NEW_IMAGE"}
+    relay = functions(pkg.template)[res.OUTBOX_RELAY_FUNCTION]["Properties"]
+    assert relay["Handler"] == "app.outbox_relay"
+    [event] = relay["Events"].values()
+    assert event["Type"] == "DynamoDB"
+    assert event["Properties"]["Stream"] == {"Fn::GetAtt": [res.logical_id("outbox", "Table"), "StreamArn"]}
+    assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    role = pkg.template["Resources"][res.OUTBOX_RELAY_FUNCTION + "Role"]["Properties"]
+    [streams] = [s for s in role["Policies"][0]["PolicyDocument"]["Statement"] if s["Sid"] == "Streams"]
+    assert streams["Resource"] == [{"Fn::GetAtt": [res.logical_id("outbox", "Table"), "StreamArn"]}]
+
+
+def test_the_jobs_queue_outlasts_its_worker_several_times(pkg):
+    queue = pkg.template["Resources"][res.queue_logical_id("jobs")]["Properties"]
+    worker = functions(pkg.template)["JobsWorker"]["Properties"]
+    assert queue["VisibilityTimeout"] >= 5 * worker["Timeout"]
