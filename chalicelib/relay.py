@@ -22,8 +22,6 @@ import logging
 import queue
 import threading
 from datetime import datetime, timedelta, timezone
-from typing import Iterable, Optional
-
 from chalicelib import clock, messaging
 from chalicelib.config import get_settings
 from chalicelib.store import outbox
@@ -146,8 +144,3 @@ def start_background(interval: float = 1.0, sweep_every: float = 15.0) -> thread
     thread = threading.Thread(target=loop, name="outbox-relay", daemon=True)
     thread.start()
     return thread
-
-
-def pending_in_memory() -> Optional[int]:
-    """Rows handed to the background thread and not yet taken (for tests)."""
-    return _wake.qsize()

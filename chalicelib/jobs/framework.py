@@ -24,18 +24,17 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Callable, Optional
 
 from chalicelib import clock
 from chalicelib.config import get_settings
 from chalicelib.errors import NotFound, ValidationFailed
-from chalicelib.store.models import JobRecord
+from chalicelib.store import jobs as job_store
 
 log = logging.getLogger("loyalty.jobs")
 
 DEFAULT_SEGMENTS = 4  # locally; deployed stages set LOYALTY_JOB_SEGMENTS (docs/JOBS.md)
-JOB_TTL_SECONDS = 90 * 24 * 3600
 PAGE_SIZE = 500  # records per scanned page: the unit of a checkpoint
 
 
@@ -78,61 +77,20 @@ class Paused(Exception):
     continues in a new invocation (a new jobs-queue message)."""
 
 
-def _create_record(job_id: str, data: dict) -> None:
-    rec = JobRecord(job_id, version=0, data=data, expires_at=timedelta(seconds=JOB_TTL_SECONDS))
-    rec.save(JobRecord.job_id.does_not_exist())
-
-
-def _update(job_id: str, change: Callable[[dict], Optional[dict]], attempts: int = 10) -> dict:
-    """Read the record, let `change` return its new data (None: leave it), write it if the
-    version is still the one read; again on a race. Returns the data as stored."""
-    from pynamodb.exceptions import PutError
-
-    for _ in range(attempts):
-        rec = JobRecord.get(job_id, consistent_read=True)
-        data = change(dict(rec.data))
-        if data is None:
-            return dict(rec.data)
-        version = int(rec.version or 0)
-        try:
-            JobRecord(job_id, version=version + 1, data=data,
-                      expires_at=timedelta(seconds=JOB_TTL_SECONDS)).save(JobRecord.version == version)
-            return data
-        except PutError as exc:
-            from chalicelib.store.base import error_code
-
-            if error_code(exc) != "ConditionalCheckFailedException":
-                raise
-    raise RuntimeError(f"job {job_id}: too much contention on its record")
-
-
-def _save_checkpoint(key: str, data: dict) -> None:
-    """A segment's checkpoint has one writer (its segment's worker): a plain put."""
-    JobRecord(key, data=data, expires_at=timedelta(seconds=JOB_TTL_SECONDS)).save()
+def _update(job_id: str, change: Callable[[dict], Optional[dict]]) -> dict:
+    return job_store.update(job_id, change)
 
 
 def get_job(job_id: str) -> dict:
-    try:
-        data = dict(JobRecord.get(job_id, consistent_read=True).data)
-    except JobRecord.DoesNotExist:
+    data = job_store.get(job_id)
+    if data is None:
         raise NotFound(job_id=job_id)
     return {k: data.get(k) for k in ("job_id", "job", "status", "as_of", "counts", "started_at",
                                       "finished_at", "error", "params", "errors")}
 
 
-def _checkpoint_key(job_id: str, phase: str, segment: int) -> str:
-    return f"{job_id}#{phase}#seg#{segment}"
-
-
-def _load_checkpoint(job_id: str, phase: str, segment: int) -> dict:
-    try:
-        return dict(JobRecord.get(_checkpoint_key(job_id, phase, segment), consistent_read=True).data)
-    except JobRecord.DoesNotExist:
-        return {"done": False, "last_key": None, "counts": {}}
-
-
-def _store_checkpoint(job_id: str, phase: str, segment: int, cp: dict) -> None:
-    _save_checkpoint(_checkpoint_key(job_id, phase, segment), cp)
+_load_checkpoint = job_store.load_checkpoint
+_store_checkpoint = job_store.store_checkpoint
 
 
 # --- the context a job runs with --------------------------------------------------
@@ -238,7 +196,7 @@ def create(name: str, as_of: datetime, actor: str, params: Optional[dict] = None
             "started_at": None, "finished_at": None, "error": None, "errors": [], "actor": actor,
             "params": params or {},
             "segments": segments or get_settings().job_segments or jobs()[name].default_segments}
-    _create_record(job_id, data)
+    job_store.create(job_id, data)
     return data
 
 
@@ -246,7 +204,9 @@ def execute(job_id: str, only_segment: Optional[int] = None, progress=None,
             deadline: Optional[float] = None) -> dict:
     """Run (or resume) a job in this process. Returns the job record. Raises Paused when a
     segment reached `deadline` (its checkpoint is stored: run it again to continue)."""
-    first = dict(JobRecord.get(job_id, consistent_read=True).data)
+    first = job_store.get(job_id)
+    if first is None:
+        raise NotFound(job_id=job_id)
     if first["status"] == "succeeded":
         return first
     job = jobs()[first["job"]]
@@ -340,7 +300,7 @@ def start(name: str, as_of: datetime, actor: str, params: Optional[dict] = None,
 def enqueue(job_id: str) -> None:
     """AWS: one jobs-queue message per segment (or one for multi-phase jobs); the worker
     function runs each, so a 10M-member scan spreads over many 15-minute Lambdas."""
-    data = dict(JobRecord.get(job_id, consistent_read=True).data)
+    data = job_store.get(job_id)
     job = jobs()[data["job"]]
     bodies = ([{"job_id": job_id, "segment": s} for s in range(int(data["segments"]))]
               if job.fanout else [{"job_id": job_id}])

@@ -19,8 +19,6 @@ import time
 from datetime import timedelta
 from typing import Callable, Optional
 
-from pynamodb.expressions.condition import Condition
-
 from chalicelib.errors import IdempotencyMismatch, LoyaltyError, RequestInProgress, RetryLater
 from chalicelib.services.uow import UnitOfWork
 from chalicelib.store import tx
@@ -45,7 +43,7 @@ def request_hash(req) -> str:
     return canonical_hash({"body": body, "params": req.params})
 
 
-def _mine_or_new(key: str) -> Condition:
+def _mine_or_new(key: str):
     claimed = _claimed.get()
     cond = IdempotencyRecord.key.does_not_exist()
     if claimed and claimed[0] == key:
