@@ -191,6 +191,14 @@ def check_path_params(params: dict) -> None:
         raise ValidationFailed("a path parameter is not valid", fields=fields)
 
 
+def check_query(query_params: Optional[dict], allowed: tuple) -> None:
+    """Query parameters a route does not take are errors, like unknown body fields."""
+    unknown = sorted(set(query_params or {}) - set(allowed))
+    if unknown:
+        raise ValidationFailed("unknown query parameter", fields=[
+            {"field": "query." + name[:64], "message": "not a parameter of this route"} for name in unknown[:10]])
+
+
 def check_idempotency_key(headers: dict) -> Optional[str]:
     key = headers.get("idempotency-key")
     if key is not None and not _IDEMPOTENCY_KEY.match(key):
@@ -253,6 +261,7 @@ def endpoint(bp: Blueprint, method: str, path: str, *, roles: tuple = (), owner:
                     if roles:
                         principal = verify_token(headers.get("authorization"))
                     check_path_params(params)
+                    check_query(request.query_params, query)
                     if roles:
                         authorize(principal, roles, owner=params.get(owner) if owner else None)
                     idempotency_key = check_idempotency_key(headers)

@@ -261,3 +261,10 @@ class TestDocs:
                         assert "$ref" in items, (method, path, items)  # typed, not {"type": "object"}
         for example_op in (doc["paths"]["/v1/members/{member_id}/accruals"]["post"],):
             assert example_op["requestBody"]["content"]["application/json"]["example"]["total_amount"] == 12800
+
+
+def test_a_query_parameter_the_route_does_not_take_is_a_400(api):
+    err = assert_error(api.get("/v1/rewards?limit=5&colour=red"), 400, "VALIDATION_ERROR")
+    assert err["details"]["fields"] == [{"field": "query.colour", "message": "not a parameter of this route"}]
+    assert_error(api.get("/v1/health?x=1", role=None), 400, "VALIDATION_ERROR")
+    assert api.get("/v1/rewards?limit=5").status == 200
