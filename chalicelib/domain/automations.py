@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Optional
 
 from chalicelib.clock import iso, parse_instant
@@ -19,6 +20,7 @@ from chalicelib.clock import iso, parse_instant
 PRIORITY = ("churn_risk", "points_expiring", "birthday", "welcome", "onboarding_step", "f2_nudge",
             "near_next_tier", "dormant")
 CHURN_SEGMENTS = ("at_risk", "cant_lose")
+CHURN_P_ALIVE = "0.3"
 
 CAP_DAYS = 7
 DEDUPE_DAYS = 400
@@ -108,7 +110,25 @@ def due_automations(view: dict, state: dict, as_of: datetime, config: dict,
                 {**base, "segment": segment["label"], "previous_segment": segment["previous_label"],
                  "ltv_12m": segment.get("ltv_12m", 0), "touch": segment.get("touch")},
                 cs_alert=segment.get("touch") == "high_touch")
+        elif count >= 2 and _p_alive_fell(segment, c) and _within(_days(segment.get("scored_at"), today), 0,
+                                                                    int(c.get("within_days", 7)) + 1):
+            # SPEC 2.19: p_alive fell below churn_p_alive between the last two scorings
+            out["churn_risk"] = Due(
+                "churn_risk", f"p_alive@{segment['scored_at'][:10]}",
+                {**base, "segment": segment.get("label"), "p_alive": segment["p_alive"],
+                 "previous_p_alive": segment["previous_p_alive"], "ltv_12m": segment.get("ltv_12m", 0),
+                 "touch": segment.get("touch")},
+                cs_alert=segment.get("touch") == "high_touch")
     return [out[name] for name in PRIORITY if name in out]
+
+
+def _p_alive_fell(segment: dict, config: dict) -> bool:
+    """p_alive below `churn_p_alive` (default "0.3") now, at or above it at the scoring before."""
+    now, before = segment.get("p_alive"), segment.get("previous_p_alive")
+    if now is None or before is None:
+        return False
+    threshold = Decimal(str(config.get("churn_p_alive", CHURN_P_ALIVE)))
+    return Decimal(str(now)) < threshold <= Decimal(str(before))
 
 
 # --- outreach rules: dedupe and the weekly cap ----------------------------------------------

@@ -7,7 +7,10 @@ See docs/SEGMENTS.md for every rule and why. In short:
 - each 1–5 by quintile of the mid-rank over the members with a purchase (ties share a
   score; the result does not depend on scan order);
 - label from the grid (R, FM = ⌈(F + M) / 2⌉); no purchase → `new` with rfm "000";
-- ltv_12m = floor(M × retention(recency days)); touch model by LTV rank.
+- frequency ties take the lowest score of their block (the tie rule of docs/SEGMENTS.md);
+- p_alive, expected_orders_12m and ltv_12m from the fitted value model (value_model.py),
+  or, below its minimum of repeat buyers, the fallback floor(M × retention(recency days));
+  touch model by LTV rank.
 """
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ from typing import Iterable, Optional, Sequence
 
 from chalicelib.clock import iso, parse_instant
 from chalicelib.domain.months import add_months, month_of, month_start
+from chalicelib.domain.value_model import Calibration, History, Model, Prediction
 
 LABELS = ("champions", "loyal", "potential_loyalist", "new", "promising", "need_attention", "at_risk",
           "cant_lose", "hibernating", "lost")
@@ -51,6 +55,14 @@ class Inputs:
     frequency: int
     monetary: int
     orders: int = 0  # lifetime orders on or before the scoring moment (f2_rate)
+    span_days: int = 0  # first → last order on or before the moment
+    age_days: int = 0  # first order → the moment
+
+    @property
+    def history(self) -> Optional[History]:
+        if self.recency_days is None:
+            return None
+        return History(self.orders, self.span_days, self.age_days, self.frequency, self.monetary)
 
 
 @dataclass(frozen=True)
@@ -60,6 +72,8 @@ class Score:
     label: str
     touch: str
     ltv_12m: int
+    p_alive: Optional[float] = None
+    expected_orders_12m: Optional[float] = None
 
 
 # --- inputs -------------------------------------------------------------------------------
@@ -98,7 +112,50 @@ def inputs_from_state(member_id: str, state: dict, as_of: datetime) -> Inputs:
     horizon = iso(as_of - timedelta(days=365))
     recency = max(0, (as_of.date() - parse_instant(last).date()).days)
     frequency = sum(1 for d in before if d > horizon)
-    return Inputs(member_id, recency, frequency, monetary(state.get("spend") or {}, as_of), lifetime)
+    first = orders.get("first_at") or last
+    first = min(first, last)
+    age = max(recency, (as_of.date() - parse_instant(first).date()).days)
+    return Inputs(member_id, recency, frequency, monetary(state.get("spend") or {}, as_of), lifetime,
+                  age - recency if lifetime > 1 else 0, age)
+
+
+def calibration_from_state(state: dict, as_of: datetime, inner_days: int) -> Calibration:
+    """The member's history `inner_days` before `as_of` and what followed, from the same
+    bounded state (docs/SEGMENTS.md, "Calibration slice"): orders before the cut are the
+    lifetime count less the kept timestamps after it; last year's value before the cut
+    comes from the monthly buckets of the months before the cut's month; the spend that
+    followed from the buckets after it (the cut's month prorated by its days after the cut)."""
+    cut = as_of - timedelta(days=inner_days)
+    orders = state.get("orders") or {}
+    spend = state.get("spend") or {}
+    months = orders.get("months") or {}
+    until, cut_s = iso(as_of), iso(cut)
+    recent = sorted(d for d in (orders.get("recent") or []) if d and d <= until)
+    current = inputs_from_state("", state, as_of)
+    after = [d for d in recent if d > cut_s]
+    count0 = max(0, current.orders - len(after))
+    first = orders.get("first_at")
+    cut_month = month_of(cut)
+    days = calendar.monthrange(cut.year, cut.month)[1]
+    share = Decimal(days - cut.day) / days  # the cut's month after the cut
+    spent = sum(int(v) for m, v in spend.items() if cut_month < m <= month_of(as_of))
+    spent += int((Decimal(int(spend.get(cut_month, 0))) * share).to_integral_value(rounding=ROUND_FLOOR))
+    spent = max(0, spent)
+    if not count0 or not first or first > cut_s:
+        return Calibration(None, spent, bool(after))
+    before = [d for d in recent if d <= cut_s]
+    if before:
+        last = before[-1]
+    elif count0 == 1:
+        last = first
+    else:  # older than the kept timestamps: at the edge of the kept window (an approximation)
+        last = max(first, iso(as_of - timedelta(days=400)))
+    age = max(0, (cut.date() - parse_instant(first).date()).days)
+    recency = max(0, (cut.date() - parse_instant(last).date()).days)
+    year_orders = sum(int(v) for m, v in months.items() if add_months(cut_month, -12) <= m < cut_month)
+    year_spend = max(0, sum(int(v) for m, v in spend.items() if add_months(cut_month, -12) <= m < cut_month))
+    hist = History(count0, max(0, age - recency) if count0 > 1 else 0, max(age, recency), year_orders, year_spend)
+    return Calibration(hist, spent, bool(after))
 
 
 # --- scores -------------------------------------------------------------------------------
@@ -106,19 +163,74 @@ def inputs_from_state(member_id: str, state: dict, as_of: datetime) -> Inputs:
 class Quintiles:
     """Score 1–5 of a value by its mid-rank among `values`:
     score = 1 + floor(5 × (worse + ties / 2) / n), capped at 5, where `worse` counts the
-    values strictly worse and `ties` the equal ones (itself included). Integer arithmetic."""
+    values strictly worse and `ties` the equal ones (itself included). Integer arithmetic.
+    With ties="low" a tied block takes the score its lowest member would have untied:
+    score = 1 + floor(5 × (worse + 1/2) / n); for values without ties both rules agree."""
 
-    def __init__(self, values: Iterable[int], higher_is_better: bool):
+    def __init__(self, values: Iterable[int], higher_is_better: bool, ties: str = "mid"):
         self.ordered = sorted(values)
         self.higher = higher_is_better
+        self.ties = ties  # "mid": a tied block takes its mid-rank; "low": its lowest rank
 
     def score(self, v: int) -> int:
         n = len(self.ordered)
         lo = bisect.bisect_left(self.ordered, v)
         hi = bisect.bisect_right(self.ordered, v)
-        ties = hi - lo
+        ties = hi - lo if self.ties == "mid" else 1
         worse = lo if self.higher else n - hi
         return min(5, 1 + (5 * (2 * worse + ties)) // (2 * n))
+
+
+@dataclass(frozen=True)
+class Cuts:
+    """A Quintiles reduced to its four cut points, so one worker can score a member alone:
+    `at[s - 2]` is the least good value scoring at least s (s = 2…5). Built from the
+    population's histogram; for any value of that population it gives Quintiles' score."""
+    at: tuple
+    higher: bool
+    keyed: bool = False  # values go through spend_key first
+
+    @classmethod
+    def from_counts(cls, counts: dict, higher_is_better: bool, ties: str = "mid", keyed: bool = False) -> "Cuts":
+        values = sorted(counts)
+        n = sum(counts.values())
+        at: list = [None] * 4
+        below = 0  # members with a smaller value
+        for v in values:
+            c = counts[v]
+            worse = below if higher_is_better else n - below - c
+            score = min(5, 1 + (5 * (2 * worse + (c if ties == "mid" else 1))) // (2 * n))
+            for s in range(2, score + 1):
+                if higher_is_better and at[s - 2] is None:
+                    at[s - 2] = v  # smallest value reaching s
+                elif not higher_is_better:
+                    at[s - 2] = v  # largest value still reaching s
+            below += c
+        return cls(tuple(at), higher_is_better, keyed)
+
+    def as_dict(self) -> dict:
+        return {"at": list(self.at), "higher": self.higher, "keyed": self.keyed}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Cuts":
+        return cls(tuple(None if v is None else int(v) for v in d["at"]), bool(d["higher"]), bool(d["keyed"]))
+
+    def score(self, v: int) -> int:
+        v = spend_key(v) if self.keyed else v
+        s = 1
+        for i, t in enumerate(self.at):
+            if t is not None and (v >= t if self.higher else v <= t):
+                s = i + 2
+        return s
+
+
+def spend_key(m: int) -> int:
+    """Monetary as histogram key: exact below 10,000 minor units, else rounded down to four
+    significant digits (≤ 0.1% apart), so a worker's histogram stays small at any scale."""
+    if m < 10_000:
+        return m
+    step = 10 ** (len(str(m)) - 4)
+    return m // step * step
 
 
 def label_for(r: int, f: int, m: int) -> str:
@@ -162,22 +274,90 @@ def touch_models(ltvs: dict[str, int]) -> dict[str, str]:
     return out
 
 
-def score_all(members: Sequence[Inputs]) -> list[Score]:
-    """Score a population; the result is independent of the input order."""
-    buyers = [m for m in members if m.recency_days is not None]
-    rq = Quintiles((m.recency_days for m in buyers), higher_is_better=False)
-    fq = Quintiles((m.frequency for m in buyers), higher_is_better=True)
-    mq = Quintiles((m.monetary for m in buyers), higher_is_better=True)
-    ltvs = {m.member_id: ltv_12m(m.recency_days, m.frequency, m.monetary) for m in members}
-    touch = touch_models(ltvs)
-    out = []
-    for m in members:
-        if m.recency_days is None:
-            out.append(Score(m.member_id, NOT_SCORED, "new", touch[m.member_id], 0))
-            continue
-        r, f, mo = rq.score(m.recency_days), fq.score(m.frequency), mq.score(m.monetary)
-        out.append(Score(m.member_id, f"{r}{f}{mo}", label_for(r, f, mo), touch[m.member_id], ltvs[m.member_id]))
+def fallback_prediction(m: Inputs) -> Prediction:
+    """The documented fallback (too few repeat buyers to fit): orders expected = F ×
+    retention(R), ltv_12m = floor(M × retention(R)), p_alive = retention(R)."""
+    if m.recency_days is None:
+        return Prediction(0.0, 0.0, 0)
+    share = retention(m.recency_days)
+    return Prediction(float(share), float((Decimal(m.frequency) * share).quantize(Decimal("0.01"), ROUND_FLOOR)),
+                      ltv_12m(m.recency_days, m.frequency, m.monetary))
+
+
+def predictions(members: Sequence[Inputs], model: Optional[Model], horizon_days: int = 365) -> list[Prediction]:
+    """p_alive, expected_orders_12m, ltv_12m for each member (none without a purchase)."""
+    if model is None or model.kind != "btyd":
+        return [fallback_prediction(m) for m in members]
+    from chalicelib.domain import value_model
+
+    buyers = [i for i, m in enumerate(members) if m.recency_days is not None]
+    out = [Prediction(0.0, 0.0, 0)] * len(members)
+    for i, p in zip(buyers, value_model.predict_many(model, [members[i].history for i in buyers], horizon_days)):
+        out[i] = p
     return out
+
+
+@dataclass(frozen=True)
+class Scorer:
+    """Everything needed to score one member alone: the quintile inputs of the population,
+    the value model and the touch thresholds, i.e. the (ltv, member_id) rank keys of the
+    last high_touch and low_touch members (None: nobody in that model)."""
+    rq: Quintiles
+    fq: Quintiles
+    mq: Quintiles
+    model: Optional[Model]
+    high_until: Optional[tuple]
+    low_until: Optional[tuple]
+
+    def touch(self, member_id: str, ltv: int) -> str:
+        key = (-ltv, member_id)
+        if ltv > 0 and self.high_until is not None and key <= self.high_until:
+            return "high_touch"
+        if ltv > 0 and self.low_until is not None and key <= self.low_until:
+            return "low_touch"
+        return "tech_touch"
+
+    def score(self, m: Inputs, p: Prediction) -> Score:
+        touch = self.touch(m.member_id, p.ltv_12m)
+        if m.recency_days is None:
+            return Score(m.member_id, NOT_SCORED, "new", touch, 0, 0.0, 0.0)
+        r, f, mo = self.rq.score(m.recency_days), self.fq.score(m.frequency), self.mq.score(m.monetary)
+        return Score(m.member_id, f"{r}{f}{mo}", label_for(r, f, mo), touch, p.ltv_12m, p.p_alive,
+                     p.expected_orders_12m)
+
+
+def touch_thresholds(ltvs: Sequence[tuple], population: int) -> tuple:
+    """From (ltv, member_id) pairs of `population` members (all of them, or a uniform sample
+    whose ranks are scaled up), the rank keys ending high_touch and low_touch."""
+    ranked = sorted((-ltv, m) for ltv, m in ltvs if ltv > 0)
+    n, s = population, len(ltvs)
+    if not s:
+        return None, None
+    high = -(-n * HIGH_TOUCH_PERCENT // 100)
+    low_end = -(-n * (HIGH_TOUCH_PERCENT + LOW_TOUCH_PERCENT) // 100)
+
+    def key_at(rank: int):  # rank among the population → the sample's key at that share
+        i = min(len(ranked), -(-rank * s // n))
+        return ranked[i - 1] if i >= 1 and ranked else None
+
+    return key_at(high), key_at(low_end)
+
+
+def scorer_for(members: Sequence[Inputs], model: Optional[Model],
+               preds: Optional[Sequence[Prediction]] = None) -> Scorer:
+    buyers = [m for m in members if m.recency_days is not None]
+    preds = preds if preds is not None else predictions(members, model)
+    high, low = touch_thresholds([(p.ltv_12m, m.member_id) for m, p in zip(members, preds)], len(members))
+    return Scorer(Quintiles((m.recency_days for m in buyers), higher_is_better=False),
+                  Quintiles((m.frequency for m in buyers), higher_is_better=True, ties="low"),
+                  Quintiles((m.monetary for m in buyers), higher_is_better=True), model, high, low)
+
+
+def score_all(members: Sequence[Inputs], model: Optional[Model] = None) -> list[Score]:
+    """Score a population; the result is independent of the input order."""
+    preds = predictions(members, model)
+    scorer = scorer_for(members, model, preds)
+    return [scorer.score(m, p) for m, p in zip(members, preds)]
 
 
 def segment_state(previous: Optional[dict], score: Score, scored_at: str) -> dict:
@@ -187,7 +367,12 @@ def segment_state(previous: Optional[dict], score: Score, scored_at: str) -> dic
     for the same moment keeps them."""
     previous = previous or {}
     seg = {"rfm": score.rfm, "label": score.label, "touch": score.touch, "ltv_12m": score.ltv_12m,
-           "scored_at": scored_at}
+           "p_alive": score.p_alive, "expected_orders_12m": score.expected_orders_12m, "scored_at": scored_at}
+    # p_alive at the scoring before this one (churn_risk's "fell below" rule)
+    if previous.get("scored_at") == scored_at:
+        seg["previous_p_alive"] = previous.get("previous_p_alive")
+    else:
+        seg["previous_p_alive"] = previous.get("p_alive")
     if previous.get("scored_at") == scored_at:
         seg.update(previous_label=previous.get("previous_label"), changed_at=previous.get("changed_at"))
     elif previous.get("label") != score.label:

@@ -20,36 +20,54 @@ OUTBOX_GRACE = timedelta(minutes=1)
 
 @register("score-rfm", fanout=False)
 def score_rfm(ctx: JobContext) -> None:
-    """RFM quintiles, labels, LTV and touch model for every active member (docs/SEGMENTS.md).
+    """RFM quintiles, labels, predicted value (p_alive, expected orders, LTV) and touch model
+    for every active member (docs/SEGMENTS.md, "Running at scale").
 
-    Phase 1 scans the members and keeps (R, F, M) per active member in memory; the
-    population is then ranked; phase 2 scans again and writes each member's segment
-    conditionally on the version it reads (no write when nothing changed). Phase 1 lives
-    in memory, so a resumed run gathers again (a fresh phase name); phase 2 resumes from
-    its checkpoints. docs/SEGMENTS.md explains how this scales past one worker."""
-    gathered: dict[str, rfm.Inputs] = {}
+    Phase 1 (gather) scans the members once, keeping only bounded statistics: exact
+    histograms of R and F, a histogram of M (4 significant digits), the f2 counts, and a
+    uniform reservoir sample of members for the model fit. The value model is fitted once
+    on the sample; the quintile cut points, the model and the touch thresholds are stored
+    with the job, so a resumed run skips the gather. Phase 2 (write) scans again; each
+    member is scored alone from that stored scorer and written conditionally on the version
+    read (nothing when unchanged); it resumes from its per-segment checkpoints, and the
+    report is summed from the checkpointed counts."""
+    plan = segments.load_plan(ctx.job_id)
+    if plan is None:
+        gather = segments.Gatherer(ctx.as_of, seed=ctx.job_id)
 
-    def gather(rec):
-        if rec.status != "active":
-            return {"inactive": 1}
-        gathered[rec.member_id] = rfm.inputs_from_state(rec.member_id, dict(rec.state or {}), ctx.as_of)
-        return None
+        def visit(rec):
+            if rec.status != "active":
+                return None
+            gather.add(rec.member_id, dict(rec.state or {}))
+            return None
 
-    ctx.scan(MemberRecord, gather, phase=f"gather-{secrets.token_hex(4)}")
-    scores = {s.member_id: s for s in rfm.score_all(list(gathered.values()))}
+        ctx.scan(MemberRecord, visit, phase=f"gather-{secrets.token_hex(4)}")
+        plan = gather.plan()
+        segments.save_plan(ctx.job_id, plan)
+    scorer = plan.scorer()
     scored_at = clock.iso(ctx.as_of)
 
     def write(rec):
-        score = scores.get(rec.member_id)
-        if score is None:
-            return None  # enrolled (or reactivated) after the gather: scored next run
-        return {segments.write_segment(member_store.MemberRow.from_record(rec), score, scored_at): 1}
+        if rec.status != "active":
+            return None
+        row = member_store.MemberRow.from_record(rec)
+        inputs = rfm.inputs_from_state(rec.member_id, row.state, ctx.as_of)
+        score = scorer.score(inputs, plan.predict(inputs))
+        counts = {segments.write_segment(row, score, scored_at): 1, f"label_{score.label}": 1,
+                  f"touch_{score.touch}": 1, "ltv_total": score.ltv_12m, "scored": 1}
+        if inputs.orders >= 1:
+            counts["buyers"] = 1
+            counts["repeat_buyers"] = int(inputs.orders >= 2)
+        return counts
 
     ctx.scan(MemberRecord, write, phase="write")
-    report = segments.build_report(scores.values(), gathered.values(), scored_at)
+    report = segments.report_from_counts(ctx.counts, scored_at, plan.model)
     store.save_report(report)
-    ctx.counts.pop("inactive", None)
-    ctx.counts.update(scored=len(scores), **{f"segment_{k}": v for k, v in report["segments"].items() if v})
+    for key in [k for k in ctx.counts if k.startswith(("label_", "touch_")) or k in (
+            "ltv_total", "buyers", "repeat_buyers")]:
+        ctx.counts.pop(key)
+    ctx.counts.update(model=0 if plan.model.kind == "fallback" else 1,
+                      **{f"segment_{k}": v for k, v in report["segments"].items() if v})
 
 
 # --- run-automations -------------------------------------------------------------------------

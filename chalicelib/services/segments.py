@@ -1,13 +1,15 @@
 """Segments: writing a member's score, the segments report and segment listings (SPEC 2.11)."""
 from __future__ import annotations
 
+import random
 import re
 from collections import Counter
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Iterable, Optional
 
 from chalicelib import clock
-from chalicelib.domain import rfm
+from chalicelib.domain import rfm, value_model
 from chalicelib.errors import NotFound, ValidationFailed
 from chalicelib.schemas.common import MEMBER_ID_PATTERN
 from chalicelib.services import members
@@ -15,9 +17,131 @@ from chalicelib.store import marketing as store
 from chalicelib.store import members as member_store
 from chalicelib.store import tx
 from chalicelib.store.base import Conflict, retrying
-from chalicelib.store.models import MemberRecord
+from chalicelib.store.models import JobRecord, MemberRecord
 
 NPS_DAYS = 90
+SAMPLE_SIZE = 50_000  # members kept for the model fit (a uniform reservoir sample)
+PLAN_TTL = timedelta(days=90)
+
+
+# --- score-rfm: the gather pass and the plan it leaves ----------------------------------------
+
+@dataclass
+class Plan:
+    """What phase 1 of score-rfm leaves for the writers: cut points, the model, touch keys."""
+    r: rfm.Cuts
+    f: rfm.Cuts
+    m: rfm.Cuts
+    model: rfm.Model
+    high_until: Optional[tuple]
+    low_until: Optional[tuple]
+    population: int
+
+    def scorer(self) -> rfm.Scorer:
+        return rfm.Scorer(self.r, self.f, self.m, self.model, self.high_until, self.low_until)
+
+    def predict(self, inputs: rfm.Inputs) -> rfm.Prediction:
+        return rfm.predictions([inputs], self.model)[0]
+
+    def as_dict(self) -> dict:
+        return {"r": self.r.as_dict(), "f": self.f.as_dict(), "m": self.m.as_dict(), "model": self.model.as_dict(),
+                "high_until": list(self.high_until) if self.high_until else None,
+                "low_until": list(self.low_until) if self.low_until else None, "population": self.population}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Plan":
+        def key(v):
+            return (int(v[0]), str(v[1])) if v else None
+
+        return cls(rfm.Cuts.from_dict(d["r"]), rfm.Cuts.from_dict(d["f"]), rfm.Cuts.from_dict(d["m"]),
+                   rfm.Model.from_dict(d["model"]), key(d.get("high_until")), key(d.get("low_until")),
+                   int(d["population"]))
+
+
+class Gatherer:
+    """Phase 1 of score-rfm: bounded statistics of every active member (histograms of R, F
+    and M; the earliest first order) and a uniform reservoir sample of SAMPLE_SIZE members'
+    order state for the model fit. Memory: O(SAMPLE_SIZE + distinct histogram keys)."""
+
+    def __init__(self, as_of: datetime, seed: str, sample_size: int = SAMPLE_SIZE):
+        self.as_of = as_of
+        self.sample_size = sample_size
+        self.rng = random.Random(seed)
+        self.r: Counter = Counter()
+        self.f: Counter = Counter()
+        self.m: Counter = Counter()
+        self.seen = 0
+        self.first_order: Optional[str] = None
+        self.sample: list = []  # (member_id, inputs, {"orders", "spend"})
+
+    def add(self, member_id: str, state: dict) -> None:
+        inputs = rfm.inputs_from_state(member_id, state, self.as_of)
+        self.seen += 1
+        if inputs.recency_days is not None:
+            self.r[inputs.recency_days] += 1
+            self.f[inputs.frequency] += 1
+            self.m[rfm.spend_key(inputs.monetary)] += 1
+            first = (state.get("orders") or {}).get("first_at")
+            if first and (self.first_order is None or first < self.first_order):
+                self.first_order = first
+        item = (member_id, inputs, {"orders": state.get("orders") or {}, "spend": state.get("spend") or {}})
+        if len(self.sample) < self.sample_size:
+            self.sample.append(item)
+        else:  # Algorithm R: every member ends in the sample with the same chance
+            j = self.rng.randrange(self.seen)
+            if j < self.sample_size:
+                self.sample[j] = item
+
+    def inner_days(self) -> int:
+        """The calibration slice: half the program's purchase history, at most a year."""
+        if not self.first_order:
+            return 0
+        days = (self.as_of - clock.parse_instant(self.first_order)).days
+        return min(value_model.MAX_INNER_DAYS, max(0, days // 2))
+
+    def plan(self) -> Plan:
+        from chalicelib.domain import value_model as vm
+
+        buyers = [(mid, i, st) for mid, i, st in self.sample if i.recency_days is not None]
+        inner = self.inner_days()
+        calibration = [rfm.calibration_from_state(st, self.as_of, inner) for _, _, st in buyers] if inner else []
+        model = vm.fit([i.history for _, i, _ in buyers], calibration, inner)
+        members = [i for _, i, _ in self.sample]
+        preds = rfm.predictions(members, model)
+        high, low = rfm.touch_thresholds([(p.ltv_12m, m.member_id) for m, p in zip(members, preds)], self.seen)
+        return Plan(rfm.Cuts.from_counts(self.r, higher_is_better=False),
+                    rfm.Cuts.from_counts(self.f, higher_is_better=True, ties="low"),
+                    rfm.Cuts.from_counts(self.m, higher_is_better=True, keyed=True), model, high, low, self.seen)
+
+
+def _plan_key(job_id: str) -> str:
+    return f"{job_id}#plan"
+
+
+def load_plan(job_id: str) -> Optional[Plan]:
+    try:
+        return Plan.from_dict(dict(JobRecord.get(_plan_key(job_id), consistent_read=True).data))
+    except JobRecord.DoesNotExist:
+        return None
+
+
+def save_plan(job_id: str, plan: Plan) -> None:
+    JobRecord(_plan_key(job_id), data=plan.as_dict(), expires_at=PLAN_TTL).save()
+
+
+def report_from_counts(counts: dict, as_of: str, model: rfm.Model) -> dict:
+    """The segments report from the write phase's summed (checkpointed) counts."""
+    buyers = int(counts.get("buyers", 0))
+    return {
+        "as_of": as_of,
+        "scored": int(counts.get("scored", 0)),
+        "segments": {label: int(counts.get(f"label_{label}", 0)) for label in rfm.LABELS},
+        "touch": {t: int(counts.get(f"touch_{t}", 0)) for t in rfm.TOUCH},
+        "f2_rate": round(int(counts.get("repeat_buyers", 0)) / buyers, 4) if buyers else 0.0,
+        "ltv_12m_total": int(counts.get("ltv_total", 0)),
+        "model": {k: v for k, v in model.as_dict().items() if k in ("kind", "reason", "bgnbd", "gg", "beta", "k",
+                                                                       "inner_days", "fitted_on", "repeat_buyers")},
+    }
 
 
 def write_segment(row: member_store.MemberRow, score: rfm.Score, scored_at: str) -> str:

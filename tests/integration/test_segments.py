@@ -25,6 +25,7 @@ def test_scoring_ranks_customers_and_writes_their_segment(api):
     assert counts["scored"] == 4 and counts["written"] == 4
     seg = {m: api.member(m)["segment"] for m in ("big", "small", "lapsed", "none")}
     assert seg["none"] == {"rfm": "000", "label": "new", "touch": "tech_touch", "ltv_12m": 0,
+                           "p_alive": 0.0, "expected_orders_12m": 0.0, "previous_p_alive": None,
                            "scored_at": "2026-06-15T00:00:00Z", "previous_label": None,
                            "changed_at": "2026-06-15T00:00:00Z"}
     # quintiles of mid-ranks among the three buyers (new members are not ranked): big is best on

@@ -49,7 +49,7 @@ class TestLabels:
     def test_no_purchase_is_new_with_rfm_000_and_no_value(self):
         scores = {s.member_id: s for s in rfm.score_all([rfm.Inputs("buyer", 3, 2, 5000, 2),
                                                           rfm.Inputs("fresh", None, 0, 0, 0)])}
-        assert scores["fresh"] == rfm.Score("fresh", "000", "new", "tech_touch", 0)
+        assert scores["fresh"] == rfm.Score("fresh", "000", "new", "tech_touch", 0, 0.0, 0.0)
         assert scores["buyer"].rfm == "333"  # alone among buyers: the middle quintile
 
     def test_a_frequent_big_spender_ranks_above_a_one_time_small_buyer(self):

@@ -1,0 +1,189 @@
+"""`ltv_quality` (SPEC 2.19, 6): our predicted value against a reference BG/NBD + Gamma-Gamma
+on a public data set's later, held-out period.
+
+Data: the 2,357-customer CDNOW sample (bench/data/CDNOW_sample.txt, bench/data/README.md):
+every purchase of customers whose first purchase was in the first quarter of 1997, up to
+1998-06-30. Split: calibration = every purchase up to CUT (1997-06-30), holdout = the 365
+days after it (1997-07-01 … 1998-06-30), the horizon of `ltv_12m`. The holdout is never
+used for fitting or for choosing anything: the model calibrates itself on an earlier slice
+inside the calibration period, as the job does on a program's history.
+
+Ours runs the job's own code: each customer's purchases become the member state the
+accrual path keeps (bounded: order count, first/last, the newest 40 timestamps of 400 days,
+13 monthly order counts and spend buckets), then `segments.Gatherer` → the fitted plan →
+`rfm.predictions` / the scorer. The reference is fitted on the exact transactions (x, t_x, T
+in days, the mean of the repeat purchases), as published: E[orders in 52 weeks] × the
+Gamma-Gamma conditional mean (the population mean for customers without a repeat), and
+P(at least one purchase in the period).
+"""
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from datetime import date, datetime, timedelta, timezone
+
+from bench.common import entry
+
+DATA = os.path.join(os.path.dirname(__file__), "data", "CDNOW_sample.txt")
+CUT = date(1997, 9, 30)
+HOLDOUT_DAYS = 273
+BOOTSTRAP = 2000
+
+
+def load(path: str = DATA) -> dict:
+    """customer → {date: spend in cents} (purchases on one day are one order)."""
+    out: dict = defaultdict(lambda: defaultdict(int))
+    with open(path) as f:
+        for line in f:
+            cust, _, day, _, dollars = line.split()
+            d = datetime.strptime(day, "%Y%m%d").date()
+            out[cust][d] += int(round(float(dollars) * 100))
+    return out
+
+
+def member_state(orders: list, as_of: datetime) -> dict:
+    """The bounded order state the accrual path would hold at `as_of` (services/points.py)."""
+    from chalicelib.clock import iso
+    from chalicelib.domain.months import add_months, month_of
+
+    stamps = [datetime(d.year, d.month, d.day, 12, tzinfo=timezone.utc) for d, _ in orders]
+    horizon = iso(as_of - timedelta(days=400))
+    months: dict = defaultdict(int)
+    spend: dict = defaultdict(int)
+    for t, (_, cents) in zip(stamps, orders):
+        months[month_of(t)] += 1
+        spend[month_of(t)] += cents
+    oldest = add_months(month_of(as_of), -12)
+    return {"orders": {"count": len(orders), "first_at": iso(stamps[0]), "last_at": iso(stamps[-1]),
+                       "recent": [iso(t) for t in stamps if iso(t) >= horizon][-40:],
+                       "months": {m: v for m, v in months.items() if m >= oldest}},
+            "spend": {m: v for m, v in spend.items() if m >= oldest}}
+
+
+def _spearman(a, b) -> float:
+    from scipy.stats import spearmanr
+
+    return float(spearmanr(a, b)[0])
+
+
+def _auc(score, label) -> float:
+    import numpy as np
+    from scipy.stats import rankdata
+
+    r = rankdata(score)
+    pos = label.sum()
+    neg = len(label) - pos
+    return float((r[label].sum() - pos * (pos + 1) / 2) / (pos * neg))
+
+
+def _capture(score, actual, share: float) -> float:
+    import numpy as np
+
+    k = int(np.ceil(share * len(score)))
+    top = np.argsort(-score, kind="stable")[:k]
+    return float(actual[top].sum() / actual.sum())
+
+
+def evaluate(path: str = DATA, cut: date = CUT, seed: int = 20) -> dict:
+    import numpy as np
+
+    from chalicelib.domain import btyd, rfm
+    from chalicelib.services import segments
+
+    tx = load(path)
+    as_of = datetime(cut.year, cut.month, cut.day, 23, 59, 59, tzinfo=timezone.utc)
+    end = cut + timedelta(days=HOLDOUT_DAYS)
+    ids, states, ref_rows, actual, bought = [], [], [], [], []
+    for cust in sorted(tx):
+        orders = sorted((d, v) for d, v in tx[cust].items() if d <= cut)
+        if not orders:
+            continue
+        ids.append(cust)
+        states.append(member_state(orders, as_of))
+        first, last = orders[0][0], orders[-1][0]
+        repeat = [v for _, v in orders[1:]]
+        ref_rows.append((len(orders) - 1, (last - first).days / 7, (cut - first).days / 7,
+                         (sum(repeat) / len(repeat)) if repeat else 0.0))
+        after = [v for d, v in tx[cust].items() if cut < d <= end]
+        actual.append(sum(after))
+        bought.append(bool(after))
+    actual = np.array(actual, dtype=float)
+    bought = np.array(bought)
+
+    # ours: the job's gather → plan → scorer, on the bounded member states
+    gather = segments.Gatherer(as_of, seed="ltv-quality")
+    for cust, st in zip(ids, states):
+        gather.add(cust, st)
+    plan = gather.plan()
+    inputs = [rfm.inputs_from_state(c, st, as_of) for c, st in zip(ids, states)]
+    preds = rfm.predictions(inputs, plan.model, HOLDOUT_DAYS)
+    scorer = plan.scorer()
+    scores = [scorer.score(i, p) for i, p in zip(inputs, preds)]
+    ours = np.array([p.ltv_12m for p in preds], dtype=float)
+    alive = np.array([p.p_alive for p in preds], dtype=float)
+
+    # reference: BG/NBD + Gamma-Gamma on the exact transactions
+    x, t_x, T, zbar = (np.array(c, dtype=float) for c in zip(*ref_rows))
+    bg = btyd.fit_bgnbd(x, t_x, T)
+    gg = btyd.fit_gamma_gamma(x[x > 0], zbar[x > 0])
+    horizon = HOLDOUT_DAYS / 7
+    ref = btyd.expected_orders(bg, horizon, x, t_x, T) * btyd.expected_order_value(gg, x, zbar)
+    ref_any = btyd.p_any_purchase(bg, horizon, x, t_x, T)
+
+    rng = np.random.default_rng(seed)
+    n = len(actual)
+    diffs = []
+    for _ in range(BOOTSTRAP):
+        i = rng.integers(0, n, n)
+        diffs.append(_spearman(ours[i], actual[i]) - _spearman(ref[i], actual[i]))
+    lo, hi = (float(v) for v in np.percentile(diffs, [5, 95]))
+
+    by_touch: dict = {}
+    for t in rfm.TOUCH:
+        sel = np.array([s.touch == t for s in scores])
+        by_touch[t] = {"members": int(sel.sum()), "predicted": round(float(ours[sel].sum()) / 100, 2),
+                       "actual": round(float(actual[sel].sum()) / 100, 2)}
+    by_label: dict = {}
+    for label in rfm.LABELS:
+        sel = np.array([s.label == label for s in scores])
+        by_label[label] = {"members": int(sel.sum()),
+                           "predicted_each": round(float(ours[sel].mean()) / 100, 2) if sel.any() else None,
+                           "actual_each": round(float(actual[sel].mean()) / 100, 2) if sel.any() else None}
+    return {
+        "customers": n, "calibration": f"1997-01-01..{cut.isoformat()}",
+        "holdout": f"{(cut + timedelta(days=1)).isoformat()}..{end.isoformat()}",
+        "spearman": {"ours": round(_spearman(ours, actual), 4), "reference": round(_spearman(ref, actual), 4),
+                     "difference_90ci": [round(lo, 4), round(hi, 4)], "bootstrap": BOOTSTRAP},
+        "top5_capture": {"ours": round(_capture(ours, actual, 0.05), 4),
+                         "reference": round(_capture(ref, actual, 0.05), 4)},
+        "top20_capture": {"ours": round(_capture(ours, actual, 0.20), 4),
+                          "reference": round(_capture(ref, actual, 0.20), 4)},
+        "total_ratio": {"ours": round(float(ours.sum() / actual.sum()), 4),
+                        "reference": round(float(ref.sum() / actual.sum()), 4)},
+        "auc_bought_again": {"ours_p_alive": round(_auc(alive, bought), 4),
+                             "reference_p_any_purchase": round(_auc(ref_any, bought), 4)},
+        "by_touch": by_touch, "by_label": by_label,
+        "model": {k: v for k, v in plan.model.as_dict().items()},
+        "reference_model": {"bgnbd": bg.as_dict(), "gg": gg.as_dict()},
+    }
+
+
+def verdict(r: dict) -> bool:
+    return (r["spearman"]["difference_90ci"][0] > 0
+            and r["top20_capture"]["ours"] >= r["top20_capture"]["reference"]
+            and abs(r["total_ratio"]["ours"] - 1) <= 0.10
+            and r["auc_bought_again"]["ours_p_alive"] >= r["auc_bought_again"]["reference_p_any_purchase"])
+
+
+def measure() -> dict:
+    r = evaluate()
+    s = r["spearman"]
+    return entry(s["ours"], s["reference"], round(s["ours"] / s["reference"], 4),
+                 "Spearman 90% CI of the difference > 0; top-20% capture ≥ reference; total within 10%; "
+                 "AUC ≥ reference", "spearman", met=verdict(r), **r)
+
+
+if __name__ == "__main__":
+    import json
+
+    print(json.dumps(evaluate(), indent=1))

@@ -1,0 +1,227 @@
+"""The predicted-value model of score-rfm (SPEC 2.19): fitted on the program's own history. Pure.
+
+docs/SEGMENTS.md explains it; in short, at each scoring:
+1. BG/NBD is fitted on every sampled member's (x, t_x, T) at the scoring moment and
+   gives E[orders in the next 12 months] and the chance of buying in a horizon h.
+2. Gamma-Gamma is fitted on the members' order values (all of last year's orders, the
+   first included, so one-order buyers get their own shrunk value, not the population's).
+3. A calibration on an earlier slice of the same history: the same two models fitted as
+   of `as_of − h` (h = half the history, at most 365 days) are scored against what the
+   members actually did in (as_of − h, as_of]. From that split come
+   - β, how far a member's own order value is trusted against the program mean
+     (the grid value with the best rank correlation with the spend that followed),
+   - k, the factor that makes the predicted total match the spend that followed,
+   - the logistic map from log E[orders in h] to P(ordered in h) = `p_alive`.
+Below MIN_REPEAT_BUYERS members with a repeat purchase (or when a fit fails) the model
+is the documented `fallback`: the retention table of rfm.py.
+
+numpy and scipy are imported inside functions only (never at `import app`).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Optional, Sequence
+
+MIN_REPEAT_BUYERS = 200
+BETAS = (0.0, 0.25, 0.5, 0.75, 1.0)
+YEAR_DAYS = 365
+MAX_INNER_DAYS = 365
+MIN_INNER_DAYS = 28
+WEEK = 7.0
+
+
+@dataclass(frozen=True)
+class History:
+    """A member's purchase history at a moment, in whole days, and last year's value."""
+    orders: int  # lifetime orders (x = orders − 1)
+    span_days: int  # first → last order (t_x)
+    age_days: int  # first order → the moment (T)
+    year_orders: int  # orders in the last 365 days
+    year_spend: int  # net spend in the last 365 days (minor units)
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """What an earlier slice says: `spend_after` is the spend in the h days that followed
+    `before` (the member's history h days earlier; None: no order yet then)."""
+    before: Optional[History]
+    spend_after: int
+    ordered_after: bool
+
+
+@dataclass(frozen=True)
+class Prediction:
+    p_alive: float  # 4 decimals
+    expected_orders_12m: float  # 2 decimals
+    ltv_12m: int  # minor units
+
+
+@dataclass
+class Model:
+    kind: str  # "btyd" or "fallback"
+    reason: str = ""
+    bgnbd: dict = field(default_factory=dict)  # r, alpha, a, b (weeks)
+    gg: dict = field(default_factory=dict)  # p, q, gamma (minor units)
+    beta: float = 1.0
+    k: float = 1.0
+    inner_days: int = 0
+    logit: tuple = (0.0, 1.0)  # p_alive = σ(c0 + c1 · log E[orders in inner_days])
+    fitted_on: int = 0
+    repeat_buyers: int = 0
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["logit"] = list(self.logit)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Model":
+        d = dict(d)
+        d["logit"] = tuple(float(v) for v in d.get("logit") or (0.0, 1.0))
+        return cls(**{k: (float(v) if k in ("beta", "k") else v) for k, v in d.items()
+                      if k in cls.__dataclass_fields__})
+
+
+def fallback(reason: str, fitted_on: int = 0, repeat_buyers: int = 0) -> Model:
+    return Model("fallback", reason, fitted_on=fitted_on, repeat_buyers=repeat_buyers)
+
+
+# --- fitting --------------------------------------------------------------------------------
+
+def _arrays(hs: Sequence[History]):
+    import numpy as np
+
+    x = np.array([h.orders - 1 for h in hs], dtype=float)
+    t_x = np.array([h.span_days for h in hs], dtype=float) / WEEK
+    T = np.array([h.age_days for h in hs], dtype=float) / WEEK
+    n = np.array([h.year_orders for h in hs], dtype=float)
+    spend = np.array([h.year_spend for h in hs], dtype=float)
+    return x, t_x, T, n, spend
+
+
+def _fit_pair(hs: Sequence[History]):
+    """BG/NBD and Gamma-Gamma fitted on distinct tuples weighted by their counts."""
+    from collections import Counter
+
+    import numpy as np
+
+    from chalicelib.domain import btyd
+
+    tuples = Counter((h.orders - 1, h.span_days, h.age_days) for h in hs)
+    keys = np.array(list(tuples), dtype=float)
+    w = np.array(list(tuples.values()), dtype=float)
+    bg = btyd.fit_bgnbd(keys[:, 0], keys[:, 1] / WEEK, keys[:, 2] / WEEK, w)
+    values = [(h.year_orders, h.year_spend / h.year_orders) for h in hs if h.year_orders > 0 and h.year_spend > 0]
+    n = np.array([v[0] for v in values], dtype=float)
+    mean = np.array([v[1] for v in values], dtype=float)
+    gg = btyd.fit_gamma_gamma(n, mean)
+    return bg, gg
+
+
+def _raw(bg, gg, hs: Sequence[History], horizon_days: float):
+    """E[orders in horizon], P(order in horizon) and the member's own expected order value."""
+    import numpy as np
+
+    from chalicelib.domain import btyd
+
+    x, t_x, T, n, spend = _arrays(hs)
+    eo = btyd.expected_orders(bg, horizon_days / WEEK, x, t_x, T)
+    mean = np.where(n > 0, spend / np.maximum(n, 1), 0.0)
+    own = btyd.expected_order_value(gg, np.where(mean > 0, n, 0), np.maximum(mean, 1e-9))
+    return np.nan_to_num(eo), np.nan_to_num(own, nan=gg.population_mean)
+
+
+def _spearman(a, b) -> float:
+    import numpy as np
+    from scipy.stats import spearmanr
+
+    if np.ptp(a) == 0 or np.ptp(b) == 0:
+        return 0.0
+    return float(spearmanr(a, b)[0])
+
+
+def _top_capture(score, actual, share: float = 0.2) -> float:
+    import numpy as np
+
+    k = int(np.ceil(share * len(score)))
+    total = float(actual.sum())
+    return float(actual[np.argsort(-score, kind="stable")[:k]].sum()) / total if total > 0 else 0.0
+
+
+def _objective(score, actual) -> float:
+    """What β is chosen for on the calibration slice: the mean of the rank correlation with
+    the spend that followed and the share of it the top 20% captured (SPEC 2.19's two
+    ranking goals, weighted alike)."""
+    return (_spearman(score, actual) + _top_capture(score, actual)) / 2
+
+
+def fit(sample: Sequence[History], calibration: Sequence[Calibration], inner_days: int) -> Model:
+    """Fit the model on a sample of members' histories at the scoring moment and their
+    calibration slice (`inner_days` earlier). Falls back (with the reason) when there is
+    too little to fit on."""
+    repeat = sum(1 for h in sample if h.orders >= 2)
+    if repeat < MIN_REPEAT_BUYERS:
+        return fallback(f"{repeat} repeat buyers < {MIN_REPEAT_BUYERS}", len(sample), repeat)
+    inner = [c for c in calibration if c.before is not None]
+    if inner_days < MIN_INNER_DAYS or sum(1 for c in inner if c.before.orders >= 2) < MIN_REPEAT_BUYERS:
+        return fallback("history too short for a calibration slice", len(sample), repeat)
+    try:
+        import numpy as np
+
+        bg, gg = _fit_pair(sample)
+        hs0 = [c.before for c in inner]
+        bg0, gg0 = _fit_pair(hs0)
+        eo0, own0 = _raw(bg0, gg0, hs0, inner_days)
+        spent = np.array([c.spend_after for c in inner], dtype=float)
+        ordered = np.array([c.ordered_after for c in inner], dtype=float)
+        mu0 = float(np.mean(own0))
+        best = max(BETAS, key=lambda b: (round(_objective(eo0 * ((1 - b) * mu0 + b * own0), spent), 4), -b))
+        pred0 = eo0 * ((1 - best) * mu0 + best * own0)
+        k = float(spent.sum() / pred0.sum()) if pred0.sum() > 0 else 1.0
+        logit = _fit_logit(np.log(np.maximum(eo0, 1e-6)), ordered)
+        params = [bg.r, bg.alpha, bg.a, bg.b, gg.p, gg.q, gg.gamma, k, *logit]
+        if not all(math.isfinite(v) for v in params) or gg.q <= 1 or bg.a <= 1e-9:
+            return fallback("fit did not converge", len(sample), repeat)
+    except (ValueError, FloatingPointError, ZeroDivisionError) as exc:
+        return fallback(f"fit failed: {exc}", len(sample), repeat)
+    return Model("btyd", "", bg.as_dict(), gg.as_dict(), best, k, inner_days, logit, len(sample), repeat)
+
+
+def _fit_logit(z, y) -> tuple:
+    """Logistic regression of y on z by maximum likelihood (two parameters)."""
+    import numpy as np
+    from scipy.optimize import minimize
+
+    def neg(c):
+        s = c[0] + c[1] * z
+        return float(np.sum(np.logaddexp(0, s) - y * s))
+
+    res = minimize(neg, np.array([0.0, 1.0]), method="Nelder-Mead", options={"xatol": 1e-6, "fatol": 1e-8})
+    return float(res.x[0]), float(res.x[1])
+
+
+# --- scoring ----------------------------------------------------------------------------------
+
+def predict_many(model: Model, hs: Sequence[History], horizon_days: int = YEAR_DAYS) -> list[Prediction]:
+    """Predictions for members with at least one order (vectorised; model.kind == 'btyd').
+    `horizon_days` other than a year only for the benchmark's holdout of another length
+    (the figures are then named _12m but cover that horizon)."""
+    import numpy as np
+
+    from chalicelib.domain import btyd
+
+    if not hs:
+        return []
+    bg, gg = btyd.BgNbd(**model.bgnbd), btyd.GammaGamma(**model.gg)
+    eo12, own = _raw(bg, gg, hs, horizon_days)
+    eo_h, _ = _raw(bg, gg, hs, model.inner_days)
+    value = model.k * ((1 - model.beta) * gg.population_mean + model.beta * own)
+    c0, c1 = model.logit
+    alive = 1 / (1 + np.exp(-(c0 + c1 * np.log(np.maximum(eo_h, 1e-6)))))
+    out = []
+    for e, v, p in zip(eo12.tolist(), value.tolist(), alive.tolist()):
+        orders_cents = int(round(e * 100))  # the 2-decimal figure stored
+        value_minor = int(math.floor(v)) if math.isfinite(v) and v > 0 else 0
+        out.append(Prediction(round(p, 4), orders_cents / 100, orders_cents * value_minor // 100))
+    return out

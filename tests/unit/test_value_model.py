@@ -1,0 +1,115 @@
+"""The value model of score-rfm, the frequency tie rule, the one-member scorer, and churn_risk
+on p_alive (SPEC 2.11, 2.19; docs/SEGMENTS.md)."""
+from __future__ import annotations
+
+import random
+from collections import Counter
+from datetime import datetime, timezone
+
+import pytest
+
+from chalicelib.domain import rfm, value_model
+from chalicelib.domain.automations import due_automations
+from chalicelib.schemas.program import DEFAULT_AUTOMATIONS
+from tests.unit.test_automations import view
+
+ALL_ON = {k: dict(v) for k, v in DEFAULT_AUTOMATIONS.items()}
+
+
+def test_frequency_ties_take_the_lowest_score_so_one_order_buyers_are_not_lifted():
+    # 61% one-order buyers: under mid-ranks they would all score 2 and new/promising never appear
+    freqs = [1] * 61 + [2] * 20 + [3] * 10 + [5] * 9
+    mid = rfm.Quintiles(freqs, higher_is_better=True)
+    low = rfm.Quintiles(freqs, higher_is_better=True, ties="low")
+    assert mid.score(1) == 2 and low.score(1) == 1
+    assert [low.score(v) for v in (2, 3, 5)] == [4, 5, 5]
+    # without ties both rules agree
+    assert [rfm.Quintiles(range(10), True, "low").score(v) for v in range(10)] == [1, 1, 2, 2, 3, 3, 4, 4, 5, 5]
+
+
+def test_one_order_recent_buyers_are_new_or_promising():
+    pop = [rfm.Inputs(f"one{i}", 3 + i % 60, 1, 1000 + i, 1) for i in range(61)] + \
+          [rfm.Inputs(f"rep{i}", 10 + i, 2 + i % 4, 50000 + 100 * i, 2 + i % 4, 100, 200) for i in range(39)]
+    labels = Counter(s.label for s in rfm.score_all(pop))
+    assert labels["new"] > 0 and labels["promising"] > 0
+
+
+@pytest.mark.parametrize("higher,ties", [(True, "mid"), (True, "low"), (False, "mid")])
+def test_cut_points_score_every_population_value_as_the_quintiles_do(higher, ties):
+    rng = random.Random(7)
+    values = [rng.choice([0, 1, 1, 1, 2, 3, 5, 8, 13, 400]) + rng.randrange(3) for _ in range(500)]
+    q = rfm.Quintiles(values, higher, ties)
+    cuts = rfm.Cuts.from_counts(Counter(values), higher, ties)
+    assert all(cuts.score(v) == q.score(v) for v in set(values))
+    assert rfm.Cuts.from_dict(cuts.as_dict()) == cuts
+
+
+def test_sample_touch_thresholds_equal_the_exact_ranking_when_the_sample_is_everyone():
+    ltvs = {f"m{i:02d}": 1000 * (21 - i) for i in range(20)}
+    ltvs["zero"] = 0
+    high, low = rfm.touch_thresholds([(v, k) for k, v in ltvs.items()], len(ltvs))
+    scorer = rfm.Scorer(None, None, None, None, high, low)
+    assert {k: scorer.touch(k, v) for k, v in ltvs.items()} == rfm.touch_models(ltvs)
+
+
+def test_below_the_minimum_of_repeat_buyers_the_model_falls_back_to_the_retention_table():
+    sample = [value_model.History(2, 30, 100, 2, 5000)] * (value_model.MIN_REPEAT_BUYERS - 1)
+    model = value_model.fit(sample, [], 180)
+    assert model.kind == "fallback" and "repeat buyers" in model.reason
+    p = rfm.predictions([rfm.Inputs("m", 100, 4, 40000, 4)], model)[0]
+    assert p == value_model.Prediction(0.55, 2.2, 22000)  # 4 × 0.55 orders; 40,000 × 0.55
+
+
+def test_the_fitted_model_predicts_more_for_frequent_recent_buyers():
+    rng = random.Random(3)
+    sample, calibration = [], []
+    for i in range(1500):
+        orders = 1 + (rng.random() < 0.5) * rng.randrange(1, 8)
+        age = rng.randrange(200, 700)
+        span = rng.randrange(0, age) if orders > 1 else 0
+        h = value_model.History(orders, span, age, min(orders, 4), 3000 * min(orders, 4))
+        sample.append(h)
+        before = value_model.History(max(1, orders - 1), span // 2 if orders > 2 else 0, age - 100, 1, 3000)
+        calibration.append(value_model.Calibration(before, 3000 * (orders > 2), orders > 2))
+    model = value_model.fit(sample, calibration, 180)
+    assert model.kind == "btyd", model.reason
+    again = value_model.Model.from_dict(model.as_dict())
+    frequent, lapsed = value_model.predict_many(again, [value_model.History(8, 600, 610, 4, 12000),
+                                                        value_model.History(2, 10, 650, 0, 0)])
+    assert frequent.ltv_12m > lapsed.ltv_12m >= 0
+    assert frequent.expected_orders_12m > lapsed.expected_orders_12m
+    assert 0 <= lapsed.p_alive <= 1 and 0 <= frequent.p_alive <= 1
+    assert frequent.expected_orders_12m == round(frequent.expected_orders_12m, 2)
+    # ltv is integer arithmetic on the stored 2-decimal orders figure
+    assert isinstance(frequent.ltv_12m, int)
+
+
+class TestChurnOnPAlive:
+    def seg(self, **over):
+        s = {"rfm": "343", "label": "loyal", "touch": "low_touch", "ltv_12m": 9000, "previous_label": "loyal",
+             "changed_at": "2026-01-01T00:00:00Z", "scored_at": "2026-03-01T00:00:00Z",
+             "p_alive": 0.25, "previous_p_alive": 0.4}
+        s.update(over)
+        return s
+
+    def due(self, seg, count=2, config=ALL_ON):
+        state = {"orders": {"count": count, "first_at": "2025-01-01T00:00:00Z", "last_at": "2025-06-01T00:00:00Z",
+                            "recent": []}}
+        when = datetime(2026, 3, 1, 10, tzinfo=timezone.utc)
+        return {d.automation: d for d in due_automations(view(segment=seg), state, when, config)}
+
+    def test_falling_below_the_threshold_fires_once_per_scoring(self):
+        d = self.due(self.seg())["churn_risk"]
+        assert d.period == "p_alive@2026-03-01" and d.variables["p_alive"] == 0.25 and not d.cs_alert
+        assert self.due(self.seg(touch="high_touch"))["churn_risk"].cs_alert
+
+    @pytest.mark.parametrize("over,count", [({"previous_p_alive": 0.29}, 2), ({"p_alive": 0.3}, 2),
+                                            ({}, 1), ({"previous_p_alive": None}, 2),
+                                            ({"scored_at": "2026-02-20T00:00:00Z"}, 2)])
+    def test_no_fall_no_message(self, over, count):
+        assert "churn_risk" not in self.due(self.seg(**over), count)
+
+    def test_the_threshold_is_a_parameter(self):
+        cfg = {**ALL_ON, "churn_risk": {**ALL_ON["churn_risk"], "churn_p_alive": "0.2"}}
+        assert "churn_risk" not in self.due(self.seg(), config=cfg)
+        assert "churn_risk" in self.due(self.seg(p_alive=0.1, previous_p_alive=0.2), config=cfg)
