@@ -6,6 +6,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 
 import pytest
@@ -25,14 +26,18 @@ def live_server():
     port, emulator_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("AWS_ENDPOINT_URL", "LOYALTY_JWT_SECRET")}
     env["LOYALTY_STAGE"] = "local"
+    # The server's output goes to a temporary file, not a pipe nobody reads: a full pipe
+    # (64 KiB of access log) would block every server thread mid-request.
+    log = tempfile.TemporaryFile(mode="w+")
     proc = subprocess.Popen([sys.executable, "-m", "chalicelib.local", "run", "--port", str(port),
                              "--emulator-port", str(emulator_port)], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=log, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
     deadline = time.time() + 90
     while time.time() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError("server exited: " + (proc.stdout.read() if proc.stdout else ""))
+            log.seek(0)
+            raise RuntimeError("server exited: " + log.read())
         try:
             if requests.get(base + "/v1/health", timeout=1).status_code == 200:
                 break
