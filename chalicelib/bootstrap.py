@@ -53,5 +53,17 @@ def create_queues() -> list[str]:
     return created
 
 
+def create_event_bus() -> list[str]:
+    """The domain events bus (`loyalty-{stage}-events`)."""
+    from chalicelib.events import bus_name, events_client
+
+    name = bus_name()
+    client = events_client()
+    if any(b["Name"] == name for b in client.list_event_buses(NamePrefix=name).get("EventBuses", [])):
+        return []
+    client.create_event_bus(Name=name)
+    return [name]
+
+
 def bootstrap() -> dict:
-    return {"tables": create_tables(), "queues": create_queues()}
+    return {"tables": create_tables(), "queues": create_queues(), "event_buses": create_event_bus()}

@@ -22,7 +22,7 @@ import logging
 import queue
 import threading
 from datetime import datetime, timedelta, timezone
-from chalicelib import clock, messaging
+from chalicelib import clock, events, messaging
 from chalicelib.config import get_settings
 from chalicelib.store import outbox
 
@@ -33,20 +33,43 @@ _batching = threading.local()
 _wake: "queue.SimpleQueue[list]" = queue.SimpleQueue()
 
 
-def deliver(messages: list[dict]) -> bool:
-    """Send these committed rows and delete them; False (rows kept for the sweep) on failure."""
-    if not messages:
+def deliver(rows: list[dict]) -> bool:
+    """Send these committed outbox rows — campaign messages to SQS, domain events to the
+    events bus and the webhooks — and delete what was sent. False when some could not be
+    sent (their rows stay for the sweep)."""
+    if not rows:
         return True
+    messages = [r for r in rows if "event" not in r]
+    events = [r for r in rows if "event" in r]
+    done: list[str] = []
+    ok = True
+    for part, send in ((messages, messaging.send), (events, _publish_events)):
+        if not part:
+            continue
+        try:
+            send(part)
+            done += [r["message_id"] for r in part]
+        except Exception:  # noqa: BLE001 - the rows stay; the sweep sends them
+            log.warning("send of %d committed outbox rows failed; the outbox keeps them", len(part), exc_info=True)
+            ok = False
+    if done:
+        try:
+            outbox.delete(done)
+        except Exception:  # noqa: BLE001 - sent; a later sweep may send them again under the same ids
+            log.warning("sent rows could not be removed from the outbox", exc_info=True)
+    return ok
+
+
+def _publish_events(rows: list[dict]) -> None:
+    """PutEvents to `loyalty-{stage}-events` (10 per call, failed entries retried), then one
+    pending webhook delivery per subscribed webhook."""
+    envelopes = [r["event"] for r in rows]
+    events.publish(envelopes)
     try:
-        messaging.send(messages)
-    except Exception:  # noqa: BLE001 - the rows stay; the sweep sends them
-        log.warning("send of %d committed messages failed; the outbox keeps them", len(messages), exc_info=True)
-        return False
-    try:
-        outbox.delete(m["message_id"] for m in messages)
-    except Exception:  # noqa: BLE001 - sent; a later sweep may send them again under the same ids
-        log.warning("sent messages could not be removed from the outbox", exc_info=True)
-    return True
+        from chalicelib.services import webhooks
+    except ImportError:  # noqa: PERF203 - webhooks not installed in this build
+        return
+    webhooks.enqueue(envelopes)
 
 
 def after_commit(messages: list[dict]) -> None:

@@ -30,6 +30,7 @@ from chalicelib import clock, messaging, observability
 from chalicelib.domain.hashing import canonical_hash
 from chalicelib.config import get_settings
 from chalicelib.domain import coupons as rules_
+from chalicelib.domain import events
 from chalicelib.domain.codes import normalize
 from chalicelib.errors import (
     AlreadyExists,
@@ -56,12 +57,13 @@ from chalicelib.store.coupons import (
     WalletRecord,
 )
 from chalicelib.services.uow import UnitOfWork
+from chalicelib.store import members as member_store
 from chalicelib.store.models import MemberRecord
 
 CAMPAIGN_CACHE_SECONDS = 5.0
 SYNC_GENERATION_LIMIT = 10_000  # above this, POST .../codes answers 202 and a job generates
 GENERATION_CHUNK = 5_000  # codes per checkpoint
-ISSUE_GROUP = 24  # members per issuing transaction (≤ 100 items with codes and messages)
+ISSUE_GROUP = 24  # members per issuing transaction: code, wallet, message, event each (≤ 97 items with the counter)
 REDEEM_ATTEMPTS = 16
 LONG_CODE_LENGTH = 12  # 60 bits: batch writes; shorter patterns use conditional puts
 _CODE_SHAPE = re.compile(r"^[A-Z0-9]{1,64}$")
@@ -528,6 +530,10 @@ class _Issuer:
             for i, op in enumerate(ops):
                 uow.add(op, anchor=WalletRecord if i == anchor else None)
             uow.publish(messages)  # outbox rows after every indexed op
+            uow.publish_events([{**events.envelope("coupon.issued", f"{cid}:{rec.member_id}", rec.member_id, at,
+                                                   {"campaign_id": cid, "code": assigned[rec.member_id],
+                                                    "member_id": rec.member_id, "issued_at": at}),
+                                 "sequence": int(rec.version or 0) * events.SEQUENCE_STEP + 50} for rec in group])
             try:
                 uow.commit()
             except tx.TxCancelled as c:
@@ -798,6 +804,9 @@ def _redeem_once(body, code: str, rid: str, req_hash: str, actor: str) -> tuple[
     uow = UnitOfWork()
     uow.add(ops[0], anchor=RedemptionRecord)
     uow.extend(ops[1:])
+    # the member item is read, not written (one write per redemption): numbered after its version
+    redeemed = events.envelope("coupon.redeemed", rid, member_id, clock.iso(now), response)
+    uow.publish_events([{**redeemed, "sequence": int(member.version or 0) * events.SEQUENCE_STEP + 50}])
     try:
         uow.commit()
     except tx.TxCancelled as c:
@@ -897,6 +906,10 @@ def rollback(coupon_redemption_id: str, actor: str) -> dict:
         uow = UnitOfWork()
         uow.add(ops[0], anchor=RedemptionRecord)
         uow.extend(ops[1:])
+        member = member_store.get(rec.member_id)
+        rolled = events.envelope("coupon.rolled_back", rec.coupon_redemption_id, rec.member_id,
+                                 response["rolled_back_at"], response)
+        uow.publish_events([{**rolled, "sequence": int(member.version if member else 0) * events.SEQUENCE_STEP + 51}])
         try:
             uow.commit()
         except tx.TxCancelled:

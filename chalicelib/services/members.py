@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Optional
 
 from chalicelib import clock
-from chalicelib.domain import codes
+from chalicelib.domain import codes, events
 from chalicelib.domain.months import month_of
 from chalicelib.domain.tiers import qualifying_spend, tier_view
 from chalicelib.domain.wallet import Wallet
@@ -52,6 +52,7 @@ def view(row: store.MemberRow, now=None) -> dict:
     settings = program.settings()
     wallet = Wallet.from_dict(row.state.get("wallet"))
     wallet.mature(now)
+    wallet.release_expired(now)  # a hold past its time reads as released before any write
     spend = qualifying_spend(row.state.get("spend", {}), month_of(now), settings.tier_window_months)
     p = row.profile
     return {
@@ -68,6 +69,7 @@ def view(row: store.MemberRow, now=None) -> dict:
         "points": {
             "available": wallet.available,
             "pending": wallet.pending,
+            "held": wallet.held,
             "lifetime_earned": wallet.lifetime_earned,
             "lifetime_spent": wallet.lifetime_spent,
             "expiring_soon": wallet.expiring_soon(now, settings.points_expiry_months, settings.expiry_warning_days),
@@ -121,6 +123,7 @@ def _enrol(body, idem: Optional[tuple]) -> tuple[int, dict]:
         uow.add(tx.put(lookup, LookupRecord.key.does_not_exist()))
         if idem:
             uow.add(idempotency.record_op(idem[0], idem[1], 201, result, body.member_id))
+        uow.publish_events([member_event("member.enrolled", row, result, 0)])
         try:
             uow.commit()
             return 201, result
@@ -133,6 +136,12 @@ def _enrol(body, idem: Optional[tuple]) -> tuple[int, dict]:
                 raise AlreadyExists(member_id=body.member_id)
             # referral code collision: draw another
     raise Conflict()
+
+
+def member_event(type_: str, row: store.MemberRow, resource: dict, version: int) -> dict:
+    """A `member.*` event: the member as the API returns it, named by the version it creates."""
+    return events.numbered([events.envelope(type_, f"{row.member_id}@{version}", row.member_id,
+                                            clock.iso(clock.now()), resource)], version)[0]
 
 
 def patch(member_id: str, body, may_set_status: bool, actor: Optional[str] = None) -> dict:
@@ -166,6 +175,7 @@ def patch(member_id: str, body, may_set_status: bool, actor: Optional[str] = Non
         uow = UnitOfWork()
         uow.add(store.save_op(row, expected), anchor=store.MemberRecord)
         uow.extend(audited)
+        uow.publish_events([member_event("member.updated", row, view(row), expected + 1)])
         try:
             uow.commit()
         except tx.TxCancelled:
@@ -197,6 +207,7 @@ def close(member_id: str, actor: str) -> dict:
         if code:
             uow.add(tx.delete(LookupRecord("referral#" + code, target=member_id)))
         uow.add(audit.entry_op(actor, "member.close", target=member_id))
+        uow.publish_events([member_event("member.closed", row, view(row), expected + 1)])
         try:
             uow.commit()
         except tx.TxCancelled:

@@ -16,7 +16,7 @@ from typing import Callable, Optional
 
 from chalicelib import clock, messaging, observability
 from chalicelib.domain.hashing import canonical_hash
-from chalicelib.domain import earning
+from chalicelib.domain import earning, events
 from chalicelib.domain.months import month_of
 from chalicelib.domain.tiers import apply_upgrade, prune_buckets, qualifying_spend
 from chalicelib.domain.wallet import Wallet
@@ -53,6 +53,7 @@ class Change:
     entries: list = field(default_factory=list)
     ops: list = field(default_factory=list)
     messages: list = field(default_factory=list)
+    events: list = field(default_factory=list)  # domain events besides the ledger's own
 
     @classmethod
     def begin(cls, row: store.MemberRow, now: datetime) -> "Change":
@@ -95,7 +96,16 @@ class Change:
         uow.add(member_op, anchor=store.MemberRecord)  # until the operation names its own record
         uow.extend(rest)
         uow.publish(self.messages)
+        uow.publish_events(self.domain_events())
         return uow
+
+    def domain_events(self) -> list:
+        """A `points.*` event per ledger entry, then the others this change recorded, numbered
+        by the member's new version (SPEC 2.16)."""
+        now = balance(self.wallet)
+        found = [events.for_ledger_entry(e, now) for _, e in self.entries] + self.events
+        version = self.expected_version + 1 if self.expected_version is not None else 0
+        return events.numbered(found, version)
 
 
 def balance(wallet: Wallet) -> dict:
@@ -120,6 +130,9 @@ def record_tier_change(ch: Change, change: dict, at: datetime, reason: str) -> N
     ch.ops.append(tx.put(TierHistoryRecord(ch.row.member_id, f"{clock.sortable(at)}#{reason}",
                                            change={**change, "at": clock.iso(at), "reason": reason})))
     ch.messages.append(tier_change_message(ch.row, ch.wallet, change, f"{reason}@{clock.iso(at)}"))
+    ch.events.append(events.envelope("tier.changed", f"{ch.row.member_id}|{reason}@{clock.iso(at)}",
+                                     ch.row.member_id, clock.iso(clock.now()),
+                                     {**change, "reason": reason, "at": clock.iso(at)}))
 
 
 # --- accruals -------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Optional
 
 from chalicelib import clock, messaging, observability
-from chalicelib.domain import codes
+from chalicelib.domain import codes, events
 from chalicelib.domain import rewards as rules
 from chalicelib.domain.months import month_of
 from chalicelib.errors import (
@@ -184,6 +184,7 @@ def redeem(member_id: str, reward_id: str, actor: str, idem: Optional[tuple] = N
                                data={"reward_id": reward_id, "reward_name": data.get("name"), "code": code,
                                      "points_spent": cost, "issued_at": clock.iso(now), "lots": taken})
         view = _view(red)
+        ch.events.append(events.envelope("reward.redeemed", redemption_id, member_id, clock.iso(now), view))
         ch.messages.append(messaging.compose(
             template="reward_redeemed", member_id=member_id, profile=row.profile,
             channel=messaging.transactional_channel(row.profile.get("consents")),
@@ -259,6 +260,7 @@ def cancel(member_id: str, redemption_id: str, actor: str) -> dict:
         red.data = {**d, "cancelled_at": clock.iso(now)}
         version = int(red.version)
         red.version = version + 1
+        ch.events.append(events.envelope("voucher.cancelled", redemption_id, red.owner_id, clock.iso(now), _view(red)))
         uow = ch.unit_of_work()
         uow.add(tx.put(red, (RedemptionRecord.version == version) & (RedemptionRecord.status == "issued")),
                 anchor=RedemptionRecord)
@@ -311,6 +313,10 @@ def gift(member_id: str, redemption_id: str, to_member_id: str, actor: str) -> d
         uow.add(tx.put(LookupRecord(voucher_key(new_code), target=redemption_id), LookupRecord.key.does_not_exist()))
         uow.add(tx.check(MemberRecord, member_id, condition=MemberRecord.status == "active"))
         uow.add(tx.check(MemberRecord, to_member_id, condition=MemberRecord.status == "active"))
+        # no member item is written: numbered after the recipient's version read, in its second half
+        gifted = events.envelope("voucher.gifted", f"{redemption_id}@{red.version}", to_member_id, clock.iso(now),
+                                 {**_view(red), "gifted_from": member_id})
+        uow.publish_events([{**gifted, "sequence": int(recipient.version or 0) * events.SEQUENCE_STEP + 50}])
         try:
             uow.commit()
         except tx.TxCancelled:
@@ -346,6 +352,9 @@ def use_voucher(code: str, order_id: Optional[str], actor: str) -> dict:
         uow = UnitOfWork()
         uow.add(tx.put(red, (RedemptionRecord.version == version) & (RedemptionRecord.status == "issued")),
                 anchor=RedemptionRecord)
+        owner = member_store.get(red.owner_id)
+        used = events.envelope("voucher.used", redemption_id, red.owner_id, clock.iso(now), _view(red))
+        uow.publish_events([{**used, "sequence": int(owner.version if owner else 0) * events.SEQUENCE_STEP + 50}])
         try:
             uow.commit()
         except tx.TxCancelled:

@@ -57,6 +57,11 @@ class UnitOfWork:
         """Messages the write causes: outbox rows committed with it, relayed after it."""
         self.messages.extend(messages)
 
+    def publish_events(self, events: list) -> None:
+        """Domain events (SPEC envelopes) the write causes: outbox rows as well, relayed to the
+        events bus and the webhooks."""
+        self.messages.extend(outbox.event_row(e) for e in events)
+
     def committed(self) -> bool:
         """Did this attempt commit? A consistent read of the anchor's token."""
         if self._anchor is None:

@@ -23,6 +23,15 @@ def put_op(message: dict) -> tx.Op:
                                                           expires_at=int((written + TTL).timestamp())))
 
 
+EVENT_PREFIX = "event#"
+
+
+def event_row(envelope: dict) -> dict:
+    """The outbox body of a domain event: its row id derives from the event id."""
+    return {"message_id": EVENT_PREFIX + envelope["event_id"], "created_at": envelope["occurred_at"],
+            "event": envelope}
+
+
 def delete(message_ids: Iterable[str]) -> None:
     """Remove sent rows, 25 per BatchWriteItem, re-sending unprocessed ones."""
     ids = list(dict.fromkeys(message_ids))

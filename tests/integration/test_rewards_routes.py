@@ -173,7 +173,7 @@ class TestRedemptionRoutes:
             events.unregister("before-call.dynamodb", unique_id="count-rw")
         # the reward_redeemed messages are outbox rows of the same transaction: no third call
         assert plain == ["TransactGetItems", "TransactWriteItems"]
-        assert len([r for r in OutboxRecord.scan() if r.body["template"] == "reward_redeemed"]) == 3
+        assert len([r for r in OutboxRecord.scan() if r.body.get("template") == "reward_redeemed"]) == 3
         assert keyed == ["TransactGetItems", "TransactWriteItems"]
         assert replay == ["TransactGetItems"]
         assert api.member("cost")["points"]["available"] == 700
