@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import secrets
+from collections import Counter
 from datetime import timedelta
 
 from chalicelib import clock
@@ -30,7 +31,8 @@ def score_rfm(ctx: JobContext) -> None:
     with the job, so a resumed run skips the gather. Phase 2 (write) scans again; each
     member is scored alone from that stored scorer and written conditionally on the version
     read (nothing when unchanged); it resumes from its per-segment checkpoints, and the
-    report is summed from the checkpointed counts."""
+    report is summed from the checkpointed counts (a page's report counts are kept only
+    with the checkpoint that ends it, so a page scanned again on resume counts once)."""
     plan = segments.load_plan(ctx.job_id)
     if plan is None:
         gather = segments.Gatherer(ctx.as_of, seed=ctx.job_id)
@@ -43,9 +45,11 @@ def score_rfm(ctx: JobContext) -> None:
 
         ctx.scan(MemberRecord, visit, phase=f"gather-{secrets.token_hex(4)}")
         plan = gather.plan()
-        segments.save_plan(ctx.job_id, plan)
+        plan = segments.save_plan(ctx.job_id, plan)
     scorer = plan.scorer()
     scored_at = clock.iso(ctx.as_of)
+
+    page: Counter = Counter()  # the report's counts of this page: kept only with its checkpoint
 
     def write(rec):
         if rec.status != "active":
@@ -53,14 +57,17 @@ def score_rfm(ctx: JobContext) -> None:
         row = member_store.MemberRow.from_record(rec)
         inputs = rfm.inputs_from_state(rec.member_id, row.state, ctx.as_of)
         score = scorer.score(inputs, plan.predict(inputs))
-        counts = {segments.write_segment(row, score, scored_at): 1, f"label_{score.label}": 1,
-                  f"touch_{score.touch}": 1, "ltv_total": score.ltv_12m, "scored": 1}
-        if inputs.orders >= 1:
-            counts["buyers"] = 1
-            counts["repeat_buyers"] = int(inputs.orders >= 2)
-        return counts
+        outcome = segments.write_segment(row, score, scored_at)
+        page.update({f"label_{score.label}": 1, f"touch_{score.touch}": 1, "ltv_total": score.ltv_12m, "scored": 1,
+                     "buyers": int(inputs.orders >= 1), "repeat_buyers": int(inputs.orders >= 2)})
+        return {outcome: 1}
 
-    ctx.scan(MemberRecord, write, phase="write")
+    def page_end():
+        out = dict(page)
+        page.clear()
+        return out
+
+    ctx.scan(MemberRecord, write, phase="write", on_page_end=page_end)
     report = segments.report_from_counts(ctx.counts, scored_at, plan.model)
     store.save_report(report)
     for key in [k for k in ctx.counts if k.startswith(("label_", "touch_")) or k in (

@@ -17,11 +17,11 @@ from chalicelib.store import marketing as store
 from chalicelib.store import members as member_store
 from chalicelib.store import tx
 from chalicelib.store.base import Conflict, retrying
-from chalicelib.store.models import JobRecord, MemberRecord
+from chalicelib.store import jobs as job_store
+from chalicelib.store.models import MemberRecord
 
 NPS_DAYS = 90
 SAMPLE_SIZE = 50_000  # members kept for the model fit (a uniform reservoir sample)
-PLAN_TTL = timedelta(days=90)
 
 
 # --- score-rfm: the gather pass and the plan it leaves ----------------------------------------
@@ -119,14 +119,20 @@ def _plan_key(job_id: str) -> str:
 
 
 def load_plan(job_id: str) -> Optional[Plan]:
+    data = job_store.get(_plan_key(job_id))
+    return Plan.from_dict(data) if data else None
+
+
+def save_plan(job_id: str, plan: Plan) -> Plan:
+    """Store the run's plan; if another worker stored one first, that one is the run's."""
     try:
-        return Plan.from_dict(dict(JobRecord.get(_plan_key(job_id), consistent_read=True).data))
-    except JobRecord.DoesNotExist:
-        return None
-
-
-def save_plan(job_id: str, plan: Plan) -> None:
-    JobRecord(_plan_key(job_id), data=plan.as_dict(), expires_at=PLAN_TTL).save()
+        job_store.create(_plan_key(job_id), plan.as_dict())
+    except Exception:  # noqa: BLE001 - a plan already stored (or a lost answer): read what is there
+        stored = load_plan(job_id)
+        if stored is None:
+            raise
+        return stored
+    return plan
 
 
 def report_from_counts(counts: dict, as_of: str, model: rfm.Model) -> dict:

@@ -98,3 +98,50 @@ def test_churn_risk_goes_to_customer_success_for_high_touch_and_marketing_otherw
     job(api, "score-rfm", "2026-01-16T00:00:00Z")  # still at risk the next day: no new move
     job(api, "run-automations", "2026-01-16T09:00:00Z")
     assert drain() == []
+
+
+def test_a_resumed_scoring_equals_an_uninterrupted_one(api, monkeypatch):
+    """The write phase fails part-way; started again with the same job id it skips the gather
+    (the stored plan), resumes from its checkpoints, and ends where an uninterrupted run ends."""
+    from chalicelib import clock
+    from chalicelib.jobs import framework
+    from chalicelib.errors import RetryLater
+    from chalicelib.services import segments
+
+    population(api)
+    for i in range(6):
+        api.enrol(f"extra{i}", consents=EMAIL)
+        api.accrue(f"extra{i}", 5000 * (i + 1), order_id=f"extra-{i}", now=f"2026-0{1 + i % 5}-03T10:00:00Z")
+    as_of = clock.parse_instant("2026-06-15T00:00:00Z")
+    real_write, calls = segments.write_segment, {"n": 0}
+
+    def flaky(row, score, scored_at):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise RetryLater("the store is busy")  # transient: the segment stops at its checkpoint
+        return real_write(row, score, scored_at)
+
+    monkeypatch.setattr(segments, "write_segment", flaky)
+    data = framework.create("score-rfm", as_of, "test", segments=2)
+    with pytest.raises(RetryLater):
+        framework.execute(data["job_id"])
+    plan = segments.load_plan(data["job_id"])
+    assert plan is not None
+    gathers = []
+    monkeypatch.setattr(segments.Gatherer, "add", lambda self, *a: gathers.append(a))
+    resumed = framework.execute(data["job_id"])
+    assert resumed["status"] == "succeeded" and gathers == []  # no second gather
+    assert segments.load_plan(data["job_id"]) == plan
+    assert resumed["counts"]["scored"] == 10
+    after_resume = {m: api.member(m)["segment"] for m in ("big", "small", "lapsed", "none", "extra0", "extra5")}
+    report = api.get("/v1/admin/segments", role="admin").body
+    monkeypatch.setattr(segments.Gatherer, "add", real_gather_add)
+    again = framework.execute(framework.create("score-rfm", as_of, "test", segments=2)["job_id"])
+    assert again["counts"].get("unchanged") == 10 and "written" not in again["counts"]
+    assert {m: api.member(m)["segment"] for m in after_resume} == after_resume
+    assert api.get("/v1/admin/segments", role="admin").body == report
+
+
+from chalicelib.services.segments import Gatherer as _G  # noqa: E402
+
+real_gather_add = _G.add
