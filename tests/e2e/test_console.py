@@ -112,6 +112,14 @@ def csp_violations(driver):
             if "Content Security Policy" in e["message"] or "Refused to" in e["message"]]
 
 
+@pytest.fixture(autouse=True)
+def no_csp_violations(request):
+    """Every browser test ends with Chromium's log free of Content-Security-Policy refusals."""
+    yield
+    if "browser" in request.fixturenames:
+        assert csp_violations(request.getfixturevalue("browser")) == []
+
+
 def test_console_is_served_with_a_strict_csp(live_server):
     r = requests.get(live_server["base"] + "/console", timeout=10)
     assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/html")
@@ -148,7 +156,6 @@ def test_sign_in_and_overview(browser, api):
     assert f"{segments['scored']:,}" in scored.text
     assert "token" not in browser.current_url.lower()
     shot(browser, "overview")
-    assert csp_violations(browser) == []
 
 
 def test_member_page_adjust_points_ledger_and_audit(browser, api):
@@ -173,7 +180,6 @@ def test_member_page_adjust_points_ledger_and_audit(browser, api):
 
     browser.get(api["base"] + "/console#/audit")
     wait(browser, "#audit td", text=member_id)
-    assert csp_violations(browser) == []
 
 
 def test_find_member_by_email_or_say_it_is_not_available(browser, api):
