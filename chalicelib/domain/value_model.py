@@ -203,6 +203,46 @@ def _fit_logit(z, y) -> tuple:
 
 # --- scoring ----------------------------------------------------------------------------------
 
+def _expected_orders_one(m: dict, t: float, x: float, t_x: float, T: float) -> float:
+    """btyd.expected_orders for one member with floats (a scan worker scores one at a time)."""
+    from scipy.special import hyp2f1
+
+    r, alpha, a, b = m["r"], m["alpha"], m["a"], m["b"]
+    aa, bb, cc = r + x, b + x, a + b + x - 1
+    z = t / (alpha + T + t)
+    hyp = float(hyp2f1(aa, bb, cc, z))
+    if not math.isfinite(hyp):
+        hyp = float(hyp2f1(cc - aa, cc - bb, cc, z)) * (1 - z) ** (cc - aa - bb)
+    first = (a + b + x - 1) / (a - 1)
+    second = 1 - hyp * ((alpha + T) / (alpha + T + t)) ** (r + x)
+    alive = 1.0
+    if x > 0:
+        log_ratio = min(700.0, (r + x) * (math.log(alpha + T) - math.log(alpha + t_x)))
+        alive = 1 / (1 + a / (b + x - 1) * math.exp(log_ratio))
+    out = first * second * alive
+    return out if math.isfinite(out) else 0.0
+
+
+def predict_one(model: Model, h: History, horizon_days: int = YEAR_DAYS) -> Prediction:
+    """predict_many for one member, in plain floats (~20 µs instead of ~9 ms of numpy set-up)."""
+    x, t_x, T = h.orders - 1, h.span_days / WEEK, h.age_days / WEEK
+    eo = _expected_orders_one(model.bgnbd, horizon_days / WEEK, x, t_x, T)
+    eo_h = _expected_orders_one(model.bgnbd, model.inner_days / WEEK, x, t_x, T)
+    p, q, g = model.gg["p"], model.gg["q"], model.gg["gamma"]
+    mu = p * g / (q - 1)
+    if h.year_orders > 0 and h.year_spend > 0:
+        n, mean = h.year_orders, h.year_spend / h.year_orders
+        own = (g + n * mean) * p / (p * n + q - 1)
+    else:
+        own = mu
+    v = model.k * ((1 - model.beta) * mu + model.beta * own)
+    c0, c1 = model.logit
+    alive = 1 / (1 + math.exp(-(c0 + c1 * math.log(max(eo_h, 1e-6)))))
+    orders_cents = int(round(eo * 100))
+    value_minor = int(math.floor(v)) if math.isfinite(v) and v > 0 else 0
+    return Prediction(round(alive, 4), orders_cents / 100, orders_cents * value_minor // 100)
+
+
 def predict_many(model: Model, hs: Sequence[History], horizon_days: int = YEAR_DAYS) -> list[Prediction]:
     """Predictions for members with at least one order (vectorised; model.kind == 'btyd').
     `horizon_days` other than a year only for the benchmark's holdout of another length

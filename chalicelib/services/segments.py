@@ -41,7 +41,9 @@ class Plan:
         return rfm.Scorer(self.r, self.f, self.m, self.model, self.high_until, self.low_until)
 
     def predict(self, inputs: rfm.Inputs) -> rfm.Prediction:
-        return rfm.predictions([inputs], self.model)[0]
+        if self.model.kind != "btyd" or inputs.recency_days is None:
+            return rfm.predictions([inputs], self.model)[0]
+        return value_model.predict_one(self.model, inputs.history)
 
     def as_dict(self) -> dict:
         return {"r": self.r.as_dict(), "f": self.f.as_dict(), "m": self.m.as_dict(), "model": self.model.as_dict(),

@@ -113,3 +113,15 @@ class TestChurnOnPAlive:
         cfg = {**ALL_ON, "churn_risk": {**ALL_ON["churn_risk"], "churn_p_alive": "0.2"}}
         assert "churn_risk" not in self.due(self.seg(), config=cfg)
         assert "churn_risk" in self.due(self.seg(p_alive=0.1, previous_p_alive=0.2), config=cfg)
+
+
+def test_one_member_scoring_equals_the_vectorised_path():
+    model = value_model.Model("btyd", "", {"r": 0.24, "alpha": 4.4, "a": 0.79, "b": 2.4},
+                              {"p": 9.8, "q": 3.4, "gamma": 792.0}, 0.25, 1.2, 136, (0.14, 1.15))
+    rng = random.Random(1)
+    hs = []
+    for _ in range(500):
+        o, age = rng.randrange(1, 30), rng.randrange(0, 900)
+        hs.append(value_model.History(o, rng.randrange(0, age + 1) if o > 1 else 0, age, rng.randrange(0, o + 1),
+                                      rng.randrange(0, 100000)))
+    assert [value_model.predict_one(model, h) for h in hs] == value_model.predict_many(model, hs)
