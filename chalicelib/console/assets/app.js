@@ -67,6 +67,7 @@ async function route() {
   if (!token()) return signInPage();
   nav.hidden = false;
   signOutButton.hidden = false;
+  clear(view).append(h("p", { class: "muted loading" }, "Loading…"));
   await loadRoutes();
   const hash = location.hash || "#/overview";
   const match = ROUTES.map(([re, page]) => [hash.match(re), page]).find(([m]) => m);
@@ -75,8 +76,7 @@ async function route() {
   }
   if (!match) { location.hash = "#/overview"; return; }
   const [m, page] = match;
-  const root = clear(view);
-  root.append(h("p", { class: "muted loading" }, "Loading…"));
+  const root = view;
   try {
     const module = await import(`./pages/${page}.js`);
     const params = m.slice(1).map(decodeURIComponent);
