@@ -56,14 +56,15 @@ def api(client):
 
 @pytest.fixture
 def locked_emulator(aws_env, monkeypatch):
-    """The embedded emulator of `make run` (moto behind a lock) in this process, empty."""
+    """The embedded emulator of `make run` (`chalicelib/emulator.py`: moto behind a lock, with
+    its fidelity fixes) in this process, empty."""
     import requests
 
     from chalicelib.bootstrap import bootstrap
-    from chalicelib.local import start_emulator_thread
+    from chalicelib.emulator import start_in_thread
     from tests.factories import reset_caches
 
-    server, url = start_emulator_thread()
+    server, url = start_in_thread()
     requests.post(url + "/moto-api/reset")
     monkeypatch.setenv("AWS_ENDPOINT_URL", url)
     reset_caches()
