@@ -31,6 +31,7 @@ MemberNotFound = _error("MemberNotFound", 404, "MEMBER_NOT_FOUND", "no such memb
 OrderNotFound = _error("OrderNotFound", 404, "ORDER_NOT_FOUND", "no such order for this member")
 RewardNotFound = _error("RewardNotFound", 404, "REWARD_NOT_FOUND", "no such reward")
 CouponNotFound = _error("CouponNotFound", 404, "COUPON_NOT_FOUND", "no such coupon")
+WebhookNotFound = _error("WebhookNotFound", 404, "WEBHOOK_NOT_FOUND", "no such webhook")
 AlreadyExists = _error("AlreadyExists", 409, "ALREADY_EXISTS", "it already exists")
 IdempotencyMismatch = _error(
     "IdempotencyMismatch", 409, "IDEMPOTENCY_MISMATCH", "this key was used before with a different payload"

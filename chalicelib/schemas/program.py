@@ -89,6 +89,8 @@ class ProgramSettings(Strict):
     tier_retention_months: Annotated[int, Field(ge=0, le=60)] = 12
     tier_soft_landing: bool = True
     frequency_cap_per_week: Annotated[int, Field(ge=0, le=100)] = 3
+    # Webhook retries (SPEC 2.16): base × 4^(n-1) seconds with jitter, capped at 8 h
+    webhook_retry_base_seconds: Annotated[int, Field(ge=1, le=86400)] = 30
     automations: dict[str, Automation] = Field(
         default_factory=lambda: {k: Automation(**v) for k, v in DEFAULT_AUTOMATIONS.items()})
 

@@ -1,0 +1,479 @@
+"""Webhooks: admin CRUD, one delivery per (webhook, event), signed POSTs with retries (SPEC 2.16).
+
+The relay calls `enqueue(events)` after it published a batch to the events bus: one
+`pending` delivery per active webhook subscribed to each event's type, keyed by
+(webhook_id, event_id) with a condition, so a second call with the same events writes
+nothing. `deliver_due()` sends what is due, concurrently in a small thread pool with a
+per-request timeout; `start_background()` runs it every second in a daemon thread
+(`make run`). Nothing here runs on a request's thread.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import http.client
+import ipaddress
+import json
+import logging
+import random
+import secrets
+import socket
+import ssl
+import threading
+import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from datetime import datetime, timedelta, timezone
+from typing import Optional
+from urllib.parse import urlsplit
+
+from chalicelib import clock
+from chalicelib.config import get_settings
+from chalicelib.errors import AlreadyExists, NotFound, ValidationFailed, WebhookNotFound
+from chalicelib.services import audit, program
+from chalicelib.store import tx
+from chalicelib.store import webhooks as store
+
+log = logging.getLogger("loyalty.webhooks")
+
+TIMEOUT_SECONDS = 10.0  # per request (SPEC 2.16); tests shorten it
+MAX_ATTEMPTS = 10
+MAX_DELAY_SECONDS = 8 * 3600  # the backoff's ceiling (unless the base itself is longer)
+WORKERS = 16  # the sending pool
+PER_WEBHOOK_IN_FLIGHT = 2  # a webhook holds at most this many workers, however slow it is
+BACKLOG_PER_WEBHOOK = 10  # claimed deliveries a webhook may have waiting or in flight
+LEASE_MARGIN_SECONDS = 60
+PAUSED_RETRY = timedelta(minutes=5)  # a paused webhook's pending deliveries wait this long
+USER_AGENT = "loyalty-webhooks/1"
+
+
+# --- admin CRUD ---------------------------------------------------------------------
+
+def _out(rec) -> dict:
+    return {"webhook_id": rec.webhook_id, "url": rec.url, "events": list(rec.events), "active": rec.active,
+            "created_at": rec.created_at, "updated_at": rec.updated_at}
+
+
+def create(body, actor: str) -> dict:
+    """Register a webhook; the answer carries its signing secret, shown only here."""
+    check_url(body.url)
+    webhook_id = body.webhook_id or "wh_" + secrets.token_hex(8)
+    secret = "whsec_" + secrets.token_urlsafe(32)
+    at = clock.iso(clock.now())
+    details = {"url": body.url, "events": body.events, "active": body.active}
+    try:
+        tx.write([store.create_webhook_op(webhook_id, body.url, body.events, body.active, secret, at),
+                  audit.entry_op(actor, "webhook.create", target=webhook_id, details=details)])
+    except tx.TxCancelled:
+        raise AlreadyExists(webhook_id=webhook_id)
+    _invalidate()
+    return {**_out(store.get_webhook(webhook_id)), "secret": secret}
+
+
+def get(webhook_id: str) -> dict:
+    rec = store.get_webhook(webhook_id)
+    if rec is None:
+        raise WebhookNotFound(webhook_id=webhook_id)
+    return _out(rec)
+
+
+def list_webhooks(limit: int, cursor: Optional[dict]) -> tuple[list, Optional[dict]]:
+    items, last = store.webhooks_page(limit, cursor)
+    return [_out(r) for r in items], last
+
+
+def update(webhook_id: str, body, actor: str) -> dict:
+    changes = body.model_dump(exclude_none=True)
+    if "url" in changes:
+        check_url(changes["url"])
+    try:
+        tx.write([store.update_webhook_op(webhook_id, changes, clock.iso(clock.now())),
+                  audit.entry_op(actor, "webhook.update", target=webhook_id, details=changes)])
+    except tx.TxCancelled:
+        raise WebhookNotFound(webhook_id=webhook_id)
+    _invalidate()
+    return get(webhook_id)
+
+
+def delete(webhook_id: str, actor: str) -> None:
+    """Remove a webhook; its pending deliveries fail at their next attempt."""
+    try:
+        tx.write([store.delete_webhook_op(webhook_id), audit.entry_op(actor, "webhook.delete", target=webhook_id)])
+    except tx.TxCancelled:
+        raise WebhookNotFound(webhook_id=webhook_id)
+    _invalidate()
+
+
+def _delivery_out(rec) -> dict:
+    return {"event_id": rec.event_id, "type": rec.type, "status": rec.status, "attempts": int(rec.attempts or 0),
+            "last_status_code": int(rec.last_status_code) if rec.last_status_code is not None else None,
+            "last_attempt_at": _iso_of(rec.last_attempt_at),
+            "next_attempt_at": _iso_of(rec.next_attempt_at) if rec.status == store.PENDING else None}
+
+
+def list_deliveries(webhook_id: str, status: Optional[str], limit: int,
+                    cursor: Optional[dict]) -> tuple[list, Optional[dict]]:
+    """A webhook's deliveries, newest first; `status="failed"` is the dead-letter view."""
+    get(webhook_id)
+    if status not in (None, store.PENDING, store.DELIVERED, store.FAILED):
+        raise ValidationFailed("status must be pending, delivered or failed",
+                               fields=[{"field": "status", "message": "pending, delivered or failed"}])
+    items, last = store.deliveries_page(webhook_id, status, limit, cursor)
+    return [_delivery_out(r) for r in items], last
+
+
+def redeliver(webhook_id: str, event_id: str, actor: str) -> dict:
+    """Pending again and due now, with a fresh retry schedule (a failed one, or any other)."""
+    get(webhook_id)
+    try:
+        tx.write([store.reset_op(webhook_id, event_id, clock.sortable(_wall())),
+                  audit.entry_op(actor, "webhook.redeliver", target=webhook_id, details={"event_id": event_id})])
+    except tx.TxCancelled:
+        raise NotFound("no such delivery for this webhook", webhook_id=webhook_id, event_id=event_id)
+    return {"webhook_id": webhook_id, "event_id": event_id, "status": store.PENDING}
+
+
+# --- URL rules (no SSRF) ---------------------------------------------------------------
+
+def _is_local() -> bool:
+    return get_settings().is_local
+
+
+def _public(ip: str) -> bool:
+    addr = ipaddress.ip_address(ip.split("%")[0])
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped:
+        addr = addr.ipv4_mapped
+    return addr.is_global and not (addr.is_private or addr.is_loopback or addr.is_link_local or addr.is_multicast
+                                   or addr.is_reserved or addr.is_unspecified)
+
+
+def _bad_url(message: str) -> ValidationFailed:
+    return ValidationFailed(f"url {message}", fields=[{"field": "url", "message": message}])
+
+
+def resolve(url: str, local: Optional[bool] = None) -> tuple[str, int, str]:
+    """(scheme, port, address to connect to) of a webhook URL, or a 400. Outside the local
+    stage the URL is https and every address its host resolves to is public (never private,
+    loopback or link-local); the request then goes to the address checked, so a DNS answer
+    that changes between the check and the connection cannot point it inside."""
+    local = _is_local() if local is None else local
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise _bad_url("is not a valid URL")
+    allowed = ("https", "http") if local else ("https",)
+    if parts.scheme not in allowed:
+        raise _bad_url("must be https" if not local else "must be http or https")
+    host = parts.hostname
+    if not host or parts.username or parts.password:
+        raise _bad_url("needs a host and no credentials")
+    port = port or (443 if parts.scheme == "https" else 80)
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError, OSError):
+        raise _bad_url("has a host that does not resolve")
+    addresses = [info[4][0] for info in infos]
+    if not addresses:
+        raise _bad_url("has a host that does not resolve")
+    if not local and not all(_public(a) for a in addresses):
+        raise _bad_url("must not point to a private, loopback or link-local address")
+    return parts.scheme, port, addresses[0]
+
+
+def check_url(url: str) -> None:
+    resolve(url)
+
+
+# --- enqueue ---------------------------------------------------------------------------
+
+_cache_lock = threading.Lock()
+_cache: dict = {"at": 0.0, "webhooks": None, "settings": None}
+CACHE_SECONDS = 2.0  # enqueue reads the webhooks at most this often per process
+
+
+def _invalidate() -> None:
+    with _cache_lock:
+        _cache["webhooks"] = None
+
+
+def _webhooks() -> list:
+    settings = get_settings()
+    with _cache_lock:
+        fresh = time.monotonic() - _cache["at"] < CACHE_SECONDS and _cache["settings"] is settings
+        if _cache["webhooks"] is not None and fresh:
+            return _cache["webhooks"]
+    hooks = store.all_webhooks()
+    with _cache_lock:
+        _cache.update(at=time.monotonic(), webhooks=hooks, settings=settings)
+    return hooks
+
+
+def _subscribed(hook, type_: str) -> bool:
+    return hook.active and ("*" in hook.events or type_ in hook.events)
+
+
+def enqueue(events: list[dict]) -> None:
+    """One pending delivery per active webhook subscribed to each event's type (its `events`
+    list, or ["*"]). Idempotent: a delivery is keyed by (webhook_id, event_id) and written
+    only if absent, so the relay may call this again with the same events after a crash."""
+    if not events:
+        return
+    hooks = [h for h in _webhooks() if h.active]
+    if not hooks:
+        return
+    now = clock.sortable(_wall())
+    for event in events:
+        for hook in hooks:
+            if _subscribed(hook, event["type"]):
+                store.create_delivery(hook.webhook_id, event, now, now)
+    _wake.set()
+
+
+# --- delivery --------------------------------------------------------------------------
+
+def _wall() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _iso_of(sortable: Optional[str]) -> Optional[str]:
+    return clock.iso(clock.parse_instant(sortable)) if sortable else None
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    """`v1=` + hex HMAC-SHA256(secret, "{timestamp}.{body}")."""
+    mac = hmac.new(secret.encode(), str(timestamp).encode() + b"." + body, hashlib.sha256)
+    return "v1=" + mac.hexdigest()
+
+
+def retry_delay(attempts: int, base: int, rand: random.Random = random) -> float:
+    """Seconds before the next attempt after `attempts` failed ones: base × 4^(attempts-1),
+    at most 8 hours (or the base), times a jitter of ±10%. With the default base of 30 s the
+    10 attempts span about 35 hours (at least 31 with the jitter)."""
+    delay = min(base * 4 ** (attempts - 1), max(MAX_DELAY_SECONDS, base))
+    return delay * rand.uniform(0.9, 1.1)
+
+
+def schedule(base: int) -> list[float]:
+    """The retry schedule without jitter: seconds after the first attempt of each later one."""
+    total, out = 0.0, []
+    for n in range(1, MAX_ATTEMPTS):
+        total += min(base * 4 ** (n - 1), max(MAX_DELAY_SECONDS, base))
+        out.append(total)
+    return out
+
+
+class _PinnedHTTPConnection(http.client.HTTPConnection):
+    """Connects to the address checked, whatever the host name resolves to by now."""
+
+    def __init__(self, host, port, address, timeout):
+        super().__init__(host, port, timeout=timeout)
+        self._address = address
+
+    def connect(self):
+        self.sock = socket.create_connection((self._address, self.port), self.timeout)
+
+
+class _PinnedHTTPSConnection(http.client.HTTPSConnection):
+    def __init__(self, host, port, address, timeout):
+        super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
+        self._address = address
+
+    def connect(self):
+        sock = socket.create_connection((self._address, self.port), self.timeout)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
+
+
+def _post(url: str, body: bytes, headers: dict, timeout: float) -> int:
+    """POST once; the status code, or raises (a refused URL, no answer within `timeout`)."""
+    scheme, port, address = resolve(url)
+    parts = urlsplit(url)
+    cls = _PinnedHTTPSConnection if scheme == "https" else _PinnedHTTPConnection
+    conn = cls(parts.hostname, port, address, timeout)
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    try:
+        conn.request("POST", path, body=body, headers=headers)
+        response = conn.getresponse()
+        response.read(65536)  # the answer's body is not used
+        return response.status
+    finally:
+        conn.close()
+
+
+_pool_lock = threading.Lock()
+_pool: dict = {"executor": None}
+_queues: dict[str, deque] = {}  # webhook_id -> claimed deliveries waiting for one of its workers
+_draining: dict[str, int] = {}  # webhook_id -> its workers running now
+
+
+def _executor() -> ThreadPoolExecutor:
+    with _pool_lock:
+        if _pool["executor"] is None:
+            _pool["executor"] = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="webhook")
+        return _pool["executor"]
+
+
+def _lease_seconds() -> float:
+    """How long a claimed delivery may wait for its worker and its answer: behind a full
+    backlog of timeouts, plus a margin. After that it is due again (its sender died)."""
+    return TIMEOUT_SECONDS * (BACKLOG_PER_WEBHOOK / PER_WEBHOOK_IN_FLIGHT + 1) + LEASE_MARGIN_SECONDS
+
+
+def _attempt(hook, rec, leased_until: str, now: datetime, base: int) -> str:
+    """One attempt of one delivery; records its outcome. Returns delivered|retried|failed."""
+    body = json.dumps(rec.envelope, separators=(",", ":"), sort_keys=True).encode()
+    timestamp = int(now.timestamp())
+    headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT, "Loyalty-Event-Id": rec.event_id,
+               "Loyalty-Timestamp": str(timestamp), "Loyalty-Signature": sign(hook.secret, timestamp, body)}
+    status_code, error = None, None
+    try:
+        status_code = _post(hook.url, body, headers, TIMEOUT_SECONDS)
+    except ValidationFailed as exc:
+        error = exc.message
+    except (OSError, http.client.HTTPException) as exc:
+        error = f"{type(exc).__name__}: {exc}"[:200]
+    attempts = int(rec.attempts or 0) + 1
+    if status_code is not None and 200 <= status_code < 300:
+        outcome, next_at = store.DELIVERED, None
+    elif attempts >= MAX_ATTEMPTS:
+        outcome, next_at = store.FAILED, None
+    else:
+        outcome = store.PENDING
+        next_at = clock.sortable(now + timedelta(seconds=retry_delay(attempts, base)))
+    store.record_attempt(hook.webhook_id, rec.event_id, leased_until=leased_until, status=outcome, attempts=attempts,
+                         status_code=status_code, error=error, attempted_at=clock.sortable(now),
+                         next_attempt_at=next_at)
+    if outcome != store.DELIVERED:
+        log.info("webhook %s event %s: attempt %d %s (%s)", hook.webhook_id, rec.event_id, attempts, outcome,
+                 status_code or error)
+    return {"pending": "retried"}.get(outcome, outcome)
+
+
+def _drain(webhook_id: str) -> None:
+    """One of a webhook's workers: its claimed deliveries, one after the other."""
+    while True:
+        with _pool_lock:
+            queue = _queues.get(webhook_id)
+            if not queue:
+                _draining[webhook_id] -= 1
+                return
+            hook, rec, leased_until, base, at, future = queue.popleft()
+        try:
+            # The attempt's own time (unless the caller gave one): a delivery that waited for
+            # its worker is signed when it leaves.
+            future.set_result(_attempt(hook, rec, leased_until, at or _wall(), base))
+        except Exception:  # noqa: BLE001 - the lease lapses and the delivery is due again
+            log.warning("webhook %s event %s: attempt not recorded", webhook_id, rec.event_id, exc_info=True)
+            future.set_result("errors")
+
+
+def _hand_over(hook, rec, leased_until: str, base: int, at: Optional[datetime]) -> Future:
+    future: Future = Future()
+    start = False
+    with _pool_lock:
+        _queues.setdefault(hook.webhook_id, deque()).append((hook, rec, leased_until, base, at, future))
+        if _draining.get(hook.webhook_id, 0) < PER_WEBHOOK_IN_FLIGHT:
+            _draining[hook.webhook_id] = _draining.get(hook.webhook_id, 0) + 1
+            start = True
+    if start:
+        _executor().submit(_drain, hook.webhook_id)
+    return future
+
+
+def _backlog(webhook_id: str) -> int:
+    with _pool_lock:
+        return len(_queues.get(webhook_id) or ()) + _draining.get(webhook_id, 0)
+
+
+def deliver_due(now: Optional[datetime] = None, limit: int = 100, wait_for_results: bool = True) -> dict:
+    """Send the deliveries due by `now` (the wall clock by default). Each webhook gets at
+    most PER_WEBHOOK_IN_FLIGHT workers of the sending pool, each request its own timeout, so
+    a slow or dead endpoint holds only its own deliveries. Returns counts: due, sent
+    (attempts handed to a worker), delivered, retried, failed, skipped (another sender holds
+    it, or its webhook's backlog is full: it stays due), paused, errors. With
+    `wait_for_results=False` (the background loop) it returns once the attempts are handed
+    over; the counts of outcomes are then zero."""
+    pinned, now = now, now or _wall()
+    counts = {"due": 0, "sent": 0, "delivered": 0, "retried": 0, "failed": 0, "skipped": 0, "paused": 0,
+              "errors": 0}
+    due = store.due(clock.sortable(now), limit)
+    counts["due"] = len(due)
+    if not due:
+        return counts
+    base = program.settings().webhook_retry_base_seconds
+    lease = clock.sortable(now + timedelta(seconds=_lease_seconds()))
+    hooks: dict = {}
+    futures = []
+    for rec in due:
+        webhook_id, event_id = rec.webhook_id, rec.event_id
+        if _backlog(webhook_id) >= BACKLOG_PER_WEBHOOK:
+            counts["skipped"] += 1
+            continue
+        if webhook_id not in hooks:
+            hooks[webhook_id] = store.get_webhook(webhook_id)
+        hook = hooks[webhook_id]
+        if not store.claim(webhook_id, event_id, rec.next_attempt_at, lease):
+            counts["skipped"] += 1
+            continue
+        if hook is None:  # deleted: nothing to send to
+            store.record_attempt(webhook_id, event_id, leased_until=lease, status=store.FAILED,
+                                 attempts=int(rec.attempts or 0), status_code=None, error="the webhook was deleted",
+                                 attempted_at=clock.sortable(now), next_attempt_at=None)
+            counts["failed"] += 1
+            continue
+        if not hook.active:
+            store.postpone(webhook_id, event_id, lease, clock.sortable(now + PAUSED_RETRY))
+            counts["paused"] += 1
+            continue
+        futures.append(_hand_over(hook, rec, lease, base, pinned))
+        counts["sent"] += 1
+    if wait_for_results and futures:
+        wait(futures)
+        for future in futures:
+            counts[future.result()] += 1
+    return counts
+
+
+# --- make run ----------------------------------------------------------------------
+
+_wake = threading.Event()
+_stop = threading.Event()
+_background: dict = {"thread": None}
+
+
+def start_background(interval: float = 1.0) -> threading.Thread:
+    """A daemon thread calling `deliver_due` every `interval` seconds (sooner when `enqueue`
+    wakes it), for `make run`: a delivery reaches a local receiver about a second after its
+    commit. Sends run in the pool, so the loop never waits on an endpoint. Idempotent."""
+    with _pool_lock:
+        thread = _background["thread"]
+        if thread is not None and thread.is_alive():
+            return thread
+
+        _stop.clear()
+
+        def loop() -> None:
+            while not _stop.is_set():
+                _wake.wait(interval)
+                _wake.clear()
+                if _stop.is_set():
+                    break
+                try:
+                    deliver_due(wait_for_results=False)
+                except Exception:  # noqa: BLE001 - keep delivering; the next round retries
+                    log.warning("webhook delivery round failed", exc_info=True)
+
+        thread = threading.Thread(target=loop, name="webhook-deliveries", daemon=True)
+        _background["thread"] = thread
+        thread.start()
+        return thread
+
+
+def stop_background(timeout: float = 5.0) -> None:
+    """Stop the loop of `start_background` (tests; `make run` lets it die with the process)."""
+    thread = _background["thread"]
+    _stop.set()
+    _wake.set()
+    if thread is not None:
+        thread.join(timeout)
+    _background["thread"] = None
