@@ -339,6 +339,14 @@ class TestDelivery:
         for row in deliveries(api, sleepy["webhook_id"]) + deliveries(api, dead["webhook_id"]):
             assert (row["status"], row["attempts"], row["last_status_code"]) == ("pending", 1, None), row
 
+    def test_a_url_the_client_cannot_send_to_is_a_counted_failed_attempt(self, api, receivers):
+        rx = receivers()
+        made = create(api, rx.url + "/caf\u00e9 au lait")  # not sendable as an HTTP request line
+        webhooks.enqueue([envelope(1)])
+        assert webhooks.deliver_due()["retried"] == 1 and rx.requests == []
+        [d] = deliveries(api, made["webhook_id"])
+        assert (d["status"], d["attempts"], d["last_status_code"]) == ("pending", 1, None)  # not retried forever
+
     def test_a_deleted_webhooks_pending_deliveries_fail(self, api, receivers):
         rx = receivers()
         made = create(api, rx.url)
