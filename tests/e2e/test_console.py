@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 import uuid
 
 import pytest
 import requests
 
-from tests.e2e.conftest import ROOT
+from tests.e2e.conftest import ROOT, free_port
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
@@ -57,11 +61,41 @@ def browser():
 
 
 @pytest.fixture(scope="module")
-def api(live_server, admin_token):
+def console_server():
+    """A local server of its own: the session's shared one is judged by tests that count
+    everything in its emulator (expire-points totals), which the console's data would change."""
+    port, emulator_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("AWS_ENDPOINT_URL", "LOYALTY_JWT_SECRET")}
+    env["LOYALTY_STAGE"] = "local"
+    proc = subprocess.Popen([sys.executable, "-m", "chalicelib.local", "run", "--port", str(port),
+                             "--emulator-port", str(emulator_port)], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 90
+    while True:
+        assert proc.poll() is None, "the local server exited"
+        try:
+            if requests.get(base + "/v1/health", timeout=1).status_code == 200:
+                break
+        except requests.RequestException:
+            time.sleep(0.2)
+        if time.time() > deadline:
+            os.killpg(proc.pid, signal.SIGKILL)
+            raise RuntimeError("the local server did not start in 90 s")
+    yield {"base": base}
+    os.killpg(proc.pid, signal.SIGINT)
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="module")
+def api(console_server, admin_token):
     """Seeds data through the public API, as the shop and the admin would."""
     from chalicelib.auth import mint_token
 
-    base = live_server["base"] + "/v1"
+    base = console_server["base"] + "/v1"
     service = {"Authorization": "Bearer " + mint_token("service", "pos-console")}
     admin = {"Authorization": "Bearer " + admin_token}
     member_id = f"console-{RUN}"
@@ -74,7 +108,7 @@ def api(live_server, admin_token):
     assert r.status_code == 201, r.text
     r = requests.post(base + "/admin/jobs", headers=admin, json={"job": "score-rfm"}, timeout=60)
     assert r.status_code == 202, r.text
-    return {"base": live_server["base"], "member_id": member_id, "admin": admin, "service": service}
+    return {"base": console_server["base"], "member_id": member_id, "admin": admin, "service": service}
 
 
 def wait(driver, css, timeout=20, text=None):
@@ -120,15 +154,16 @@ def no_csp_violations(request):
         assert csp_violations(request.getfixturevalue("browser")) == []
 
 
-def test_console_is_served_with_a_strict_csp(live_server):
-    r = requests.get(live_server["base"] + "/console", timeout=10)
+def test_console_is_served_with_a_strict_csp(console_server):
+    base = console_server["base"]
+    r = requests.get(base + "/console", timeout=10)
     assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/html")
     csp = r.headers["Content-Security-Policy"]
     assert "default-src 'self'" in csp and "script-src 'self'" in csp and "style-src 'self'" in csp
     assert "unsafe-inline" not in csp and "<script>" not in r.text and "style=" not in r.text
-    assert requests.get(live_server["base"] + "/console/assets/app.js", timeout=10).headers["Content-Type"].startswith("text/javascript")
-    assert requests.get(live_server["base"] + "/console/assets/nope.js", timeout=10).status_code == 404
-    config = requests.get(live_server["base"] + "/console/config.json", timeout=10)
+    assert requests.get(base + "/console/assets/app.js", timeout=10).headers["Content-Type"].startswith("text/javascript")
+    assert requests.get(base + "/console/assets/nope.js", timeout=10).status_code == 404
+    config = requests.get(base + "/console/config.json", timeout=10)
     assert config.headers["Cache-Control"] == "no-store" and config.json()["stage"] == "local"
 
 
