@@ -98,6 +98,7 @@ def merge(chalice_template: Mapping[str, Any], stage: str, models: Optional[Iter
     _add(resources, res.table_resources(models, profile), "tables")
     _add(resources, res.queue_resources(queues, profile), "queues")
     _add(resources, res.alarm_topic_resources(profile), "alarm topic")
+    _add(resources, res.event_bus_resources(profile), "events bus")
     _add(resources, res.dlq_alarms(queues, profile), "dead-letter queue alarms")
     if "RestAPI" in resources:  # API Gateway's own answers in the app's error shape
         _add(resources, res.gateway_responses("RestAPI"), "gateway responses")
@@ -141,8 +142,11 @@ def merge(chalice_template: Mapping[str, Any], stage: str, models: Optional[Iter
             stream_tables.append("outbox")
         access = res.function_access(events, consumed, table_names, queues,
                                      tracing=props.get("Tracing") == "Active")
+        # every function that commits writes may relay their events (the schedules only start jobs)
         _add(resources, res.function_resources(function_id, name, access, indexed_tables, profile,
-                                               stream_tables=stream_tables), function_id)
+                                               stream_tables=stream_tables,
+                                               publishes_events=bool(access.tables != res.SCHEDULE_TABLES)),
+             function_id)
         depends = fn.get("DependsOn") or []
         fn["DependsOn"] = [*([depends] if isinstance(depends, str) else depends), function_id + "LogGroup"]
 

@@ -397,12 +397,25 @@ def outbox_stream_event() -> dict:
         "FunctionResponseTypes": ["ReportBatchItemFailures"]}}}
 
 
+EVENT_BUS = "EventsBus"
+
+
+def event_bus_resources(profile: StageProfile) -> Resources:
+    """The domain events bus: every committed effect is published here (source `loyalty`)."""
+    return {EVENT_BUS: {"Type": "AWS::Events::EventBus", "Properties": {
+        "Name": resource_name(profile.stage, "events"), "Tags": tags(profile)}}}
+
+
 def function_resources(function_id: str, function_name: str, access: Access, indexed_tables: Iterable[str],
-                       profile: StageProfile, stream_tables: Iterable[str] = ()) -> Resources:
+                       profile: StageProfile, stream_tables: Iterable[str] = (),
+                       publishes_events: bool = False) -> Resources:
     """Log group, role and alarms of one function (`function_id` is its logical id)."""
     log_group_id = function_id + "LogGroup"
     dims = [{"Name": "FunctionName", "Value": ref(function_id)}]
     role = role_resource(log_group_id, access, indexed_tables)
+    if publishes_events:
+        role["Properties"]["Policies"][0]["PolicyDocument"]["Statement"].append(
+            {"Sid": "PublishEvents", "Effect": "Allow", "Action": ["events:PutEvents"], "Resource": [arn(EVENT_BUS)]})
     if stream_tables:
         role["Properties"]["Policies"][0]["PolicyDocument"]["Statement"].append(
             {"Sid": "Streams", "Effect": "Allow", "Action": STREAM_ACTIONS,

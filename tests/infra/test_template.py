@@ -46,7 +46,7 @@ CADENCE = {
 # The template uses the X-Ray pair only when a function has `Tracing: Active`.
 STAR_RESOURCE_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords", "cloudwatch:PutMetricData"}
 # What a policy may point at: the stack's own tables (and their indexes), queues and log groups.
-SCOPED_TYPES = {"AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::Logs::LogGroup"}
+SCOPED_TYPES = {"AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::Logs::LogGroup", "AWS::Events::EventBus"}
 LINT_REGIONS = ["us-east-1", "eu-west-1", "ap-northeast-1"]
 
 
@@ -63,7 +63,7 @@ def _package(stage: str, out: Path) -> Package:
     env.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     proc = subprocess.run(
         [sys.executable, "-m", "infra.package", "--stage", stage, "--out", str(out), "--keep-chalice-template"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)  # a first build fetches numpy/scipy wheels
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return Package(stage, json.loads((out / "sam.json").read_text()),
                    json.loads((out / "chalice-sam.json").read_text()), out)
@@ -515,3 +515,14 @@ def test_the_jobs_queue_outlasts_its_worker_several_times(pkg):
     queue = pkg.template["Resources"][res.queue_logical_id("jobs")]["Properties"]
     worker = functions(pkg.template)["JobsWorker"]["Properties"]
     assert queue["VisibilityTimeout"] >= 5 * worker["Timeout"]
+
+
+def test_the_events_bus_exists_and_only_writing_functions_may_publish_to_it(pkg):
+    bus = pkg.template["Resources"][res.EVENT_BUS]
+    assert bus["Type"] == "AWS::Events::EventBus"
+    assert bus["Properties"]["Name"] == f"loyalty-{pkg.stage}-events"
+    for fid, fn in functions(pkg.template).items():
+        role = pkg.template["Resources"][fid + "Role"]["Properties"]
+        sids = {s["Sid"] for s in role["Policies"][0]["PolicyDocument"]["Statement"]}
+        scheduled = {e["Type"] for e in fn["Properties"].get("Events", {}).values()} == {"Schedule"}
+        assert ("PublishEvents" in sids) == (not scheduled), fid
