@@ -76,7 +76,7 @@ def configure(url: str) -> None:
 
 
 def reset_app_caches() -> None:
-    from chalicelib import messaging
+    from chalicelib import clients, messaging
     from chalicelib.config import reset_settings
     from chalicelib.services import program
     from chalicelib.store.base import reset_connection
@@ -84,7 +84,8 @@ def reset_app_caches() -> None:
     reset_settings()
     reset_connection()
     program.invalidate()
-    messaging._state.update(settings=None, client=None, url=None)
+    messaging._state.update(client=None, url=None)
+    clients._clients.clear()
 
 
 def fresh_stack(url: str) -> None:

@@ -8,31 +8,16 @@ from __future__ import annotations
 
 import json
 import random
-import threading
 import time
 from typing import Iterable
 
+from chalicelib import clients
 from chalicelib.config import get_settings
 from chalicelib.errors import RetryLater
 
 SOURCE = "loyalty"
-_lock = threading.Lock()
-_state: dict = {"settings": None, "client": None}
-
-
 def events_client():
-    settings = get_settings()
-    if _state["client"] is None or _state["settings"] is not settings:
-        with _lock:
-            if _state["client"] is None or _state["settings"] is not settings:
-                import boto3
-                from botocore.config import Config
-
-                _state["client"] = boto3.session.Session().client(
-                    "events", region_name=settings.region, endpoint_url=settings.aws_endpoint_url,
-                    config=Config(retries={"mode": "standard", "max_attempts": 3}, max_pool_connections=16))
-                _state["settings"] = settings
-    return _state["client"]
+    return clients.client("events", pool=16)
 
 
 def bus_name() -> str:

@@ -11,36 +11,25 @@ import hashlib
 import json
 import logging
 import random
-import threading
 import time
 import uuid
 from typing import Iterable, Optional
 
-from chalicelib import clock
+from chalicelib import clients, clock
 from chalicelib.config import get_settings
 from chalicelib.errors import RetryLater
 
 log = logging.getLogger("loyalty.messaging")
 
 CHANNELS = ("email", "push", "sms")
-_lock = threading.Lock()
-_state: dict = {"settings": None, "client": None, "url": None}
+_state: dict = {"client": None, "url": None}
 
 
 def sqs_client():
-    settings = get_settings()
-    if _state["client"] is None or _state["settings"] is not settings:
-        with _lock:
-            if _state["client"] is None or _state["settings"] is not settings:
-                import boto3
-                from botocore.config import Config
-
-                _state["client"] = boto3.session.Session().client(
-                    "sqs", region_name=settings.region, endpoint_url=settings.aws_endpoint_url,
-                    config=Config(retries={"mode": "standard", "max_attempts": 3}, max_pool_connections=32))
-                _state["url"] = None
-                _state["settings"] = settings
-    return _state["client"]
+    client = clients.client("sqs")
+    if _state["client"] is not client:  # a new client (new settings): look the queue up again
+        _state.update(client=client, url=None)
+    return client
 
 
 def queue_url() -> str:

@@ -10,7 +10,7 @@ _seq = itertools.count(1)
 
 
 def reset_caches() -> None:
-    from chalicelib import messaging
+    from chalicelib import clients, messaging
     from chalicelib.config import reset_settings
     from chalicelib.services import program
     from chalicelib.store.base import reset_connection
@@ -18,7 +18,8 @@ def reset_caches() -> None:
     reset_settings()
     reset_connection()
     program.invalidate()
-    messaging._state.update(settings=None, client=None, url=None)
+    messaging._state.update(client=None, url=None)
+    clients._clients.clear()
 
 
 def token(role: str, sub: str = "tester") -> str:
@@ -119,15 +120,17 @@ class ApiClient:
 
 
 def assert_invariant(member_id: str) -> None:
-    """Σ ledger points == available + pending, and the lots match the available balance."""
+    """Σ ledger points == available + pending + held, and the lots match the available balance."""
     from chalicelib.domain.wallet import Wallet
     from chalicelib.store import members
 
     row = members.get(member_id)
     wallet = Wallet.from_dict(row.state["wallet"])
-    assert members.ledger_sum(member_id) == wallet.available + wallet.pending
+    assert members.ledger_sum(member_id) == wallet.available + wallet.pending + wallet.held
     assert sum(wallet.lots.values()) == max(wallet.available, 0)
     assert wallet.pending == sum(p.points for p in wallet.pending_lots)
+    assert wallet.held == sum(h["points"] for h in wallet.holds.values())
+    assert all(sum(h["lots"].values()) == h["points"] for h in wallet.holds.values())
 
 
 def parallel(n, fn):

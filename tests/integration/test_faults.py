@@ -84,7 +84,7 @@ def _refund(api):
     api.enrol("f-ref")
     api.accrue("f-ref", 10000, order_id="f-ref-o")
     return "f-ref", lambda: api.refund("f-ref", "f-ref-o", 3000, refund_id="f-ref-r"), \
-        lambda b: b["points_reversed"] == 30 and b["balance"] == {"available": 70, "pending": 0}
+        lambda b: b["points_reversed"] == 30 and b["balance"] == {"available": 70, "pending": 0, "held": 0}
 
 
 def _activity(api):
@@ -349,6 +349,7 @@ def test_sqs_and_outbox_both_down_still_keep_the_committed_accrual(api, no_backo
         r = api.accrue("f-down", 60000, order_id="f-down-o")
     assert r.status == 201 and r.body["tier_change"] == {"from": "bronze", "to": "silver"}
     # the message was committed with the accrual: still in the outbox, not lost
-    assert [(rec.body["template"], rec.body["member_id"]) for rec in OutboxRecord.scan()] == [("tier_changed", "f-down")]
+    messages = [rec.body for rec in OutboxRecord.scan() if "event" not in rec.body]  # events were published
+    assert [(m["template"], m["member_id"]) for m in messages] == [("tier_changed", "f-down")]
     assert api.accrue("f-down", 60000, order_id="f-down-o").status == 200
     assert_invariant("f-down")

@@ -1,20 +1,7 @@
 """Messages caused by a committed write: outbox rows of its own transaction, sent and removed
 right after it; kept in the outbox when SQS fails and re-sent by the sweep (run-triggers). The
 write itself never fails for a notification."""
-import json
-
-
-def _queue():
-    from chalicelib.messaging import queue_url, sqs_client
-
-    out = []
-    while True:
-        msgs = sqs_client().receive_message(QueueUrl=queue_url(), MaxNumberOfMessages=10).get("Messages", [])
-        if not msgs:
-            return out
-        for m in msgs:
-            out.append(json.loads(m["Body"]))
-            sqs_client().delete_message(QueueUrl=queue_url(), ReceiptHandle=m["ReceiptHandle"])
+from tests.integration.test_marketing_helpers import drain as _queue
 
 
 def test_sqs_outage_parks_the_tier_message_and_the_flush_sends_it(api, monkeypatch):

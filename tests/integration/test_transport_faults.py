@@ -19,6 +19,7 @@ import requests
 from botocore.exceptions import ConnectionClosedError
 
 from tests.factories import assert_invariant
+from tests.integration.test_marketing_helpers import drain as _drain
 
 
 class LoseAnswer:
@@ -104,19 +105,6 @@ def fast_retries(monkeypatch):
     import botocore.retries.standard as standard
 
     monkeypatch.setattr(standard.ExponentialBackoff, "delay_amount", lambda self, context: 0.0)
-
-
-def _drain():
-    from chalicelib.messaging import queue_url, sqs_client
-
-    out = []
-    while True:
-        msgs = sqs_client().receive_message(QueueUrl=queue_url(), MaxNumberOfMessages=10).get("Messages", [])
-        if not msgs:
-            return out
-        for m in msgs:
-            out.append(json.loads(m["Body"]))
-            sqs_client().delete_message(QueueUrl=queue_url(), ReceiptHandle=m["ReceiptHandle"])
 
 
 def _reward(api, reward_id="t-cup", stock=5):
@@ -205,7 +193,39 @@ def _coupon(api):
         201, lambda b: b["discount_amount"] == 500
 
 
-WRITES = {"accrual": _accrual, "refund": _refund, "activity": _activity, "adjustment": _adjustment,
+def _hold(api):
+    api.enrol("t-hol")
+    api.adjust("t-hol", 500)
+    return "t-hol", lambda: api.post("/v1/members/t-hol/point-holds", {"hold_id": "t-hol-1", "points": 200}), 201, \
+        lambda b: (b["status"], b["points"]) == ("held", 200)
+
+
+def _capture(api):
+    api.enrol("t-cap")
+    api.adjust("t-cap", 500)
+    assert api.post("/v1/members/t-cap/point-holds", {"hold_id": "t-cap-1", "points": 200}).status == 201
+    return "t-cap", lambda: api.post("/v1/members/t-cap/point-holds/t-cap-1/capture", {"points": 150}), 200, \
+        lambda b: (b["status"], b["captured_points"]) == ("captured", 150)
+
+
+def _release(api):
+    api.enrol("t-rel")
+    api.adjust("t-rel", 500)
+    assert api.post("/v1/members/t-rel/point-holds", {"hold_id": "t-rel-1", "points": 200}).status == 201
+    return "t-rel", lambda: api.post("/v1/members/t-rel/point-holds/t-rel-1/release"), 200, \
+        lambda b: b["status"] == "released"
+
+
+def _paid_accrual(api):
+    api.enrol("t-pay")
+    api.adjust("t-pay", 500)
+    assert api.post("/v1/members/t-pay/point-holds", {"hold_id": "t-pay-1", "points": 200}).status == 201
+    return "t-pay", lambda: api.accrue("t-pay", 10000, order_id="t-pay-o", points_payment={"hold_id": "t-pay-1"}), \
+        201, lambda b: (b["points_paid"], b["points_earned"]) == (200, 98)
+
+
+WRITES = {"hold": _hold, "capture": _capture, "release": _release, "paid_accrual": _paid_accrual,
+          "accrual": _accrual, "refund": _refund, "activity": _activity, "adjustment": _adjustment,
           "redemption": _redemption, "keyed_redemption": _keyed_redemption, "enrol": _enrol, "patch": _patch,
           "cancel": _cancel, "coupon_redeem": _coupon}
 
