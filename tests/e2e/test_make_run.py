@@ -67,7 +67,8 @@ def test_a_members_day_over_http(live_server):
 
     # a job run from the CLI against the same emulator, then read through the API
     out = json.loads(cli("job", "expire-points", "--as-of", "2099-01-01", emulator=emulator).splitlines()[-1])
-    assert out["status"] == "succeeded" and out["counts"]["points_expired"] == 610
+    # the session's server is shared with the fuzz tests: other members' points may expire too
+    assert out["status"] == "succeeded" and out["counts"].get("points_expired", 0) >= 610, out
     assert requests.get(f"{base}/members/e2e-1", headers=member).json()["points"]["available"] == 0
 
 
