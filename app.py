@@ -17,6 +17,7 @@ app = Chalice(app_name="loyalty")
 for blueprint in (system.bp, members.bp, rewards.bp, coupons.bp, marketing.bp, admin.bp, jobs.bp):
     app.register_blueprint(blueprint)
 app.register_blueprint(__import__("chalicelib.api.console", fromlist=["bp"]).bp)  # the console (SPEC 5)
+app.register_blueprint(__import__("chalicelib.api.holds", fromlist=["bp"]).bp)  # holds, status match (SPEC 2.14-2.15)
 app.register_blueprint(__import__("chalicelib.api.webhooks", fromlist=["bp"]).bp)  # webhooks (SPEC 2.16)
 http.install_fallbacks(app)  # 405 for a known path's other methods, 404 for unknown paths
 app.register_middleware(http.spec_shaped_errors, "http")
@@ -63,6 +64,11 @@ def run_automations(event):
 @app.schedule(Rate(1, unit=Rate.HOURS), name="mature-points")
 def mature_points(event):
     _scheduled("mature-points", event)
+
+
+@app.schedule(Rate(1, unit=Rate.HOURS), name="release-holds")
+def release_holds(event):
+    _scheduled("release-holds", event)
 
 
 @app.schedule(Rate(1, unit=Rate.HOURS), name="run-triggers")

@@ -13,8 +13,10 @@ from bench.common import counting, entry
 
 # SPEC 3 "cost per call": a points mutation is one GetItem + one TransactWriteItems, a
 # member read one GetItem. These minima are the floor; the goals are SPEC 6's.
-FLOOR = {"enrol": 2, "accrual": 2, "refund": 2, "redemption": 2, "coupon_redeem": 2, "member_read": 1}
-GOAL = {"enrol": 2, "accrual": 2, "refund": 2, "redemption": 2, "coupon_redeem": 2, "member_read": 1}
+FLOOR = {"enrol": 2, "accrual": 2, "refund": 2, "redemption": 2, "coupon_redeem": 2, "member_read": 1,
+         "hold": 2, "capture": 2}
+GOAL = {"enrol": 2, "accrual": 2, "refund": 2, "redemption": 2, "coupon_redeem": 2, "member_read": 1,
+        "hold": 2, "capture": 2}
 SAMPLES = 5
 
 
@@ -36,6 +38,7 @@ def measure(api: Api) -> dict:
     api.ok("POST", "/v1/coupons/redeem", {"code": "BENCH10", "member_id": "warm-0", "order_id": "warm-c0",
                                           "order": {"total_amount": 5000}})
     api.ok("GET", "/v1/members/warm-0")
+    api.ok("POST", "/v1/members/warm-0/point-holds", {"hold_id": "warm-h0", "points": 1})
 
     seen: dict[str, list] = {op: [] for op in FLOOR}
     sqs: dict[str, list] = {op: [] for op in FLOOR}
@@ -64,6 +67,9 @@ def measure(api: Api) -> dict:
         count("coupon_redeem", "POST", "/v1/coupons/redeem",
               {"code": "BENCH10", "member_id": m, "order_id": f"{m}-c1", "order": {"total_amount": 4200}})
         count("member_read", "GET", f"/v1/members/{m}")
+        # Paying with points at the till: hold at the basket, capture at payment.
+        count("hold", "POST", f"/v1/members/{m}/point-holds", {"hold_id": f"{m}-h1", "points": 5})
+        count("capture", "POST", f"/v1/members/{m}/point-holds/{m}-h1/capture", {})
 
     value = {op: max(v) for op, v in seen.items()}
     sends = {op: max(v) for op, v in sqs.items()}

@@ -48,6 +48,11 @@ RefundExceedsOrder = _error("RefundExceedsOrder", 422, "REFUND_EXCEEDS_ORDER", "
 UnknownActivity = _error("UnknownActivity", 422, "UNKNOWN_ACTIVITY", "no rule for this activity type")
 ActivityLimitReached = _error("ActivityLimitReached", 422, "ACTIVITY_LIMIT_REACHED", "the activity limit is reached")
 VoucherNotIssued = _error("VoucherNotIssued", 422, "VOUCHER_NOT_ISSUED", "the voucher is not in the issued state")
+HoldNotFound = _error("HoldNotFound", 404, "HOLD_NOT_FOUND", "no such hold for this member")
+PointsBelowMinimum = _error("PointsBelowMinimum", 422, "POINTS_BELOW_MINIMUM", "fewer points than one use needs")
+PointsExceedOrder = _error("PointsExceedOrder", 422, "POINTS_EXCEED_ORDER",
+                           "points may not pay that much of this order")
+HoldNotActive = _error("HoldNotActive", 422, "HOLD_NOT_ACTIVE", "the hold is no longer held")
 RetryLater = _error("RetryLater", 503, "RETRY_LATER", "the service is busy; retry the same request")
 
 

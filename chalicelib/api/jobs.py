@@ -13,7 +13,7 @@ from chalicelib.schemas.common import Out, Strict
 bp = Blueprint(__name__)
 
 JobName = Literal["recalculate-tiers", "expire-points", "mature-points", "expire-vouchers", "score-rfm",
-                  "run-automations", "run-triggers"]
+                  "run-automations", "run-triggers", "release-holds"]
 
 
 class JobRequest(Strict):

@@ -76,10 +76,12 @@ def _exact(value) -> Fraction:
 
 def points_for_order(ctx: OrderContext, *, rate_points: int, rate_per_amount: int,
                      category_multipliers: dict, promotions: Sequence[Promo],
-                     max_points_per_order: Optional[int] = None) -> Earning:
+                     max_points_per_order: Optional[int] = None, cash_share: Fraction = Fraction(1)) -> Earning:
+    """`cash_share`: the part of the order paid in money (SPEC 2.14), applied to every line."""
     # Fractions keep every step exact; only the final result is floored.
     rate = Fraction(rate_points, rate_per_amount)
-    weighted = [(line, line.amount * _exact(category_multipliers.get(line.category, 1))) for line in ctx.lines]
+    weighted = [(line, line.amount * _exact(category_multipliers.get(line.category, 1)) * cash_share)
+                for line in ctx.lines]
     eligible = sum(amount for _, amount in weighted)
     active = [p for p in promotions if promotion_applies(p, ctx)]
 

@@ -4,6 +4,8 @@ Invariants kept by every function here:
 - `sum(lots.values()) == max(available, 0)`; a negative `available` is a deficit
   that later credits cover first.
 - `pending == sum(lot.points for lot in pending_lots)`.
+- `held == sum(hold["points"] for hold in holds.values())`; each open hold keeps the
+  lots it took (month → points), so a release puts them back where they came from.
 """
 from __future__ import annotations
 
@@ -35,6 +37,8 @@ class Wallet:
     lifetime_spent: int = 0
     lots: dict = field(default_factory=dict)  # month -> points
     pending_lots: list = field(default_factory=list)  # [PendingLot]
+    held: int = 0
+    holds: dict = field(default_factory=dict)  # hold_id -> {"points", "lots", "expires_at", ...}
 
     @classmethod
     def from_dict(cls, d: Optional[dict]) -> "Wallet":
@@ -46,6 +50,8 @@ class Wallet:
             lifetime_spent=int(d.get("lifetime_spent", 0)),
             lots={k: int(v) for k, v in (d.get("lots") or {}).items()},
             pending_lots=[PendingLot(**p) for p in d.get("pending_lots") or []],
+            held=int(d.get("held", 0)),
+            holds={k: dict(v) for k, v in (d.get("holds") or {}).items()},
         )
 
     def to_dict(self) -> dict:
@@ -56,12 +62,14 @@ class Wallet:
             "lifetime_spent": self.lifetime_spent,
             "lots": dict(sorted(self.lots.items())),
             "pending_lots": [p.to_dict() for p in self.pending_lots],
+            "held": self.held,
+            "holds": self.holds,
         }
 
     @property
     def balance(self) -> int:
         """What the ledger sums to."""
-        return self.available + self.pending
+        return self.available + self.pending + self.held
 
     # --- credits -----------------------------------------------------------
     def _credit_available(self, points: int, month: str) -> None:
@@ -158,6 +166,46 @@ class Wallet:
             self.debit(remaining)
         self.lifetime_earned -= points
 
+    # --- holds (SPEC 2.14) ---------------------------------------------------
+    def hold(self, hold_id: str, points: int, **meta) -> dict[str, int]:
+        """Reserve available points, oldest lots first; returns the lots taken."""
+        if points <= 0 or not self.can_spend(points):
+            raise ValueError("insufficient available points")
+        taken = self._take_lots(points)
+        self.available -= points
+        self.held += points
+        self.holds[hold_id] = {**meta, "points": points, "lots": taken}
+        return taken
+
+    def release(self, hold_id: str) -> dict:
+        """Give a hold's points back to the lots they came from (their expiry does not move)."""
+        h = self.holds.pop(hold_id)
+        self.held -= h["points"]
+        for month in sorted(h["lots"]):
+            self._credit_available(int(h["lots"][month]), month)
+        return h
+
+    def capture(self, hold_id: str, points: int) -> dict[str, int]:
+        """Spend `points` (≤ held) of a hold: the oldest of its lots are spent, the rest go
+        back to available. Returns the lots spent (for a later `give_back`)."""
+        h = self.holds[hold_id]
+        if not 0 <= points <= h["points"]:
+            raise ValueError("capture exceeds the held points")
+        spent, rest = split_lots(h["lots"], points)
+        self.holds.pop(hold_id)
+        self.held -= h["points"]
+        for month in sorted(rest):
+            self._credit_available(rest[month], month)
+        self.lifetime_spent += points
+        return spent
+
+    def expired_holds(self, now: datetime) -> list[str]:
+        return sorted(k for k, h in self.holds.items() if parse_instant(h["expires_at"]) <= now)
+
+    def release_expired(self, now: datetime) -> list[dict]:
+        """Release every hold past its `expires_at`; returns them (with their hold_id)."""
+        return [{**self.release(k), "hold_id": k} for k in self.expired_holds(now)]
+
     # --- expiry ------------------------------------------------------------
     def expire(self, as_of: datetime, expiry_months: Optional[int]) -> int:
         """Remove lots past their expiry; returns the points expired."""
@@ -180,6 +228,30 @@ class Wallet:
             if expires <= horizon and self.lots[month] > 0:
                 out.append({"points": self.lots[month], "expires_at": iso(expires)})
         return out
+
+
+def split_lots(lots: dict, points: int) -> tuple[dict[str, int], dict[str, int]]:
+    """Split lots (month → points) into the oldest `points` and the rest."""
+    first: dict[str, int] = {}
+    rest: dict[str, int] = {}
+    remaining = points
+    for month in sorted(lots):
+        n = int(lots[month])
+        take = min(n, max(remaining, 0))
+        remaining -= take
+        if take:
+            first[month] = take
+        if n - take:
+            rest[month] = n - take
+    return first, rest
+
+
+def slice_lots(lots: dict, start: int, end: int) -> dict[str, int]:
+    """The points at positions [start, end) of lots laid out oldest first."""
+    upto_end, _ = split_lots(lots, end)
+    upto_start, _ = split_lots(lots, start)
+    out = {m: upto_end[m] - upto_start.get(m, 0) for m in upto_end}
+    return {m: n for m, n in out.items() if n}
 
 
 def earning_month(dt: datetime) -> str:

@@ -42,3 +42,15 @@ def mature_points(ctx: JobContext) -> None:
         return {"members_matured": 1, "points_matured": matured} if matured else None
 
     ctx.scan(MemberRecord, handle)
+
+
+@register("release-holds")
+def release_holds(ctx: JobContext) -> None:
+    """Point holds not captured by their `expires_at` go back to available (hourly)."""
+    from chalicelib.services import holds
+
+    def handle(rec):
+        released = holds.release_expired(store.MemberRow.from_record(rec), ctx.as_of)
+        return {"members_released": 1, "points_released": released} if released else None
+
+    ctx.scan(MemberRecord, handle)

@@ -70,6 +70,10 @@ class OrderItem(Strict):
     quantity: Annotated[int, Field(ge=1, le=100000)] = 1
 
 
+class PointsPayment(Strict):
+    hold_id: ClientId
+
+
 class AccrualRequest(Strict):
     order_id: ClientId
     total_amount: NonNegInt
@@ -77,6 +81,7 @@ class AccrualRequest(Strict):
     occurred_at: Optional[UtcInstant] = None
     items: Optional[Annotated[list[OrderItem], Field(max_length=500)]] = None
     channel: Optional[Annotated[str, Field(max_length=32)]] = None
+    points_payment: Optional[PointsPayment] = None
 
     @model_validator(mode="after")
     def _items_within_total(self) -> "AccrualRequest":
@@ -114,6 +119,7 @@ class AdjustmentRequest(Strict):
 class PointsView(Out):
     available: int
     pending: int
+    held: int = 0
     lifetime_earned: int
     lifetime_spent: int
     expiring_soon: list[dict]
@@ -166,6 +172,7 @@ class BreakdownLine(Out):
 class Balance(Out):
     available: int
     pending: int
+    held: int = 0
 
 
 class Accrual(Out):
@@ -175,6 +182,7 @@ class Accrual(Out):
     breakdown: list[BreakdownLine]
     balance: Balance
     tier_change: Optional[dict]
+    points_paid: int = 0
 
 
 class AccrualPreview(Out):
@@ -188,6 +196,7 @@ class RefundResult(Out):
     refund_id: str
     order_id: str
     points_reversed: int
+    points_returned: int = 0
     balance: Balance
 
 

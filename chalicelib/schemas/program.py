@@ -93,6 +93,12 @@ class ProgramSettings(Strict):
     webhook_retry_base_seconds: Annotated[int, Field(ge=1, le=86400)] = 30
     automations: dict[str, Automation] = Field(
         default_factory=lambda: {k: Automation(**v) for k, v in DEFAULT_AUTOMATIONS.items()})
+    # Paying with points (SPEC 2.14)
+    point_value: PosInt = 1
+    min_points_per_use: PosInt = 1
+    max_points_share: Annotated[Decimal, Field(ge=0, le=1, max_digits=7, decimal_places=6)] = Decimal("1.0")
+    hold_ttl_minutes: Annotated[int, Field(ge=1, le=10080)] = 30
+    earn_on_points_paid: bool = False
 
     @field_validator("promotions")
     @classmethod

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from fractions import Fraction
 from typing import Callable, Optional
 
 from chalicelib import clock, messaging, observability
@@ -19,7 +20,7 @@ from chalicelib.domain.hashing import canonical_hash
 from chalicelib.domain import earning, events
 from chalicelib.domain.months import month_of
 from chalicelib.domain.tiers import apply_upgrade, prune_buckets, qualifying_spend
-from chalicelib.domain.wallet import Wallet
+from chalicelib.domain.wallet import Wallet, slice_lots
 from chalicelib.errors import (
     ActivityLimitReached,
     CurrencyMismatch,
@@ -59,7 +60,19 @@ class Change:
     def begin(cls, row: store.MemberRow, now: datetime) -> "Change":
         wallet = Wallet.from_dict(row.state.get("wallet"))
         wallet.mature(now)  # maturation happens on any write of the member
-        return cls(row, wallet, row.version)
+        ch = cls(row, wallet, row.version)
+        ch.release_expired_holds(now)  # and so does the release of holds past their time
+        return ch
+
+    def release_expired_holds(self, now: datetime) -> int:
+        """Release the holds past `expires_at` (no ledger entry: the points never left)."""
+        from chalicelib.store import holds as hold_store
+
+        released = self.wallet.release_expired(now)
+        for h in released:
+            self.ops.append(hold_store.close_hold_op(h["hold_id"], self.row.member_id, "released",
+                                                     closed_by="expiry", closed_at=clock.iso(now)))
+        return sum(h["points"] for h in released)
 
     def entry(self, type_: str, points: int, *, reference: dict, actor: str, occurred_at: datetime,
               note: Optional[str] = None) -> dict:
@@ -109,7 +122,7 @@ class Change:
 
 
 def balance(wallet: Wallet) -> dict:
-    return {"available": wallet.available, "pending": wallet.pending}
+    return {"available": wallet.available, "pending": wallet.pending, "held": wallet.held}
 
 
 def _active_member(member_id: str) -> store.MemberRow:
@@ -166,8 +179,14 @@ def _check_currency(body, settings) -> None:
         raise CurrencyMismatch(expected=settings.currency, got=body.currency)
 
 
-def _plan_accrual(row: store.MemberRow, wallet: Wallet, body, now: datetime, apply: bool) -> AccrualPlan:
+def _plan_accrual(row: store.MemberRow, wallet: Wallet, body, now: datetime, apply: bool,
+                  points_paid: int = 0) -> AccrualPlan:
     settings = program.settings()
+    # Points pay part of the order: unless the program says otherwise, only the cash part earns.
+    cash_share = Fraction(1)
+    if points_paid and body.total_amount and not settings.earn_on_points_paid:
+        cash = max(body.total_amount - points_paid * settings.point_value, 0)
+        cash_share = Fraction(cash, body.total_amount)
     tiers = program.tiers()
     occurred = body.occurred_at or now
     tier_state = row.state.setdefault("tier", {"tier_id": tiers[0].tier_id})
@@ -180,7 +199,7 @@ def _plan_accrual(row: store.MemberRow, wallet: Wallet, body, now: datetime, app
     result = earning.points_for_order(
         ctx, rate_points=settings.base_rate.points, rate_per_amount=settings.base_rate.per_amount,
         category_multipliers=settings.category_multipliers, promotions=_promos(settings),
-        max_points_per_order=settings.max_points_per_order)
+        max_points_per_order=settings.max_points_per_order, cash_share=cash_share)
     release_at = occurred + timedelta(days=settings.pending_days) if settings.pending_days else None
     pending = bool(release_at and release_at > now and result.points > 0)
     # Tier upgrade: on a copy unless applying, so a preview changes nothing.
@@ -250,7 +269,16 @@ def accrue(member_id: str, body, actor: str) -> tuple[int, dict]:
             return refused(err)
         ch = Change.begin(row, now)
         occurred = body.occurred_at or now
-        plan = _plan_accrual(row, ch.wallet, body, now, apply=True)
+        paid, paid_lots, hold_ops = 0, {}, []
+        if body.points_payment is not None:
+            from chalicelib.services import holds
+
+            try:
+                paid, paid_lots, hold_ops = holds.pay_with_hold(ch, body.points_payment.hold_id, body.order_id,
+                                                                actor, now)
+            except LoyaltyError as err:
+                return refused(err)
+        plan = _plan_accrual(row, ch.wallet, body, now, apply=True, points_paid=paid)
         ch.wallet.earn(plan.points, month_of(occurred), order_id=body.order_id,
                        release_at=plan.release_at, now=now)
         orders = row.state.setdefault("orders", {"count": 0, "recent": []})
@@ -280,14 +308,18 @@ def accrue(member_id: str, body, actor: str) -> tuple[int, dict]:
             "breakdown": plan.breakdown,
             "balance": balance(ch.wallet),
             "tier_change": plan.tier_change,
+            "points_paid": paid,
         }
+        paid_data = {"points_paid": paid, "paid_lots": paid_lots, "points_returned": 0,
+                     "hold_id": body.points_payment.hold_id} if paid else {}
         order = OrderRecord.to_item(order_id=body.order_id, member_id=member_id, request_hash=req_hash,
                                     response=response, data={
             "total_amount": body.total_amount, "currency": body.currency, "occurred_at": clock.iso(occurred),
-            "month": month_of(occurred), "points": plan.points, "refunded_amount": 0, "reversed_points": 0})
+            "month": month_of(occurred), "points": plan.points, "refunded_amount": 0, "reversed_points": 0, **paid_data})
         uow = ch.unit_of_work()
         order_index = uow.add(tx.put_item(OrderRecord, order, OrderRecord.order_id.does_not_exist()),
                               anchor=OrderRecord)
+        uow.extend(hold_ops)
         uow.extend(referrer_ops)
         try:
             uow.commit()
@@ -355,10 +387,22 @@ def refund(member_id: str, body, actor: str) -> tuple[int, dict]:
         if reverse_now:
             ch.entry("reversal", -reverse_now, reference={"order_id": body.order_id, "refund_id": body.refund_id},
                      actor=actor, occurred_at=now)
+        # Points that paid for the order come back in the same proportion, to their own lots.
+        paid, returned_before = int(data.get("points_paid", 0)), int(data.get("points_returned", 0))
+        returned_after = (paid * (refunded + body.amount)) // total if total else 0
+        return_now = returned_after - returned_before
+        if return_now:
+            ch.wallet.give_back(slice_lots(data.get("paid_lots") or {}, returned_before, returned_after)
+                                or {month_of(now): return_now})
+            ch.entry("refund_spend", return_now, reference={"order_id": body.order_id, "refund_id": body.refund_id,
+                                                            "hold_id": data.get("hold_id")},
+                     actor=actor, occurred_at=now)
         response = {"refund_id": body.refund_id, "order_id": body.order_id, "points_reversed": reverse_now,
-                    "balance": balance(ch.wallet)}
+                    "points_returned": return_now, "balance": balance(ch.wallet)}
         data.update(refunded_amount=refunded + body.amount,
                     reversed_points=int(data.get("reversed_points", 0)) + reverse_now)
+        if paid:
+            data["points_returned"] = returned_after
         new_order = OrderRecord(order.order_id, member_id=order.member_id, version=int(order.version) + 1,
                                 request_hash=order.request_hash, data=data, response=order.response)
         idem = IdempotencyRecord(key, member_id=member_id, request_hash=req_hash, status_code=201, response=response)

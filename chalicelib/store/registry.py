@@ -5,9 +5,9 @@ from chalicelib.store.models import CORE_MODELS
 
 
 def all_models() -> list:
-    from chalicelib.store import coupons, marketing, rewards, webhooks
+    from chalicelib.store import coupons, holds, marketing, rewards, webhooks
 
-    return [*CORE_MODELS, *rewards.MODELS, *coupons.MODELS, *marketing.MODELS, *webhooks.MODELS]
+    return [*CORE_MODELS, *rewards.MODELS, *coupons.MODELS, *marketing.MODELS, *holds.MODELS, *webhooks.MODELS]
 
 
 # Queues: resource suffix -> attributes. Each gets a `-dlq` dead-letter queue with redrive.

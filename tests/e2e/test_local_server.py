@@ -108,7 +108,8 @@ def test_make_run_serves_the_api_and_stops_on_sigint(tmp_path, monkeypatch):
         assert r.status_code == 201, r.text
         assert r.json() == {"order_id": "e2e-ls-o1", "points_earned": 123, "pending": 0,
                             "breakdown": [{"rule": "base", "points": 123}],
-                            "balance": {"available": 123, "pending": 0}, "tier_change": None}
+                            "balance": {"available": 123, "pending": 0, "held": 0}, "tier_change": None,
+                          "points_paid": 0}
         replay = requests.post(base + "/members/e2e-ls-1/accruals", headers=svc, json=order)
         assert replay.status_code == 200 and replay.json() == r.json()
         assert requests.post(base + "/members/e2e-ls-1/accruals", headers=member, json=order).status_code == 403

@@ -13,7 +13,8 @@ class TestAccrual:
         assert r.status == 201
         assert r.body == {"order_id": "a1-o1", "points_earned": 123, "pending": 0,
                           "breakdown": [{"rule": "base", "points": 123}],
-                          "balance": {"available": 123, "pending": 0}, "tier_change": None}
+                          "balance": {"available": 123, "pending": 0, "held": 0}, "tier_change": None,
+                          "points_paid": 0}
         replay = api.accrue("a1", 12345, order_id="a1-o1", now="2026-05-11T10:00:00Z")
         assert replay.status == 200 and replay.body == r.body
         assert [(e["type"], e["points"], e["occurred_at"]) for e in api.ledger("a1")] == [("earn", 123, T0)]
@@ -189,7 +190,7 @@ class TestPending:
         api.enrol("pd1")
         r = api.accrue("pd1", 10000, order_id="pd1-o", now="2026-03-01T10:00:00Z")
         assert (r.body["points_earned"], r.body["pending"]) == (100, 100)
-        assert r.body["balance"] == {"available": 0, "pending": 100}
+        assert r.body["balance"] == {"available": 0, "pending": 100, "held": 0}
         assert api.ledger("pd1")[0]["note"] == "pending"
         m = api.member("pd1", now="2026-03-15T09:59:59Z")["points"]
         assert (m["available"], m["pending"]) == (0, 100)
@@ -197,14 +198,14 @@ class TestPending:
         assert (m["available"], m["pending"]) == (100, 0)
         # a later write of the member stores the maturation
         r = api.activity("pd1", "review", now="2026-03-16T00:00:00Z")
-        assert r.status == 201 and r.body["balance"] == {"available": 150, "pending": 0}
+        assert r.status == 201 and r.body["balance"] == {"available": 150, "pending": 0, "held": 0}
         assert_invariant("pd1")
 
     def test_an_order_older_than_the_window_is_available_at_once(self, api):
         api.settings(pending_days=14)
         api.enrol("pd2")
         r = api.accrue("pd2", 10000, occurred_at="2026-02-01T00:00:00Z", now="2026-03-01T00:00:00Z")
-        assert (r.body["pending"], r.body["balance"]) == (0, {"available": 100, "pending": 0})
+        assert (r.body["pending"], r.body["balance"]) == (0, {"available": 100, "pending": 0, "held": 0})
 
 
 class TestRefunds:
@@ -213,8 +214,8 @@ class TestRefunds:
         api.accrue("r1", 10000, order_id="r1-o")
         r = api.refund("r1", "r1-o", 4000, refund_id="r1-r1")
         assert r.status == 201
-        assert r.body == {"refund_id": "r1-r1", "order_id": "r1-o", "points_reversed": 40,
-                          "balance": {"available": 60, "pending": 0}}
+        assert r.body == {"refund_id": "r1-r1", "order_id": "r1-o", "points_reversed": 40, "points_returned": 0,
+                          "balance": {"available": 60, "pending": 0, "held": 0}}
         replay = api.refund("r1", "r1-o", 4000, refund_id="r1-r1")
         assert replay.status == 200 and replay.body == r.body
         other = api.refund("r1", "r1-o", 4001, refund_id="r1-r1")
@@ -259,11 +260,11 @@ class TestRefunds:
         assert api.post("/v1/members/r5/redemptions", {"reward_id": "mug"}, role="member", sub="r5").status == 201
         r = api.refund("r5", "r5-o", 10000)
         assert r.status == 201 and r.body["points_reversed"] == 100
-        assert r.body["balance"] == {"available": -100, "pending": 0}
+        assert r.body["balance"] == {"available": -100, "pending": 0, "held": 0}
         r = api.post("/v1/members/r5/redemptions", {"reward_id": "mug"}, role="member", sub="r5")
         assert (r.status, r.error) == (422, "INSUFFICIENT_POINTS")
         r = api.accrue("r5", 15000)
-        assert r.body["points_earned"] == 150 and r.body["balance"] == {"available": 50, "pending": 0}
+        assert r.body["points_earned"] == 150 and r.body["balance"] == {"available": 50, "pending": 0, "held": 0}
         m = api.member("r5")["points"]
         assert (m["available"], m["lifetime_earned"], m["lifetime_spent"]) == (50, 150, 100)
         assert [(e["type"], e["points"], e["balance_after"]) for e in api.ledger("r5")] == [
@@ -276,15 +277,15 @@ class TestRefunds:
         api.accrue("r6", 5000, order_id="r6-old", occurred_at="2026-01-01T00:00:00Z", now="2026-03-01T00:00:00Z")
         api.accrue("r6", 10000, order_id="r6-o", now="2026-03-01T00:00:00Z")
         r = api.refund("r6", "r6-o", 2500, now="2026-03-02T00:00:00Z")
-        assert r.body == {"refund_id": r.body["refund_id"], "order_id": "r6-o", "points_reversed": 25,
-                          "balance": {"available": 50, "pending": 75}}
+        assert r.body == {"refund_id": r.body["refund_id"], "order_id": "r6-o", "points_reversed": 25, "points_returned": 0,
+                          "balance": {"available": 50, "pending": 75, "held": 0}}
         assert_invariant("r6")
 
     def test_refunds_work_for_a_suspended_member(self, api):
         api.enrol("r7")
         api.accrue("r7", 10000, order_id="r7-o")
         api.patch("/v1/members/r7", {"status": "suspended"})
-        assert api.refund("r7", "r7-o", 10000).body["balance"] == {"available": 0, "pending": 0}
+        assert api.refund("r7", "r7-o", 10000).body["balance"] == {"available": 0, "pending": 0, "held": 0}
 
 
 class TestActivities:
@@ -293,7 +294,7 @@ class TestActivities:
         day1 = "2026-05-10T09:00:00Z"
         first = api.activity("ac1", "review", activity_id="rv-1", now=day1)
         assert first.status == 201
-        assert first.body == {"activity_id": "rv-1", "points_earned": 50, "balance": {"available": 50, "pending": 0}}
+        assert first.body == {"activity_id": "rv-1", "points_earned": 50, "balance": {"available": 50, "pending": 0, "held": 0}}
         assert [api.activity("ac1", "review", now=day1).status for _ in range(2)] == [201, 201]
         r = api.activity("ac1", "review", now=day1)
         assert (r.status, r.error) == (422, "ACTIVITY_LIMIT_REACHED")
@@ -355,7 +356,7 @@ class TestReferral:
         assert b.status == 201 and b.body["referred_by"] == "ref-a"
         r = api.accrue("ref-b", 10000, order_id="ref-b-o1", now=T0)
         assert r.body["points_earned"] == 100
-        assert r.body["balance"] == {"available": 600, "pending": 0}
+        assert r.body["balance"] == {"available": 600, "pending": 0, "held": 0}
         assert api.accrue("ref-b", 10000, order_id="ref-b-o1", now=T0).status == 200  # replay: no second bonus
         assert api.accrue("ref-b", 10000, order_id="ref-b-o2", now=T0).body["balance"]["available"] == 700
         assert [(e["type"], e["points"]) for e in api.ledger("ref-b")] == [("earn", 100), ("bonus", 500),

@@ -279,7 +279,7 @@ def test_member_life(api):
             self.orders[order_id] = {"member": member, "total": amount, "points": points, "refunded": 0,
                                      "reversed": 0, "body": r.body}
             self.wallets[member].credit(points, month_of(self.now))
-            assert r.body["balance"] == {"available": self.wallets[member].available, "pending": 0}
+            assert r.body["balance"] == {"available": self.wallets[member].available, "pending": 0, "held": 0}
 
         @rule(data=st.data(), fraction=st.floats(0.0, 1.3))
         def refund(self, data, fraction):
@@ -310,7 +310,7 @@ def test_member_life(api):
             o["reversed"] = after
             self.wallets[member].debit(reverse)
             assert r.body == {"refund_id": body["refund_id"], "order_id": order_id, "points_reversed": reverse,
-                              "balance": {"available": self.wallets[member].available, "pending": 0}}
+                              "points_returned": 0, "balance": {"available": self.wallets[member].available, "pending": 0, "held": 0}}
             again = api.post(f"/v1/members/{member}/refunds", body, now=self.iso())
             assert again.status == 200 and again.body == r.body  # a replay changes nothing
             again = api.post(f"/v1/members/{member}/refunds", {**body, "amount": amount + 1}, now=self.iso())
@@ -331,7 +331,7 @@ def test_member_life(api):
             self.reviews[day] = self.reviews.get(day, 0) + 1
             self.wallets[member].credit(REVIEW_POINTS, month_of(self.now))
             assert r.body == {"activity_id": activity_id, "points_earned": REVIEW_POINTS,
-                              "balance": {"available": self.wallets[member].available, "pending": 0}}
+                              "balance": {"available": self.wallets[member].available, "pending": 0, "held": 0}}
             again = api.activity(member, "review", activity_id=activity_id, now=self.iso())
             assert again.status == 200 and again.body == r.body  # SPEC 3: once per activity_id
 
@@ -471,9 +471,13 @@ def test_member_life(api):
                 self.stock += 1
                 self.reward_counts[v["payer"]] -= 1
             elif action == "gift":
-                assert (r.body["redemption_id"], r.body["member_id"], r.body["gifted_from"], r.body["status"],
-                        r.body["code"]) == (rid, other, owner, "issued", v["code"])
-                v["owner"], v["gifted_from"] = other, owner
+                assert (r.body["redemption_id"], r.body["member_id"], r.body["gifted_from"], r.body["status"]) == (
+                    rid, other, owner, "issued")
+                # SPEC 2.8: the voucher gets a new code; the one the giver saw answers 404 at the till
+                assert r.body["code"] != v["code"] and len(r.body["code"]) == 16
+                stale = api.post(f"/v1/vouchers/{v['code']}/use", {"order_id": f"store-{next(_ids)}"}, now=self.iso())
+                assert (stale.status, stale.error) == (404, "NOT_FOUND"), stale.body
+                v["owner"], v["gifted_from"], v["code"] = other, owner, r.body["code"]
             else:
                 assert (r.body["redemption_id"], r.body["status"], r.body["member_id"], r.body["used_at"]) == (
                     rid, "used", owner, self.iso())

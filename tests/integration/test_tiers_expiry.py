@@ -160,7 +160,7 @@ class TestPending:
         put_settings(api, pending_days=14)
         api.enrol("p1")
         r = api.accrue("p1", 10000, order_id="p1o", now="2026-03-01T10:00:00Z")
-        assert r.body["pending"] == 100 and r.body["balance"] == {"available": 0, "pending": 100}
+        assert r.body["pending"] == 100 and r.body["balance"] == {"available": 0, "pending": 100, "held": 0}
         m = api.member("p1", now="2026-03-15T09:59:59Z")
         assert m["points"]["pending"] == 100
         m = api.member("p1", now="2026-03-15T10:00:00Z")  # reads show the current split
@@ -177,7 +177,7 @@ class TestPending:
         r = api.post("/v1/members/p2/refunds", {"refund_id": "p2r", "order_id": "p2o", "amount": 4000},
                      now="2026-03-05T10:00:00Z")
         assert r.body["points_reversed"] == 40
-        assert r.body["balance"] == {"available": 0, "pending": 60}
+        assert r.body["balance"] == {"available": 0, "pending": 60, "held": 0}
         assert_invariant("p2")
 
     def test_later_write_matures(self, api):
@@ -185,7 +185,7 @@ class TestPending:
         api.enrol("p3")
         api.accrue("p3", 10000, now="2026-03-01T10:00:00Z")
         r = api.accrue("p3", 20000, now="2026-03-09T10:00:00Z")
-        assert r.body["balance"] == {"available": 100, "pending": 200}
+        assert r.body["balance"] == {"available": 100, "pending": 200, "held": 0}
         assert_invariant("p3")
 
 
