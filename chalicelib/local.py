@@ -274,15 +274,15 @@ def make_api_server(host: str, port: int):
 
 def start_background_workers() -> list:
     """The one hook that starts `make run`'s background workers in the API process, as
-    production runs them beside the API: the outbox relay (`chalicelib.relay`) and any job
-    runner exposing `start_background()`. Nothing starts when LOYALTY_BACKGROUND=off
+    production runs them beside the API: the outbox relay (`chalicelib.relay`), webhook
+    delivery (`chalicelib.services.webhooks`) and any job runner exposing `start_background()`. Nothing starts when LOYALTY_BACKGROUND=off
     (measurements: then only requests touch the emulator)."""
     if not background_enabled():
         return []
     import importlib
 
     started = []
-    for module_name in ("chalicelib.relay", "chalicelib.jobs.runner"):
+    for module_name in ("chalicelib.relay", "chalicelib.services.webhooks", "chalicelib.jobs.runner"):
         try:
             module = importlib.import_module(module_name)
         except ImportError:
@@ -404,7 +404,7 @@ def run(port, emulator_port) -> int:
         print(f"AWS endpoint : {endpoint} (tables/queues created: {len(created['tables'])}/{len(created['queues'])})")
         if state_line:
             print(f"emulator     : {state_line}")
-        print(f"background   : {'on (outbox relay)' if background_enabled() else 'off (LOYALTY_BACKGROUND=off)'}")
+        print(f"background   : {'on (outbox relay, webhook delivery)' if background_enabled() else 'off (LOYALTY_BACKGROUND=off)'}")
         print(f"API          : http://{HOST}:{port}/v1  (OpenAPI: http://{HOST}:{port}/v1/openapi.json)")
         for role, sub in (("admin", "admin"), ("service", "pos-1"), ("member", "demo-member")):
             print(f"{role:<8} token: {mint_token(role, sub)}")

@@ -79,7 +79,7 @@ def after_commit(messages: list[dict]) -> None:
     buffer = getattr(_batching, "buffer", None)
     if buffer is not None:  # a job's page: ten per SendMessageBatch
         buffer.extend(messages)
-        if len(buffer) >= 10:
+        if sum(1 for r in buffer if "event" not in r) >= 10:  # ten messages per SendMessageBatch
             _batching.buffer = []
             deliver(buffer)
         return
