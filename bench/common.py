@@ -70,6 +70,9 @@ def configure(url: str) -> None:
         "AWS_ENDPOINT_URL": url, "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
         "AWS_DEFAULT_REGION": "us-east-1", "LOYALTY_STAGE": "local",
         "LOYALTY_SETTINGS_CACHE_SECONDS": "3600",
+        # production's request path: the outbox stream's relay function sends committed rows,
+        # so a request makes its own calls only (background workers are off in the bench)
+        "LOYALTY_RELAY": "stream",
     })
     os.environ.pop("AWS_SESSION_TOKEN", None)
     reset_app_caches()
