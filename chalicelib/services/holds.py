@@ -17,6 +17,7 @@ from fractions import Fraction
 from typing import Optional
 
 from chalicelib import clock, observability
+from chalicelib.domain import events
 from chalicelib.domain.hashing import canonical_hash
 from chalicelib.errors import (
     HoldNotActive,
@@ -101,6 +102,7 @@ def create(member_id: str, body, actor: str) -> tuple[int, dict]:
                 "expires_at": clock.iso(expires)}
         taken = ch.wallet.hold(body.hold_id, body.points, **meta)
         out = _open_view(body.hold_id, member_id, {**meta, "points": body.points}, "held", 0)
+        ch.events.append(events.envelope("hold.created", body.hold_id, member_id, clock.iso(now), out))
         uow = ch.unit_of_work()
         index = uow.add(store.put_hold_op(body.hold_id, member_id, clock.sortable(now), req_hash,
                                           {**meta, "points": body.points, "lots": taken}, out), anchor=HoldRecord)
@@ -149,6 +151,8 @@ def capture(member_id: str, hold_id: str, body, actor: str) -> dict:
             ch.entry("spend", -points, reference={"hold_id": hold_id, **({"order_id": h["order_id"]}
                                                                          if h.get("order_id") else {})},
                      actor=actor, occurred_at=now)
+        captured = _open_view(hold_id, member_id, h, "captured", points)
+        ch.events.append(events.envelope("hold.captured", hold_id, member_id, clock.iso(now), captured))
         uow = ch.unit_of_work()
         uow.add(store.close_hold_op(hold_id, member_id, "captured", closed_by="capture", closed_at=clock.iso(now),
                                     captured_points=points, spent_lots=spent, close_request=request),
@@ -158,7 +162,7 @@ def capture(member_id: str, hold_id: str, body, actor: str) -> dict:
         except tx.TxCancelled:
             raise Conflict()
         observability.count("PointsCaptured", points)
-        return _open_view(hold_id, member_id, h, "captured", points)
+        return captured
 
     return retry(attempt)
 
@@ -175,6 +179,8 @@ def release(member_id: str, hold_id: str, actor: str) -> dict:
             same = bool(rec and rec.status == "released" and rec.closed_by == "release")
             return _closed(member_id, hold_id, now, same)
         ch.wallet.release(hold_id)
+        released = _open_view(hold_id, member_id, h, "released", 0)
+        ch.events.append(events.envelope("hold.released", hold_id, member_id, clock.iso(now), released))
         uow = ch.unit_of_work()
         uow.add(store.close_hold_op(hold_id, member_id, "released", closed_by="release", closed_at=clock.iso(now)),
                 anchor=HoldRecord)
@@ -182,7 +188,7 @@ def release(member_id: str, hold_id: str, actor: str) -> dict:
             uow.commit()
         except tx.TxCancelled:
             raise Conflict()
-        return _open_view(hold_id, member_id, h, "released", 0)
+        return released
 
     return retry(attempt)
 

@@ -92,3 +92,18 @@ def test_events_of_a_write_whose_answer_was_lost_are_published_once(api, tap, fa
     got = tap()
     assert sorted(e["type"] for e in got) == ["points.earned", "tier.changed"]
     assert len({e["event_id"] for e in got}) == 2
+
+
+def test_holds_publish_created_captured_and_released(api, tap):
+    api.enrol("ev5")
+    api.accrue("ev5", 50000, order_id="ev5-o")
+    tap()
+    assert api.post("/v1/members/ev5/point-holds", {"hold_id": "ev5-h1", "points": 100}).status == 201
+    assert api.post("/v1/members/ev5/point-holds/ev5-h1/capture", {"points": 60}).status == 200
+    assert api.post("/v1/members/ev5/point-holds", {"hold_id": "ev5-h2", "points": 50}).status == 201
+    assert api.post("/v1/members/ev5/point-holds/ev5-h2/release").status == 200
+    got = tap()
+    assert [e["type"] for e in got] == ["hold.created", "points.spent", "hold.captured", "hold.created",
+                                        "hold.released"]
+    assert got[1]["data"]["points"] == -60 and got[2]["data"]["captured_points"] == 60
+    assert [e["sequence"] for e in got] == sorted(e["sequence"] for e in got)
