@@ -13,6 +13,9 @@ POINTS_DEFAULTS = {
                        "referral": {"points": 500, "max_per_day": None, "max_total": None}},
     "max_points_per_order": None, "pending_days": 0, "points_expiry_months": 12, "expiry_warning_days": 30,
     "tier_window_months": 12, "tier_retention_months": 12, "tier_soft_landing": True, "frequency_cap_per_week": 3,
+    # paying with points (SPEC 2.14) and webhooks (2.16)
+    "point_value": 1, "min_points_per_use": 1, "max_points_share": "1.0", "hold_ttl_minutes": 30,
+    "earn_on_points_paid": False, "webhook_retry_base_seconds": 30,
 }
 
 
