@@ -425,9 +425,15 @@ def test_idempotency_key_on_code_generation(api):
     assert api.post(f"{C}/s1/codes", {"count": 3}, role="admin").status == 400
 
 
-def test_a_warm_redemption_costs_one_read_and_one_transaction(api):
-    """SPEC 3 / 6: TransactGetItems + TransactWriteItems, for shared and unique codes alike."""
+def test_a_warm_redemption_costs_one_read_and_one_transaction(api, monkeypatch):
+    """SPEC 3 / 6: TransactGetItems + TransactWriteItems, for shared and unique codes alike
+    (with the stream relay, as in production: the coupon.redeemed event is an outbox row of
+    that transaction and the request makes no call to relay it)."""
+    from chalicelib.config import reset_settings
     from chalicelib.store.base import dynamodb_client
+
+    monkeypatch.setenv("LOYALTY_RELAY", "stream")
+    reset_settings()
 
     for m in ("m1", "m2", "m3", "m4"):
         api.enrol(m)
