@@ -86,8 +86,14 @@ def test_make_run_serves_the_api_and_stops_on_sigint(tmp_path, monkeypatch):
             time.sleep(0.1)
         kids = children(proc.pid)
         assert len(kids) == 2 and all(alive(k) for k in kids)  # the emulator and chalice local
-        printed = (tmp_path / "server.log").read_text()
-        assert f"http://127.0.0.1:{emulator_port}" in printed and "service  token: " in printed
+        # the banner is printed once the API answers: give a loaded machine a moment to flush it
+        banner_deadline = time.monotonic() + 15
+        while True:
+            printed = (tmp_path / "server.log").read_text()
+            if f"http://127.0.0.1:{emulator_port}" in printed and "service  token: " in printed:
+                break
+            assert time.monotonic() < banner_deadline, printed
+            time.sleep(0.2)
 
         svc = {"Authorization": "Bearer " + cli_token("service", "pos-e2e")}
         monkeypatch.setenv("LOYALTY_STAGE", "local")

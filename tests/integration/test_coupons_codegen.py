@@ -1,6 +1,7 @@
 """Unique-code generation: bulk speed, the background job, UnprocessedItems, exact resume."""
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -29,15 +30,18 @@ class CallCounter:
         self.client = dynamodb_client()
         self.calls: dict = {}
         self.written: list = []
+        self.lock = threading.Lock()
         self.client.meta.events.register("before-call.dynamodb.*", self._count)
         self.client.meta.events.register("before-parameter-build.dynamodb.BatchWriteItem", self._items)
 
     def _count(self, model, **kw):
-        self.calls[model.name] = self.calls.get(model.name, 0) + 1
+        with self.lock:  # codegen writes from several threads: no lost increments
+            self.calls[model.name] = self.calls.get(model.name, 0) + 1
 
     def _items(self, params, **kw):
-        for reqs in params["RequestItems"].values():
-            self.written += [r["PutRequest"]["Item"]["code"]["S"] for r in reqs]
+        with self.lock:
+            for reqs in params["RequestItems"].values():
+                self.written += [r["PutRequest"]["Item"]["code"]["S"] for r in reqs]
 
     def close(self):
         self.client.meta.events.unregister("before-call.dynamodb.*", self._count)
