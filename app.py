@@ -84,6 +84,15 @@ def outbox_relay(event, context):
     return relay.handle_stream_event(event)
 
 
+@app.on_sqs_message(queue=f"loyalty-{STAGE}-webhook-deliveries", batch_size=10, name="webhook-delivery")
+def webhook_delivery(event):
+    """Webhook deliveries (production; docs/WEBHOOKS.md): partial batch failures name the
+    messages to bring back when their next attempt is due."""
+    from chalicelib.services import webhooks
+
+    return webhooks.handle_queue_event([record.to_dict() for record in event])
+
+
 @app.on_sqs_message(queue=f"loyalty-{STAGE}-jobs", batch_size=1, name="jobs-worker")
 def jobs_worker(event):
     from chalicelib.jobs.framework import handle_worker_message

@@ -33,6 +33,11 @@ class Settings(BaseModel):
     # (`make run`), "stream" the DynamoDB Streams relay function (production: the request path
     # makes no call for it). Default: inline in the local stage, stream elsewhere.
     relay: Optional[Literal["inline", "background", "stream"]] = None
+    # How webhook deliveries are sent (docs/WEBHOOKS.md): "background" a delivery thread in this
+    # process (`make run`, tests), "queue" one SQS message per delivery on the
+    # `webhook-deliveries` queue, consumed by the `webhook-delivery` function (production).
+    # Default: background in the local stage, queue elsewhere.
+    webhook_delivery: Optional[Literal["background", "queue"]] = None
 
     @model_validator(mode="after")
     def _check_auth(self) -> "Settings":
@@ -49,6 +54,10 @@ class Settings(BaseModel):
     @property
     def relay_mode(self) -> str:
         return self.relay or ("inline" if self.is_local else "stream")
+
+    @property
+    def webhook_delivery_mode(self) -> str:
+        return self.webhook_delivery or ("background" if self.is_local else "queue")
 
     @property
     def is_local(self) -> bool:
@@ -74,6 +83,7 @@ def get_settings() -> Settings:
         settings_cache_seconds=float(env.get("LOYALTY_SETTINGS_CACHE_SECONDS", "30")),
         job_segments=int(env["LOYALTY_JOB_SEGMENTS"]) if env.get("LOYALTY_JOB_SEGMENTS") else None,
         relay=env.get("LOYALTY_RELAY") or None,
+        webhook_delivery=env.get("LOYALTY_WEBHOOK_DELIVERY") or None,
     )
 
 

@@ -22,22 +22,24 @@ from chalicelib.errors import RetryLater
 log = logging.getLogger("loyalty.messaging")
 
 CHANNELS = ("email", "push", "sms")
-_state: dict = {"client": None, "url": None}
+CAMPAIGN_QUEUE = "campaign-messages"
+_state: dict = {"client": None, "urls": {}}
 
 
 def sqs_client():
     client = clients.client("sqs")
-    if _state["client"] is not client:  # a new client (new settings): look the queue up again
-        _state.update(client=client, url=None)
+    if _state["client"] is not client:  # a new client (new settings): look the queues up again
+        _state.update(client=client, urls={})
     return client
 
 
-def queue_url() -> str:
+def queue_url(queue: str = CAMPAIGN_QUEUE) -> str:
+    """The URL of one of the stack's queues (a `registry.QUEUES` name), looked up once."""
     client = sqs_client()
-    if _state["url"] is None:
-        name = get_settings().resource_name("campaign-messages")
-        _state["url"] = client.get_queue_url(QueueName=name)["QueueUrl"]
-    return _state["url"]
+    urls = _state["urls"]
+    if queue not in urls:
+        urls[queue] = client.get_queue_url(QueueName=get_settings().resource_name(queue))["QueueUrl"]
+    return urls[queue]
 
 
 def message_id(source: str, member_id: str, period: str) -> str:
@@ -72,13 +74,13 @@ def compose(*, template: str, member_id: str, profile: dict, channel: str, varia
     }
 
 
-def send(messages: Iterable[dict], attempts: int = 5) -> int:
-    """SendMessageBatch in batches of 10; failed entries are retried with backoff.
+def send(messages: Iterable[dict], attempts: int = 5, queue: str = CAMPAIGN_QUEUE) -> int:
+    """SendMessageBatch in batches of 10 to `queue`; failed entries are retried with backoff.
 
     Raises RetryLater when entries still fail after `attempts` (never drops them).
     """
     client = sqs_client()
-    url = queue_url()
+    url = queue_url(queue)
     batch: list[dict] = []
     sent = 0
     for msg in messages:

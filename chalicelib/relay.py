@@ -65,10 +65,8 @@ def _publish_events(rows: list[dict]) -> None:
     pending webhook delivery per subscribed webhook."""
     envelopes = [r["event"] for r in rows]
     events.publish(envelopes)
-    try:
-        from chalicelib.services import webhooks
-    except ImportError:  # noqa: PERF203 - webhooks not installed in this build
-        return
+    from chalicelib.services import webhooks
+
     webhooks.enqueue(envelopes)
 
 

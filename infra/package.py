@@ -100,6 +100,7 @@ def merge(chalice_template: Mapping[str, Any], stage: str, models: Optional[Iter
     _add(resources, res.alarm_topic_resources(profile), "alarm topic")
     _add(resources, res.event_bus_resources(profile), "events bus")
     _add(resources, res.dlq_alarms(queues, profile), "dead-letter queue alarms")
+    _add(resources, res.age_alarms(queues, profile), "queue age alarms")
     if "RestAPI" in resources:  # API Gateway's own answers in the app's error shape
         _add(resources, res.gateway_responses("RestAPI"), "gateway responses")
 
@@ -128,6 +129,8 @@ def merge(chalice_template: Mapping[str, Any], stage: str, models: Optional[Iter
                                  f"({sorted(queue_by_name)})")
             queue = queue_by_name[queue_name]
             event["Properties"]["Queue"] = res.arn(res.queue_logical_id(queue))
+            if queue in res.PARTIAL_BATCH_QUEUES:
+                event["Properties"]["FunctionResponseTypes"] = ["ReportBatchItemFailures"]
             # AWS refuses an event source whose queue would hand the message out again mid-run.
             visibility = int(queues[queue].get("VisibilityTimeout", 30))
             if int(props.get("Timeout", 3)) > visibility:

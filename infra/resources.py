@@ -327,6 +327,28 @@ def dlq_alarms(queues: Iterable[str], profile: StageProfile) -> Resources:
     return out
 
 
+# Queues whose consumer answers `batchItemFailures` (the SQS event source reports them), and
+# queues whose oldest message pages when it waits longer than this many seconds.
+PARTIAL_BATCH_QUEUES = ("webhook-deliveries",)
+AGE_ALARM_SECONDS = {"webhook-deliveries": 900}
+
+
+def age_alarms(queues: Iterable[str], profile: StageProfile) -> Resources:
+    """Delivery age: a message due now that no consumer took for AGE_ALARM_SECONDS (a retry's
+    message is invisible while it waits, so it does not count)."""
+    out: Resources = {}
+    for resource in queues:
+        if resource in AGE_ALARM_SECONDS:
+            out[queue_logical_id(resource) + "AgeAlarm"] = alarm(
+                resource_name(profile.stage, resource) + "-age",
+                f"The oldest {resource} message waited more than {AGE_ALARM_SECONDS[resource]} s: its "
+                "consumer is failing or falling behind",
+                "AWS/SQS", "ApproximateAgeOfOldestMessage",
+                [{"Name": "QueueName", "Value": {"Fn::GetAtt": [queue_logical_id(resource), "QueueName"]}}],
+                statistic="Maximum", threshold=AGE_ALARM_SECONDS[resource])
+    return out
+
+
 # --- functions: log group, role, alarms --------------------------------------------
 
 @dataclass(frozen=True)

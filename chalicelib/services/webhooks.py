@@ -92,7 +92,20 @@ def update(webhook_id: str, body, actor: str) -> dict:
     except tx.TxCancelled:
         raise WebhookNotFound(webhook_id=webhook_id)
     _invalidate()
+    if changes.get("active") and _queue_mode():
+        _requeue_pending(webhook_id)
     return get(webhook_id)
+
+
+def _requeue_pending(webhook_id: str) -> None:
+    """A webhook active again: its pending deliveries back on the delivery queue (a paused
+    webhook's messages were let go; their rows waited)."""
+    cursor = None
+    while True:
+        items, cursor = store.deliveries_page(webhook_id, store.PENDING, 100, cursor)
+        _to_queue([(webhook_id, r.event_id) for r in items])
+        if not cursor:
+            return
 
 
 def delete(webhook_id: str, actor: str) -> None:
@@ -130,6 +143,10 @@ def redeliver(webhook_id: str, event_id: str, actor: str) -> dict:
                   audit.entry_op(actor, "webhook.redeliver", target=webhook_id, details={"event_id": event_id})])
     except tx.TxCancelled:
         raise NotFound("no such delivery for this webhook", webhook_id=webhook_id, event_id=event_id)
+    if _queue_mode():
+        _to_queue([(webhook_id, event_id)])
+    else:
+        _wake.set()
     return {"webhook_id": webhook_id, "event_id": event_id, "status": store.PENDING}
 
 
@@ -216,18 +233,26 @@ def _subscribed(hook, type_: str) -> bool:
 def enqueue(events: list[dict]) -> None:
     """One pending delivery per active webhook subscribed to each event's type (its `events`
     list, or ["*"]). Idempotent: a delivery is keyed by (webhook_id, event_id) and written
-    only if absent, so the relay may call this again with the same events after a crash."""
+    only if absent, so the relay may call this again with the same events after a crash.
+    In the queue mode each delivery is also handed to the delivery queue, whether its row is
+    new or not: a relay that crashed between the rows and the send sends them on its retry
+    (a duplicate message finds the delivery done, or claimed, and does nothing)."""
     if not events:
         return
     hooks = [h for h in _webhooks() if h.active]
     if not hooks:
         return
     now = clock.sortable(_wall())
+    pairs = []
     for event in events:
         for hook in hooks:
             if _subscribed(hook, event["type"]):
                 store.create_delivery(hook.webhook_id, event, now, now)
-    _wake.set()
+                pairs.append((hook.webhook_id, event["event_id"]))
+    if _queue_mode():
+        _to_queue(pairs)
+    else:
+        _wake.set()
 
 
 # --- delivery --------------------------------------------------------------------------
@@ -319,8 +344,9 @@ def _lease_seconds() -> float:
     return TIMEOUT_SECONDS * (BACKLOG_PER_WEBHOOK / PER_WEBHOOK_IN_FLIGHT + 1) + LEASE_MARGIN_SECONDS
 
 
-def _attempt(hook, rec, leased_until: str, now: datetime, base: int) -> str:
-    """One attempt of one delivery; records its outcome. Returns delivered|retried|failed."""
+def _attempt(hook, rec, leased_until: str, now: datetime, base: int) -> tuple[str, Optional[float]]:
+    """One attempt of one delivery; records its outcome. Returns delivered|retried|failed and,
+    when retried, the seconds until the next attempt."""
     body = json.dumps(rec.envelope, separators=(",", ":"), sort_keys=True).encode()
     timestamp = int(now.timestamp())
     headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT, "Loyalty-Event-Id": rec.event_id,
@@ -338,15 +364,17 @@ def _attempt(hook, rec, leased_until: str, now: datetime, base: int) -> str:
     elif attempts >= MAX_ATTEMPTS:
         outcome, next_at = store.FAILED, None
     else:
-        outcome = store.PENDING
-        next_at = clock.sortable(now + timedelta(seconds=retry_delay(attempts, base)))
+        outcome, delay = store.PENDING, retry_delay(attempts, base)
+        next_at = clock.sortable(now + timedelta(seconds=delay))
     store.record_attempt(hook.webhook_id, rec.event_id, leased_until=leased_until, status=outcome, attempts=attempts,
                          status_code=status_code, error=error, attempted_at=clock.sortable(now),
                          next_attempt_at=next_at)
     if outcome != store.DELIVERED:
         log.info("webhook %s event %s: attempt %d %s (%s)", hook.webhook_id, rec.event_id, attempts, outcome,
                  status_code or error)
-    return {"pending": "retried"}.get(outcome, outcome)
+    if outcome == store.PENDING:
+        return "retried", delay
+    return outcome, None
 
 
 def _drain(webhook_id: str) -> None:
@@ -361,7 +389,7 @@ def _drain(webhook_id: str) -> None:
         try:
             # The attempt's own time (unless the caller gave one): a delivery that waited for
             # its worker is signed when it leaves.
-            future.set_result(_attempt(hook, rec, leased_until, at or _wall(), base))
+            future.set_result(_attempt(hook, rec, leased_until, at or _wall(), base)[0])
         except Exception:  # noqa: BLE001 - the lease lapses and the delivery is due again
             log.warning("webhook %s event %s: attempt not recorded", webhook_id, rec.event_id, exc_info=True)
             future.set_result("errors")
@@ -477,3 +505,96 @@ def stop_background(timeout: float = 5.0) -> None:
     if thread is not None:
         thread.join(timeout)
     _background["thread"] = None
+
+
+# --- production: the delivery queue -------------------------------------------------------
+#
+# Outside `local` the relay function hands each delivery to the `webhook-deliveries` queue
+# and the `webhook-delivery` function (app.py) makes the attempts, ten messages at a time,
+# each on its own thread with its own 10 s timeout: a slow endpoint holds one message, never
+# the others, the relay or the API. A retry is not a new message: the failed message's
+# visibility is set to the retry delay and it is reported as a batch item failure, so SQS
+# hands it out again when the next attempt is due (SQS allows up to 12 hours; the backoff
+# stops at 8). A message that crashes the function maxReceiveCount times lands in the
+# queue's dead-letter queue, whose alarm pages; the delivery row keeps its state, so a
+# redrive or `redeliver` resumes it.
+
+QUEUE = "webhook-deliveries"
+MAX_VISIBILITY_SECONDS = 12 * 3600 - 60  # SQS's ceiling, less a margin
+
+
+def _queue_mode() -> bool:
+    return get_settings().webhook_delivery_mode == "queue"
+
+
+def _to_queue(pairs: list[tuple[str, str]]) -> None:
+    from chalicelib import messaging
+
+    messaging.send(({"webhook_id": w, "event_id": e} for w, e in pairs), queue=QUEUE)
+
+
+def _due_in(sortable: Optional[str], now: datetime) -> float:
+    if not sortable:
+        return 0.0
+    return (clock.parse_instant(sortable) - now).total_seconds()
+
+
+def deliver_one(webhook_id: str, event_id: str, now: Optional[datetime] = None) -> tuple[str, Optional[float]]:
+    """One queued delivery: attempt it if it is due. Returns (outcome, seconds until this
+    message should come back, or None when it is finished with). Outcomes: delivered,
+    retried, failed, done (delivered or failed before: a duplicate message), not_due, busy
+    (another sender holds its lease), paused (its webhook is inactive: the message is let go
+    and `update` queues the pending deliveries again when the webhook is made active)."""
+    now = now or _wall()
+    rec = store.get_delivery(webhook_id, event_id)
+    if rec is None or rec.status != store.PENDING:
+        return "done", None
+    wait_s = _due_in(rec.next_attempt_at, now)
+    if wait_s > 0:
+        return "not_due", wait_s
+    lease = clock.sortable(now + timedelta(seconds=_lease_seconds()))
+    if not store.claim(webhook_id, event_id, rec.next_attempt_at, lease):
+        return "busy", _lease_seconds()
+    hook = store.get_webhook(webhook_id)
+    if hook is None:
+        store.record_attempt(webhook_id, event_id, leased_until=lease, status=store.FAILED,
+                             attempts=int(rec.attempts or 0), status_code=None, error="the webhook was deleted",
+                             attempted_at=clock.sortable(now), next_attempt_at=None)
+        return "failed", None
+    if not hook.active:  # the row waits; making the webhook active again queues it anew
+        store.postpone(webhook_id, event_id, lease, clock.sortable(now + PAUSED_RETRY))
+        return "paused", None
+    return _attempt(hook, rec, lease, now, program.settings().webhook_retry_base_seconds)
+
+
+def handle_queue_event(records: list[dict]) -> dict:
+    """The `webhook-delivery` function's batch (SQS records as Lambda gives them). Answers
+    `{"batchItemFailures": [...]}` naming the messages that must come back later; their
+    visibility has been set to when. A record that raised also comes back, after the
+    queue's own visibility timeout."""
+    from chalicelib import messaging
+
+    def one(record: dict) -> Optional[float]:
+        body = json.loads(record["body"])
+        return deliver_one(str(body["webhook_id"]), str(body["event_id"]))[1]
+
+    failures = []
+    with ThreadPoolExecutor(max_workers=max(1, min(len(records), 10)), thread_name_prefix="webhook-q") as pool:
+        results = [(record, pool.submit(one, record)) for record in records]
+    for record, future in results:
+        try:
+            back_in = future.result()
+        except Exception:  # noqa: BLE001 - comes back after the visibility timeout
+            log.warning("webhook delivery message %s failed", record.get("messageId"), exc_info=True)
+            failures.append({"itemIdentifier": record["messageId"]})
+            continue
+        if back_in is None:
+            continue
+        try:
+            messaging.sqs_client().change_message_visibility(
+                QueueUrl=messaging.queue_url(QUEUE), ReceiptHandle=record["receiptHandle"],
+                VisibilityTimeout=int(min(max(back_in, 0), MAX_VISIBILITY_SECONDS)) + 1)
+        except Exception:  # noqa: BLE001 - then it comes back sooner, and waits again
+            log.warning("could not delay webhook delivery message %s", record.get("messageId"), exc_info=True)
+        failures.append({"itemIdentifier": record["messageId"]})
+    return {"batchItemFailures": failures}

@@ -6,8 +6,10 @@ from chalicelib.store.models import CORE_MODELS
 
 def all_models() -> list:
     from chalicelib.store import coupons, holds, marketing, rewards, webhooks
+    from chalicelib.store import transfers
 
-    return [*CORE_MODELS, *rewards.MODELS, *coupons.MODELS, *marketing.MODELS, *holds.MODELS, *webhooks.MODELS]
+    return [*CORE_MODELS, *rewards.MODELS, *coupons.MODELS, *marketing.MODELS, *holds.MODELS, *webhooks.MODELS,
+            *transfers.MODELS]
 
 
 # Queues: resource suffix -> attributes. Each gets a `-dlq` dead-letter queue with redrive.
@@ -17,4 +19,8 @@ QUEUES = {
     # segment still runs); a segment that needs more than one invocation re-enqueues itself
     # as a new message, so maxReceiveCount counts real failures only.
     "jobs": {"VisibilityTimeout": "5400", "maxReceiveCount": 3},
+    # One message per webhook delivery (services/webhooks.py). A retry comes back by its own
+    # visibility delay, so a message is received once per attempt (at most 10) plus a few
+    # early arrivals; only a message that keeps crashing the function reaches the DLQ.
+    "webhook-deliveries": {"VisibilityTimeout": "120", "maxReceiveCount": 20},
 }

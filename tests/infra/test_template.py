@@ -526,3 +526,23 @@ def test_the_events_bus_exists_and_only_writing_functions_may_publish_to_it(pkg)
         sids = {s["Sid"] for s in role["Policies"][0]["PolicyDocument"]["Statement"]}
         scheduled = {e["Type"] for e in fn["Properties"].get("Events", {}).values()} == {"Schedule"}
         assert ("PublishEvents" in sids) == (not scheduled), fid
+
+
+def test_webhook_deliveries_queue_feeds_the_delivery_function_with_partial_batch_failures(pkg):
+    fn = functions(pkg.template)["WebhookDelivery"]["Properties"]
+    assert fn["Handler"] == "app.webhook_delivery"
+    [event] = fn["Events"].values()
+    assert event["Type"] == "SQS"
+    assert event["Properties"]["Queue"] == {"Fn::GetAtt": [res.queue_logical_id("webhook-deliveries"), "Arn"]}
+    assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert event["Properties"]["BatchSize"] == 10
+    # the function changes its own messages' visibility to delay a retry
+    role = role_of(pkg.template, "WebhookDelivery")
+    [consume] = [s for s in role["Policies"][0]["PolicyDocument"]["Statement"] if s["Sid"] == "ConsumeMessages"]
+    assert "sqs:ChangeMessageVisibility" in consume["Action"]
+    queue = pkg.template["Resources"][res.queue_logical_id("webhook-deliveries")]["Properties"]
+    assert queue["RedrivePolicy"]["maxReceiveCount"] > 10  # MAX_ATTEMPTS visits, plus early arrivals
+    [age] = [a["Properties"] for a in of_type(pkg.template, "AWS::CloudWatch::Alarm").values()
+             if a["Properties"]["MetricName"] == "ApproximateAgeOfOldestMessage"]
+    assert age["Dimensions"][0]["Value"] == {"Fn::GetAtt": [res.queue_logical_id("webhook-deliveries"), "QueueName"]}
+    assert age["Threshold"] == 900

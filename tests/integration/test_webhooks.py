@@ -377,3 +377,119 @@ class TestDelivery:
             assert rx.requests and rx.requests[0]["at"] - started < 5
         finally:
             webhooks.stop_background()
+
+
+class TestQueueDelivery:
+    """Production's path (LOYALTY_WEBHOOK_DELIVERY=queue, the default outside `local`): one SQS
+    message per delivery, the `webhook-delivery` function's partial batch failures, retries
+    by visibility delay."""
+
+    @pytest.fixture(autouse=True)
+    def queue_mode(self, api, monkeypatch):
+        from tests.factories import reset_caches
+
+        monkeypatch.setenv("LOYALTY_WEBHOOK_DELIVERY", "queue")
+        reset_caches()
+        yield
+        reset_caches()
+
+    @staticmethod
+    def receive(visibility: int = 0) -> list[dict]:
+        """The queued messages, as Lambda's SQS event hands them over."""
+        from chalicelib import messaging
+
+        got = messaging.sqs_client().receive_message(
+            QueueUrl=messaging.queue_url(webhooks.QUEUE), MaxNumberOfMessages=10,
+            **({"VisibilityTimeout": visibility} if visibility else {})).get("Messages", [])
+        return [{"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"]} for m in got]
+
+    def test_a_failed_attempt_comes_back_after_its_delay_and_a_duplicate_does_nothing(self, api, receivers):
+        from app import webhook_delivery
+
+        rx = receivers(statuses=[503, 200])
+        hook = create(api, rx.url)["webhook_id"]
+        webhooks.enqueue([envelope(1)])
+        webhooks.enqueue([envelope(1)])  # the relay again after a crash: a second message, no second row
+        records = self.receive()
+        assert [json.loads(r["body"]) for r in records] == [{"webhook_id": hook, "event_id": "ev-1"}] * 2
+        assert len(deliveries(api, hook)) == 1
+
+        # through the function as Lambda calls it: the first message attempts (503) and comes
+        # back later; the second finds the delivery not due any more and waits too
+        answer = webhook_delivery({"Records": records}, None)
+        assert sorted(f["itemIdentifier"] for f in answer["batchItemFailures"]) == sorted(
+            r["messageId"] for r in records)
+        assert len(rx.requests) == 1
+        [d] = deliveries(api, hook)
+        assert (d["status"], d["attempts"], d["last_status_code"]) == ("pending", 1, 503)
+        assert self.receive() == []  # both hidden until the retry is due (about 30 s)
+
+        due = datetime.fromisoformat(d["next_attempt_at"].replace("Z", "+00:00"))
+        assert webhooks.deliver_one(hook, "ev-1", now=due + timedelta(seconds=1)) == ("delivered", None)
+        assert len(rx.requests) == 2 and json.loads(rx.requests[1]["body"]) == envelope(1)
+        assert webhooks.deliver_one(hook, "ev-1") == ("done", None)  # a late duplicate
+        [d] = deliveries(api, hook)
+        assert (d["status"], d["attempts"], d["last_status_code"]) == ("delivered", 2, 200)
+
+    def test_a_delivered_message_is_acknowledged(self, api, receivers):
+        from app import webhook_delivery
+
+        rx = receivers()
+        hook = create(api, rx.url)["webhook_id"]
+        webhooks.enqueue([envelope(1), envelope(2)])
+        records = self.receive()
+        assert len(records) == 2
+        assert webhook_delivery({"Records": records}, None) == {"batchItemFailures": []}
+        assert sorted(r["headers"]["Loyalty-Event-Id"] for r in rx.requests) == ["ev-1", "ev-2"]
+        assert {d["status"] for d in deliveries(api, hook)} == {"delivered"}
+
+    def test_a_slow_endpoint_does_not_hold_the_other_messages_of_the_batch(self, api, receivers, monkeypatch):
+        monkeypatch.setattr(webhooks, "TIMEOUT_SECONDS", 1.5)
+        slow, quick = receivers(delay=3.0), receivers()
+        slow_hook = create(api, slow.url, events=["tier.changed"])["webhook_id"]
+        quick_hook = create(api, quick.url, events=["points.earned"])["webhook_id"]
+        webhooks.enqueue([envelope(1, "tier.changed")] + [envelope(n) for n in range(2, 6)])
+        records = self.receive()
+        assert len(records) == 5
+        started = time.monotonic()
+        answer = webhooks.handle_queue_event(records)
+        assert time.monotonic() - started < 3.0  # in parallel: one timeout, not five
+        [failed] = answer["batchItemFailures"]
+        assert json.loads(next(r["body"] for r in records if r["messageId"] == failed["itemIdentifier"])) == {
+            "webhook_id": slow_hook, "event_id": "ev-1"}
+        assert {d["status"] for d in deliveries(api, quick_hook)} == {"delivered"}
+        [d] = deliveries(api, slow_hook)
+        assert (d["status"], d["attempts"], d["last_status_code"]) == ("pending", 1, None)
+
+    def test_a_paused_webhook_lets_its_messages_go_and_resuming_it_queues_them_again(self, api, receivers):
+        rx = receivers()
+        hook = create(api, rx.url)["webhook_id"]
+        webhooks.enqueue([envelope(1)])
+        assert api.patch(f"{W}/{hook}", {"active": False}, role="admin").status == 200
+        records = self.receive()
+        assert webhooks.handle_queue_event(records) == {"batchItemFailures": []}
+        assert rx.requests == []
+        for r in records:  # Lambda deletes what the function did not name
+            from chalicelib import messaging
+
+            messaging.sqs_client().delete_message(QueueUrl=messaging.queue_url(webhooks.QUEUE),
+                                                  ReceiptHandle=r["receiptHandle"])
+        assert api.patch(f"{W}/{hook}", {"active": True}, role="admin").status == 200
+        again = self.receive()
+        assert [json.loads(r["body"]) for r in again] == [{"webhook_id": hook, "event_id": "ev-1"}]
+        # postponed while paused (5 minutes): the message waits for that time, then delivers
+        assert webhooks.handle_queue_event(again)["batchItemFailures"] == [{"itemIdentifier": again[0]["messageId"]}]
+        assert webhooks.deliver_one(hook, "ev-1", now=wall() + timedelta(minutes=6)) == ("delivered", None)
+
+    def test_redeliver_queues_the_delivery(self, api, receivers):
+        rx = receivers(statuses=[500])
+        hook = create(api, rx.url)["webhook_id"]
+        webhooks.enqueue([envelope(1)])
+        for r in self.receive():
+            webhooks.handle_queue_event([r])
+        r = api.post(f"{W}/{hook}/deliveries/ev-1/redeliver", {}, role="admin")
+        assert r.status == 202, r.body
+        [msg] = self.receive()
+        assert json.loads(msg["body"]) == {"webhook_id": hook, "event_id": "ev-1"}
+        assert webhooks.handle_queue_event([msg])["batchItemFailures"] == [{"itemIdentifier": msg["messageId"]}]
+        assert len(rx.requests) == 2
