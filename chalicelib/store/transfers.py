@@ -1,0 +1,92 @@
+"""PynamoDB models of transfers and merges (SPEC 2.15). Key formats live here.
+
+- transfers:       transfer_id → the transfer: who sent how many points to whom, the lots
+                   they came from, the request's hash and the stored answer (a replay
+                   returns it). The anchor of the transfer's transaction.
+- transfer-lines:  member_id / `{sortable created_at}#{transfer_id}`: one line for the
+                   sender (`out`) and one for the recipient (`in`), so a member's
+                   transfers in and out list newest first from one query.
+- merges:          merge_id → which member was merged into which, the request's hash and
+                   what moved. The anchor of the merge's transaction.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+from pynamodb.attributes import JSONAttribute, UnicodeAttribute
+
+from chalicelib.store import tx
+from chalicelib.store.base import Record
+
+
+class TransferRecord(Record):
+    class Meta(Record.Meta):
+        resource = "transfers"
+
+    transfer_id = UnicodeAttribute(hash_key=True)
+    from_member_id = UnicodeAttribute()
+    to_member_id = UnicodeAttribute()
+    request_hash = UnicodeAttribute()
+    data = JSONAttribute()  # points, lots (month → points), created_at (ISO)
+    response = JSONAttribute()
+
+
+class TransferLineRecord(Record):
+    class Meta(Record.Meta):
+        resource = "transfer-lines"
+
+    member_id = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)  # {sortable created_at}#{transfer_id}
+    line = JSONAttribute()  # the transfer as the list shows it, with `direction`
+
+
+class MergeRecord(Record):
+    class Meta(Record.Meta):
+        resource = "merges"
+
+    merge_id = UnicodeAttribute(hash_key=True)
+    survivor_id = UnicodeAttribute()
+    source_id = UnicodeAttribute()
+    request_hash = UnicodeAttribute()
+    data = JSONAttribute()  # what moved: points, holds, merged_at
+
+
+MODELS = [TransferRecord, TransferLineRecord, MergeRecord]
+
+
+def get_transfer(transfer_id: str) -> Optional[TransferRecord]:
+    try:
+        return TransferRecord.get(transfer_id, consistent_read=True)
+    except TransferRecord.DoesNotExist:
+        return None
+
+
+def put_transfer_op(transfer_id: str, from_member_id: str, to_member_id: str, request_hash: str, data: dict,
+                    response: dict) -> tx.Op:
+    """The transfer itself, conditional on its id being new (what makes a replay a replay)."""
+    item = TransferRecord.to_item(transfer_id=transfer_id, from_member_id=from_member_id,
+                                  to_member_id=to_member_id, request_hash=request_hash, data=data,
+                                  response=response)
+    return tx.put_item(TransferRecord, item, TransferRecord.transfer_id.does_not_exist())
+
+
+def line_op(member_id: str, created_sortable: str, transfer_id: str, line: dict) -> tx.Op:
+    item = TransferLineRecord.to_item(member_id=member_id, sk=f"{created_sortable}#{transfer_id}", line=line)
+    return tx.put_item(TransferLineRecord, item, TransferLineRecord.sk.does_not_exist())
+
+
+def lines_page(member_id: str, limit: int, cursor: Optional[dict]) -> tuple[list[dict], Optional[dict]]:
+    result = TransferLineRecord.query(member_id, scan_index_forward=False, limit=limit, last_evaluated_key=cursor)
+    return [r.line for r in result], result.last_evaluated_key
+
+
+def get_merge(merge_id: str) -> Optional[MergeRecord]:
+    try:
+        return MergeRecord.get(merge_id, consistent_read=True)
+    except MergeRecord.DoesNotExist:
+        return None
+
+
+def put_merge_op(merge_id: str, survivor_id: str, source_id: str, request_hash: str, data: dict) -> tx.Op:
+    return tx.put(MergeRecord(merge_id, survivor_id=survivor_id, source_id=source_id, request_hash=request_hash,
+                              data=data), MergeRecord.merge_id.does_not_exist())
