@@ -298,7 +298,7 @@ def accrue(member_id: str, body, actor: str) -> tuple[int, dict]:
         if plan.points:
             ch.entry("earn", plan.points, reference={"order_id": body.order_id}, actor=actor,
                      occurred_at=occurred, note="pending" if plan.pending else None)
-        referrer_ops = _referral_bonus(ch, first_purchase, body.order_id, occurred, now) if first_purchase else []
+        referrer = _referral_bonus(ch, first_purchase, body.order_id, occurred, now) if first_purchase else None
         if plan.tier_change:
             record_tier_change(ch, plan.tier_change, now, f"order:{body.order_id}")
         response = {
@@ -320,7 +320,9 @@ def accrue(member_id: str, body, actor: str) -> tuple[int, dict]:
         order_index = uow.add(tx.put_item(OrderRecord, order, OrderRecord.order_id.does_not_exist()),
                               anchor=OrderRecord)
         uow.extend(hold_ops)
-        uow.extend(referrer_ops)
+        if referrer is not None:  # the referrer's bonus, with its own points.earned event
+            uow.extend(referrer.write_ops())
+            uow.publish_events(referrer.domain_events())
         try:
             uow.commit()
         except tx.TxCancelled as c:
@@ -334,24 +336,26 @@ def accrue(member_id: str, body, actor: str) -> tuple[int, dict]:
     return retry(attempt)
 
 
-def _referral_bonus(ch: Change, first_purchase: bool, order_id: str, occurred: datetime, now: datetime) -> list:
-    """On the referred member's first accrual both members get the referral points, once."""
+def _referral_bonus(ch: Change, first_purchase: bool, order_id: str, occurred: datetime,
+                    now: datetime) -> Optional[Change]:
+    """On the referred member's first accrual both members get the referral points, once.
+    Returns the referrer's change (None when there is none to pay)."""
     referrer_id = ch.row.profile.get("referred_by")
     rule = program.settings().activity_rules.get("referral")
     if not (first_purchase and referrer_id and rule and rule.points and not ch.row.state.get("referral_paid")):
-        return []
+        return None
     ch.row.state["referral_paid"] = True
     ch.wallet.earn(rule.points, month_of(now))
     ch.entry("bonus", rule.points, reference={"order_id": order_id}, actor="system", occurred_at=now,
              note="referral: referred member's first purchase")
     referrer = store.get(referrer_id)
     if referrer is None or referrer.status != "active":
-        return []
+        return None
     rch = Change.begin(referrer, now)
     rch.wallet.earn(rule.points, month_of(now))
     rch.entry("bonus", rule.points, reference={"order_id": order_id}, actor="system", occurred_at=now,
               note=f"referral: {ch.row.member_id} made a first purchase")
-    return rch.write_ops()
+    return rch
 
 
 # --- refunds --------------------------------------------------------------------------

@@ -107,3 +107,19 @@ def test_holds_publish_created_captured_and_released(api, tap):
                                         "hold.released"]
     assert got[1]["data"]["points"] == -60 and got[2]["data"]["captured_points"] == 60
     assert [e["sequence"] for e in got] == sorted(e["sequence"] for e in got)
+
+
+def test_a_referred_first_purchase_publishes_the_bonus_of_both_members(api, tap):
+    code = api.enrol("ref-ev-a")["referral_code"]
+    assert api.post("/v1/members", {"member_id": "ref-ev-b", "referral_code": code}).status == 201
+    tap()
+    assert api.accrue("ref-ev-b", 1000, order_id="ref-ev-o").status == 201
+    got = tap()
+    by_member = {}
+    for e in got:
+        by_member.setdefault(e["member_id"], []).append((e["type"], e["data"]["points"]))
+    assert sorted(by_member["ref-ev-b"]) == [("points.earned", 10), ("points.earned", 500)]
+    assert by_member["ref-ev-a"] == [("points.earned", 500)]  # the referrer's bonus has its event
+    [referrer] = [e for e in got if e["member_id"] == "ref-ev-a"]
+    assert referrer["data"]["balance"]["available"] == 500
+    assert len({e["event_id"] for e in got}) == 3
