@@ -6,8 +6,10 @@ from chalicelib.store.models import CORE_MODELS
 
 def all_models() -> list:
     from chalicelib.store import coupons, holds, marketing, rewards, webhooks
+    from chalicelib.store import transfers
 
-    return [*CORE_MODELS, *rewards.MODELS, *coupons.MODELS, *marketing.MODELS, *holds.MODELS, *webhooks.MODELS]
+    return [*CORE_MODELS, *rewards.MODELS, *coupons.MODELS, *marketing.MODELS, *holds.MODELS, *webhooks.MODELS,
+            *transfers.MODELS]
 
 
 # Queues: resource suffix -> attributes. Each gets a `-dlq` dead-letter queue with redrive.
