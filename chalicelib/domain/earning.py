@@ -4,9 +4,15 @@
     points   = floor(eligible × rate × tier_multiplier × Π promotion multipliers)
                + Σ promotion bonus_points, capped by max_points_per_order
 
-A promotion limited to `categories` multiplies only those lines, and its bonus
-needs a line in one of them. Each multiplier's contribution is the increase of
-the floored total it causes, in order, so the breakdown sums to the result.
+Promotions (SPEC 2.3, 2.20) have two kinds of conditions:
+- item conditions (`categories`, `skus`, `brands`) choose the lines a multiplier
+  applies to (a line must satisfy every condition given); a bonus needs one such line;
+- order conditions (`channels`, `stores`, `min_order_amount`, `tiers`,
+  `first_purchase_only`, `birthday_month_only`) and the time window decide whether
+  the promotion is active at all.
+Each multiplier's contribution is the increase of the floored total it causes, in
+order, so the breakdown sums to the result. The per-order cap and the member's
+earning-cap room (`cap_room`) become one `cap` line.
 """
 from __future__ import annotations
 
@@ -23,6 +29,8 @@ from typing import Optional, Sequence
 class Line:
     category: Optional[str]
     amount: int
+    sku: Optional[str] = None
+    brand: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -36,6 +44,21 @@ class Promo:
     tiers: Optional[tuple] = None
     first_purchase_only: bool = False
     birthday_month_only: bool = False
+    skus: Optional[tuple] = None
+    brands: Optional[tuple] = None
+    channels: Optional[tuple] = None
+    stores: Optional[tuple] = None
+    min_order_amount: Optional[int] = None
+
+    @property
+    def has_item_conditions(self) -> bool:
+        return bool(self.categories or self.skus or self.brands)
+
+    def selects(self, line: Line) -> bool:
+        """Does this line satisfy every item condition the promotion names?"""
+        return ((not self.categories or line.category in self.categories)
+                and (not self.skus or line.sku in self.skus)
+                and (not self.brands or line.brand in self.brands))
 
 
 @dataclass(frozen=True)
@@ -46,6 +69,9 @@ class OrderContext:
     tier_multiplier: Decimal
     first_purchase: bool
     birthday_month: Optional[int] = None  # the member's birthday month
+    channel: Optional[str] = None
+    store_id: Optional[str] = None
+    total_amount: Optional[int] = None  # the order's total (min_order_amount); Σ lines when None
 
 
 @dataclass
@@ -54,7 +80,8 @@ class Earning:
     breakdown: list = field(default_factory=list)
 
 
-def promotion_applies(p: Promo, ctx: OrderContext) -> bool:
+def order_conditions_met(p: Promo, ctx: OrderContext) -> bool:
+    """The window and the order conditions: is the promotion active for this order at all?"""
     if not (p.starts_at <= ctx.occurred_at < p.ends_at):
         return False
     if p.tiers and ctx.tier_id not in p.tiers:
@@ -63,7 +90,22 @@ def promotion_applies(p: Promo, ctx: OrderContext) -> bool:
         return False
     if p.birthday_month_only and ctx.birthday_month != ctx.occurred_at.month:
         return False
-    if p.categories and not any(line.category in p.categories for line in ctx.lines):
+    if p.channels and ctx.channel not in p.channels:
+        return False
+    if p.stores and ctx.store_id not in p.stores:
+        return False
+    if p.min_order_amount is not None:
+        total = ctx.total_amount if ctx.total_amount is not None else sum(ln.amount for ln in ctx.lines)
+        if total < p.min_order_amount:
+            return False
+    return True
+
+
+def promotion_applies(p: Promo, ctx: OrderContext) -> bool:
+    """Active, and (when it names item conditions) the order has a line it selects."""
+    if not order_conditions_met(p, ctx):
+        return False
+    if p.has_item_conditions and not any(p.selects(line) for line in ctx.lines):
         return False
     return True
 
@@ -76,8 +118,10 @@ def _exact(value) -> Fraction:
 
 def points_for_order(ctx: OrderContext, *, rate_points: int, rate_per_amount: int,
                      category_multipliers: dict, promotions: Sequence[Promo],
-                     max_points_per_order: Optional[int] = None, cash_share: Fraction = Fraction(1)) -> Earning:
-    """`cash_share`: the part of the order paid in money (SPEC 2.14), applied to every line."""
+                     max_points_per_order: Optional[int] = None, cash_share: Fraction = Fraction(1),
+                     cap_room: Optional[int] = None) -> Earning:
+    """`cash_share`: the part of the order paid in money (SPEC 2.14), applied to every line.
+    `cap_room`: the points the member may still earn under the earning caps (SPEC 2.20)."""
     # Fractions keep every step exact; only the final result is floored.
     rate = Fraction(rate_points, rate_per_amount)
     weighted = [(line, line.amount * _exact(category_multipliers.get(line.category, 1)) * cash_share)
@@ -91,7 +135,7 @@ def points_for_order(ctx: OrderContext, *, rate_points: int, rate_per_amount: in
             acc = Fraction(0)
             for line, amount in weighted:
                 for p in promos:
-                    if p.multiplier is not None and (not p.categories or line.category in p.categories):
+                    if p.multiplier is not None and p.selects(line):
                         amount *= _exact(p.multiplier)
                 acc += amount
         return math.floor(acc * rate * _exact(tier))
@@ -114,10 +158,44 @@ def points_for_order(ctx: OrderContext, *, rate_points: int, rate_per_amount: in
         if p.bonus_points:
             breakdown.append({"rule": f"promotion_bonus:{p.promotion_id}", "points": p.bonus_points})
             running += p.bonus_points
-    if max_points_per_order is not None and running > max_points_per_order:
-        breakdown.append({"rule": "cap", "points": max_points_per_order - running})
-        running = max_points_per_order
+    limit = tightest(max_points_per_order, cap_room)
+    if limit is not None and running > limit:
+        breakdown.append({"rule": "cap", "points": limit - running})
+        running = limit
     return Earning(points=running, breakdown=breakdown)
+
+
+def tightest(*limits: Optional[int]) -> Optional[int]:
+    """The smallest of the limits that are set (None when none is); never below 0."""
+    set_ = [max(int(x), 0) for x in limits if x is not None]
+    return min(set_) if set_ else None
+
+
+# --- earning caps (SPEC 2.20) ------------------------------------------------------------
+
+CAP_DAYS_KEPT = 3  # per-day counters kept (today, and a little slack for a clock moved back)
+CAP_MONTHS_KEPT = 2
+
+
+def cap_room(counters: Optional[dict], day: str, month: str, per_day: Optional[int],
+             per_month: Optional[int]) -> Optional[int]:
+    """Points the member may still earn on `day` (YYYY-MM-DD) in `month` (YYYY-MM); None
+    when no cap is set. `counters`: {"days": {day: points}, "months": {month: points}}."""
+    counters = counters or {}
+    room_day = None if per_day is None else per_day - int((counters.get("days") or {}).get(day, 0))
+    room_month = None if per_month is None else per_month - int((counters.get("months") or {}).get(month, 0))
+    return tightest(room_day, room_month)
+
+
+def count_earned(counters: Optional[dict], day: str, month: str, points: int) -> dict:
+    """The counters after earning `points` on `day`; only the newest days and months are kept."""
+    counters = counters or {}
+    days = dict(counters.get("days") or {})
+    months = dict(counters.get("months") or {})
+    days[day] = int(days.get(day, 0)) + points
+    months[month] = int(months.get(month, 0)) + points
+    return {"days": dict(sorted(days.items())[-CAP_DAYS_KEPT:]),
+            "months": dict(sorted(months.items())[-CAP_MONTHS_KEPT:])}
 
 
 def reversal_for_refund(order_points: int, order_total: int, refunded_before: int,

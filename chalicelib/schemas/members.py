@@ -66,6 +66,7 @@ class PatchMemberRequest(Strict):
 class OrderItem(Strict):
     sku: Annotated[str, Field(min_length=1, max_length=128)]
     category: Optional[Annotated[str, Field(min_length=1, max_length=64)]] = None
+    brand: Optional[Annotated[str, Field(min_length=1, max_length=128)]] = None  # promotions' `brands` (SPEC 2.20)
     amount: NonNegInt
     quantity: Annotated[int, Field(ge=1, le=100000)] = 1
 
@@ -81,6 +82,7 @@ class AccrualRequest(Strict):
     occurred_at: Optional[UtcInstant] = None
     items: Optional[Annotated[list[OrderItem], Field(max_length=500)]] = None
     channel: Optional[Annotated[str, Field(max_length=32)]] = None
+    store_id: Optional[Annotated[str, Field(pattern=r"^[A-Za-z0-9._:@#/-]{1,128}$")]] = None  # promotions' `stores`
     points_payment: Optional[PointsPayment] = None
 
     @model_validator(mode="after")

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Any, ClassVar, Optional
+from typing import Annotated, Any, ClassVar, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -16,15 +16,29 @@ class BaseRate(Strict):
     per_amount: PosInt = 100
 
 
+# A promotion's condition list: given, it names 1-500 values (an empty list would match nothing).
+_Label = Annotated[str, Field(min_length=1, max_length=128)]
+Conditions = Optional[Annotated[list[_Label], Field(min_length=1, max_length=500)]]
+
+
 class Promotion(Strict):
+    """SPEC 2.3, 2.20: item conditions (categories, skus, brands) choose the lines a multiplier
+    applies to; order conditions (channels, stores, min_order_amount, tiers, first_purchase_only,
+    birthday_month_only) decide whether the promotion is active. docs/RULES.md."""
+
     promotion_id: ClientId
     name: Annotated[str, Field(min_length=1, max_length=200)]
     starts_at: UtcDatetime
     ends_at: UtcDatetime
     multiplier: Optional[Multiplier] = None
     bonus_points: Optional[NonNegInt] = None
-    categories: Optional[list[Annotated[str, Field(min_length=1, max_length=64)]]] = None
-    tiers: Optional[list[str]] = None
+    categories: Conditions = None
+    skus: Conditions = None
+    brands: Conditions = None
+    tiers: Conditions = None
+    channels: Conditions = None
+    stores: Conditions = None
+    min_order_amount: Optional[NonNegInt] = None
     first_purchase_only: bool = False
     birthday_month_only: bool = False
 
@@ -32,6 +46,23 @@ class Promotion(Strict):
     def _window(self) -> "Promotion":
         if self.ends_at <= self.starts_at:
             raise ValueError("ends_at must be after starts_at")
+        if self.multiplier is None and self.bonus_points is None:
+            raise ValueError("a promotion needs a multiplier or bonus_points")
+        return self
+
+
+class EarningCaps(Strict):
+    """Points a member may earn from accruals and activities per UTC day / month (null = no cap)."""
+
+    per_member_per_day: Optional[PosInt] = None
+    per_member_per_month: Optional[PosInt] = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "EarningCaps":
+        d, m = self.per_member_per_day, self.per_member_per_month
+        if d is not None and m is not None and d > m:
+            raise ValueError("per_member_per_day cannot be above per_member_per_month "
+                             "(the daily cap could never be reached)")
         return self
 
 
@@ -112,6 +143,9 @@ class ProgramSettings(Strict):
     @classmethod
     def _known_automations(cls, v: dict[str, Automation]) -> dict[str, Automation]:
         unknown = sorted(set(v) - set(DEFAULT_AUTOMATIONS))
+    # Richer rules and abuse limits (SPEC 2.20, docs/RULES.md)
+    earning_caps: EarningCaps = Field(default_factory=EarningCaps)
+    points_expiry_policy: Literal["earned_month", "last_activity"] = "earned_month"
         if unknown:
             raise ValueError(f"unknown automations: {', '.join(unknown)}")
         # Omitted automations keep their defaults (on), as SPEC 2.12 says.
@@ -135,6 +169,13 @@ class Tier(Strict):
 
 class TierList(Strict):
     items: Annotated[list[Tier], Field(min_length=1, max_length=20)]
+
+    @model_validator(mode="after")
+    def _expiry_policy_needs_months(self) -> "ProgramSettings":
+        if self.points_expiry_policy == "last_activity" and self.points_expiry_months is None:
+            raise ValueError("points_expiry_policy last_activity needs points_expiry_months "
+                             "(null disables expiry)")
+        return self
 
     # A PUT may send the bare list; the edge wraps it as {"items": [...]} before validating
     # (a "before" validator here would make pydantic validate the JSON in lax Python mode).
