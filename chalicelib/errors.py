@@ -53,6 +53,9 @@ PointsBelowMinimum = _error("PointsBelowMinimum", 422, "POINTS_BELOW_MINIMUM", "
 PointsExceedOrder = _error("PointsExceedOrder", 422, "POINTS_EXCEED_ORDER",
                            "points may not pay that much of this order")
 HoldNotActive = _error("HoldNotActive", 422, "HOLD_NOT_ACTIVE", "the hold is no longer held")
+TransferLimitReached = _error("TransferLimitReached", 422, "TRANSFER_LIMIT_REACHED",
+                              "the transfer is below the minimum or beyond the month's limit")
+TransfersDisabled = _error("TransfersDisabled", 422, "TRANSFERS_DISABLED", "transfers are switched off")
 RetryLater = _error("RetryLater", 503, "RETRY_LATER", "the service is busy; retry the same request")
 
 

@@ -7,7 +7,6 @@ from chalicelib.api.http import decode_cursor, encode_cursor, endpoint, page_lim
 
 bp = Blueprint(__name__)
 H = "/v1/members/{member_id}/point-holds"
-T = "/v1/members/{member_id}/transfers"
 
 
 def _holds():

@@ -256,3 +256,50 @@ def slice_lots(lots: dict, start: int, end: int) -> dict[str, int]:
 
 def earning_month(dt: datetime) -> str:
     return month_of(dt)
+
+
+# --- moves between members (SPEC 2.15) ------------------------------------------
+
+def give_lots(wallet: Wallet, points: int) -> dict[str, int]:
+    """A transfer's sending side: `points` leave `available`, oldest lots first (only
+    available points move: pending, held and a deficit stay). Lifetime counters do not
+    change (the points were neither earned nor spent here). Returns the lots taken
+    (month → points), which keep their month, and so their expiry, at the recipient."""
+    if points <= 0 or not wallet.can_spend(points):
+        raise ValueError("insufficient available points")
+    taken = wallet._take_lots(points)
+    wallet.available -= points
+    return taken
+
+
+def receive_lots(wallet: Wallet, lots: dict) -> int:
+    """A transfer's receiving side: each lot is credited to its own month (a deficit is
+    covered first, as with any credit). Returns the points received."""
+    total = 0
+    for month in sorted(lots):
+        n = int(lots[month])
+        if n > 0:
+            wallet._credit_available(n, month)
+            total += n
+    return total
+
+
+def absorb(survivor: Wallet, source: Wallet) -> int:
+    """A merge: everything `source` holds moves into `survivor` — available lots with their
+    months, a deficit, pending lots, open holds with the lots they took, lifetime counters.
+    `source` is left empty. Returns the points moved (source's available + pending + held,
+    what its `merge_out` entry takes and the survivor's `merge_in` entry adds)."""
+    moved = source.balance
+    receive_lots(survivor, source.lots)
+    if source.available < 0:  # a deficit moves too: it comes out of the survivor's points
+        survivor.debit(-source.available)
+    survivor.pending_lots.extend(PendingLot(p.order_id, p.points, p.month, p.release_at) for p in source.pending_lots)
+    survivor.pending += source.pending
+    for hold_id, h in source.holds.items():
+        survivor.holds[hold_id] = {**h, "lots": dict(h["lots"])}
+    survivor.held += source.held
+    survivor.lifetime_earned += source.lifetime_earned
+    survivor.lifetime_spent += source.lifetime_spent
+    source.available = source.pending = source.held = 0
+    source.lots, source.pending_lots, source.holds = {}, [], {}
+    return moved

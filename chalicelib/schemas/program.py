@@ -105,6 +105,20 @@ DEFAULT_ACTIVITY_RULES: dict[str, dict[str, Any]] = {
 }
 
 
+class TransferSettings(Strict):
+    """Points transfers between members (SPEC 2.15): per sender and UTC calendar month."""
+
+    enabled: bool = True
+    min_points: PosInt = 1
+    max_points_per_month: Optional[PosInt] = None
+
+    @model_validator(mode="after")
+    def _limits(self) -> "TransferSettings":
+        if self.max_points_per_month is not None and self.max_points_per_month < self.min_points:
+            raise ValueError("transfers.max_points_per_month is below transfers.min_points")
+        return self
+
+
 class ProgramSettings(Strict):
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "JPY"
     base_rate: BaseRate = Field(default_factory=BaseRate)
@@ -130,6 +144,8 @@ class ProgramSettings(Strict):
     max_points_share: Annotated[Decimal, Field(ge=0, le=1, max_digits=7, decimal_places=6)] = Decimal("1.0")
     hold_ttl_minutes: Annotated[int, Field(ge=1, le=10080)] = 30
     earn_on_points_paid: bool = False
+    # Transfers between members (SPEC 2.15)
+    transfers: TransferSettings = Field(default_factory=TransferSettings)
 
     @field_validator("promotions")
     @classmethod

@@ -16,6 +16,7 @@ POINTS_DEFAULTS = {
     # paying with points (SPEC 2.14) and webhooks (2.16)
     "point_value": 1, "min_points_per_use": 1, "max_points_share": "1.0", "hold_ttl_minutes": 30,
     "earn_on_points_paid": False, "webhook_retry_base_seconds": 30,
+    "transfers": {"enabled": True, "min_points": 1, "max_points_per_month": None},  # SPEC 2.15
 }
 
 
