@@ -133,6 +133,9 @@ class ProgramSettings(Strict):
     tier_window_months: Annotated[int, Field(ge=1, le=60)] = 12
     tier_retention_months: Annotated[int, Field(ge=0, le=60)] = 12
     tier_soft_landing: bool = True
+    # Richer rules and abuse limits (SPEC 2.20, docs/RULES.md)
+    earning_caps: EarningCaps = Field(default_factory=EarningCaps)
+    points_expiry_policy: Literal["earned_month", "last_activity"] = "earned_month"
     frequency_cap_per_week: Annotated[int, Field(ge=0, le=100)] = 3
     # Webhook retries (SPEC 2.16): base × 4^(n-1) seconds with jitter, capped at 8 h
     webhook_retry_base_seconds: Annotated[int, Field(ge=1, le=86400)] = 30
@@ -155,13 +158,17 @@ class ProgramSettings(Strict):
             raise ValueError("promotion_id values must be unique")
         return v
 
+    @model_validator(mode="after")
+    def _expiry_policy_needs_months(self) -> "ProgramSettings":
+        if self.points_expiry_policy == "last_activity" and self.points_expiry_months is None:
+            raise ValueError("points_expiry_policy last_activity needs points_expiry_months "
+                             "(null disables expiry)")
+        return self
+
     @field_validator("automations")
     @classmethod
     def _known_automations(cls, v: dict[str, Automation]) -> dict[str, Automation]:
         unknown = sorted(set(v) - set(DEFAULT_AUTOMATIONS))
-    # Richer rules and abuse limits (SPEC 2.20, docs/RULES.md)
-    earning_caps: EarningCaps = Field(default_factory=EarningCaps)
-    points_expiry_policy: Literal["earned_month", "last_activity"] = "earned_month"
         if unknown:
             raise ValueError(f"unknown automations: {', '.join(unknown)}")
         # Omitted automations keep their defaults (on), as SPEC 2.12 says.
@@ -185,13 +192,6 @@ class Tier(Strict):
 
 class TierList(Strict):
     items: Annotated[list[Tier], Field(min_length=1, max_length=20)]
-
-    @model_validator(mode="after")
-    def _expiry_policy_needs_months(self) -> "ProgramSettings":
-        if self.points_expiry_policy == "last_activity" and self.points_expiry_months is None:
-            raise ValueError("points_expiry_policy last_activity needs points_expiry_months "
-                             "(null disables expiry)")
-        return self
 
     # A PUT may send the bare list; the edge wraps it as {"items": [...]} before validating
     # (a "before" validator here would make pydantic validate the JSON in lax Python mode).
