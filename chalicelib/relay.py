@@ -37,12 +37,18 @@ def deliver(rows: list[dict]) -> bool:
     """Send these committed outbox rows — campaign messages to SQS, domain events to the
     events bus and the webhooks — and delete what was sent. False when some could not be
     sent (their rows stay for the sweep)."""
+    return not _deliver(rows)
+
+
+def _deliver(rows: list[dict]) -> set[str]:
+    """`deliver`, answering the ids of the rows that could not be sent (messages and events
+    go out as two parts; a part that fails keeps all its rows)."""
     if not rows:
-        return True
+        return set()
     messages = [r for r in rows if "event" not in r]
     events = [r for r in rows if "event" in r]
     done: list[str] = []
-    ok = True
+    failed: set[str] = set()
     for part, send in ((messages, messaging.send), (events, _publish_events)):
         if not part:
             continue
@@ -51,13 +57,13 @@ def deliver(rows: list[dict]) -> bool:
             done += [r["message_id"] for r in part]
         except Exception:  # noqa: BLE001 - the rows stay; the sweep sends them
             log.warning("send of %d committed outbox rows failed; the outbox keeps them", len(part), exc_info=True)
-            ok = False
+            failed.update(r["message_id"] for r in part)
     if done:
         try:
             outbox.delete(done)
         except Exception:  # noqa: BLE001 - sent; a later sweep may send them again under the same ids
             log.warning("sent rows could not be removed from the outbox", exc_info=True)
-    return ok
+    return failed
 
 
 def _publish_events(rows: list[dict]) -> None:
@@ -120,22 +126,23 @@ def sweep(limit: int = 1000) -> int:
 
 
 def handle_stream_event(event: dict) -> dict:
-    """The DynamoDB Streams relay function: each newly inserted outbox row is sent, then
-    removed. Failures are reported per record (Powertools' partial batch response), so the
-    stream retries only those and the rest is not sent twice."""
-    from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+    """The DynamoDB Streams relay function: the batch's newly inserted outbox rows are sent
+    together (ten events per PutEvents, ten messages per SendMessageBatch, one delete per 25
+    rows), then removed. The records of a part that could not be sent are reported as batch
+    item failures, so the stream retries from there; what was sent carries the same ids
+    again, which consumers (and the webhook deliveries) deduplicate on."""
+    from aws_lambda_powertools.utilities.data_classes import DynamoDBStreamEvent
+    from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecordEventName
 
-    def record_handler(record) -> None:
-        if record.event_name is None or record.event_name.name != "INSERT" or not (record.dynamodb and
-                                                                                 record.dynamodb.new_image):
-            return  # removals (sent rows deleted, TTL) need nothing
-        body = record.dynamodb.new_image["body"]
-        message = json.loads(body) if isinstance(body, str) else body
-        if not deliver([message]):
-            raise RuntimeError(f"outbox relay: could not send {message['message_id']}")
-
-    return process_partial_response(event=event, record_handler=record_handler,
-                                    processor=BatchProcessor(event_type=EventType.DynamoDBStreams))
+    rows: list[tuple[str, dict]] = []
+    for record in DynamoDBStreamEvent(event).records:
+        image = record.dynamodb.new_image if record.dynamodb else None
+        if record.event_name != DynamoDBRecordEventName.INSERT or not image:
+            continue  # removals (sent rows deleted, TTL) need nothing
+        body = image["body"]
+        rows.append((record.dynamodb.sequence_number, json.loads(body) if isinstance(body, str) else body))
+    failed = _deliver([row for _, row in rows])
+    return {"batchItemFailures": [{"itemIdentifier": seq} for seq, row in rows if row["message_id"] in failed]}
 
 
 def start_background(interval: float = 1.0, sweep_every: float = 15.0) -> threading.Thread:

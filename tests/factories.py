@@ -18,7 +18,7 @@ def reset_caches() -> None:
     reset_settings()
     reset_connection()
     program.invalidate()
-    messaging._state.update(client=None, url=None)
+    messaging._state.update(client=None, urls={})
     clients._clients.clear()
 
 

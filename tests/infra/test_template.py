@@ -35,6 +35,7 @@ EXPECTED_SCHEDULES = {
     "expire-vouchers": "daily",
     "score-rfm": "daily",
     "run-automations": "daily",
+    "report-liability": "daily",
     "mature-points": "hourly",
     "run-triggers": "hourly",
 }
@@ -538,7 +539,8 @@ def test_webhook_deliveries_queue_feeds_the_delivery_function_with_partial_batch
     assert event["Properties"]["BatchSize"] == 10
     # the function changes its own messages' visibility to delay a retry
     role = role_of(pkg.template, "WebhookDelivery")
-    [consume] = [s for s in role["Policies"][0]["PolicyDocument"]["Statement"] if s["Sid"] == "ConsumeMessages"]
+    [consume] = [s for s in role["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+                 if s["Sid"] == "ConsumeMessages"]
     assert "sqs:ChangeMessageVisibility" in consume["Action"]
     queue = pkg.template["Resources"][res.queue_logical_id("webhook-deliveries")]["Properties"]
     assert queue["RedrivePolicy"]["maxReceiveCount"] > 10  # MAX_ATTEMPTS visits, plus early arrivals

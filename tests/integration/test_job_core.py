@@ -4,6 +4,8 @@ message; job records change only conditionally; the outbox stream relay reports 
 failures."""
 from __future__ import annotations
 
+import contextlib
+
 import json
 
 import pytest
@@ -89,6 +91,28 @@ def _stream_event(messages):
                         for i, m in enumerate(messages)]}
 
 
+@contextlib.contextmanager
+def count_calls():
+    """AWS calls made by the DynamoDB and SQS clients the app uses, by "service.Operation"."""
+    from chalicelib.messaging import sqs_client
+    from chalicelib.store.base import dynamodb_client
+
+    calls: dict = {}
+
+    def count(model, **kw):
+        key = f"{model.service_model.service_name}.{model.name}"
+        calls[key] = calls.get(key, 0) + 1
+
+    clients = [dynamodb_client(), sqs_client()]
+    for c in clients:
+        c.meta.events.register("before-call", count, unique_id="count-calls")
+    try:
+        yield calls
+    finally:
+        for c in clients:
+            c.meta.events.unregister("before-call", unique_id="count-calls")
+
+
 def test_the_stream_relay_sends_new_rows_and_reports_the_ones_it_could_not(api):
     from chalicelib import relay
     from chalicelib.messaging import queue_url, sqs_client
@@ -99,23 +123,29 @@ def test_the_stream_relay_sends_new_rows_and_reports_the_ones_it_could_not(api):
     messages = [{"message_id": f"m-{i}", "member_id": "x", "template": "t", "created_at": "2026-01-01T00:00:00Z"}
                 for i in range(3)]
     tx.write([outbox.put_op(m) for m in messages])
-    assert relay.handle_stream_event(_stream_event(messages)) == {"batchItemFailures": []}
+    with count_calls() as calls:
+        assert relay.handle_stream_event(_stream_event(messages)) == {"batchItemFailures": []}
+    assert calls.get("sqs.SendMessageBatch") == 1  # the batch's rows go out together
+    assert calls.get("dynamodb.BatchWriteItem") == 1  # and are removed together
     got = sqs_client().receive_message(QueueUrl=queue_url(), MaxNumberOfMessages=10)["Messages"]
     assert sorted(json.loads(m["Body"])["message_id"] for m in got) == ["m-0", "m-1", "m-2"]
     assert list(OutboxRecord.scan()) == []  # sent rows are removed
 
-    calls = {"n": 0}
-    real = relay.messaging.send
+    # messages and events are two parts: when the bus refuses, the events' records are
+    # reported (the stream retries from there) and keep their rows; the messages are sent
+    envelope = {"event_id": "ev-1", "type": "points.earned", "occurred_at": "2026-01-01T00:00:00Z",
+                "member_id": "x", "sequence": 100, "data": {}}
+    rows = [*messages, outbox.event_row(envelope)]
+    tx.write([outbox.put_op(m) for m in rows])
+    real = relay.events.publish
 
-    def second_fails(batch, **kw):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise RuntimeError("SQS is down")
-        return real(batch, **kw)
+    def bus_down(envelopes, **kw):
+        raise RuntimeError("EventBridge is down")
 
-    relay.messaging.send = second_fails
+    relay.events.publish = bus_down
     try:
-        out = relay.handle_stream_event(_stream_event(messages))
+        out = relay.handle_stream_event(_stream_event(rows))
     finally:
-        relay.messaging.send = real
-    assert out == {"batchItemFailures": [{"itemIdentifier": "101"}]}
+        relay.events.publish = real
+    assert out == {"batchItemFailures": [{"itemIdentifier": "103"}]}
+    assert [r.message_id for r in OutboxRecord.scan()] == ["event#ev-1"]
