@@ -76,6 +76,7 @@ def view(row: store.MemberRow, now=None) -> dict:
         },
         "tier": tier_view(row.state.get("tier", {}), spend, program.tiers()),
         "segment": row.state.get("segment"),
+        **({"merged_into": row.state["merged_into"]} if row.state.get("merged_into") else {}),  # SPEC 2.15
     }
 
 

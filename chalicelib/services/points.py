@@ -375,9 +375,13 @@ def refund(member_id: str, body, actor: str) -> tuple[int, dict]:
             return 200, prior.response
         if rec is None:
             raise MemberNotFound(member_id=member_id)
-        if order is None or order.member_id != member_id:
-            raise OrderNotFound(order_id=body.order_id)
         row = store.from_record(rec)
+        if row.state.get("merged_into") or (order is not None and order.member_id != member_id):
+            from chalicelib.services import merge  # a merged member's orders reach the survivor (SPEC 2.15)
+
+            row = merge.owner_for_order(row, order.member_id if order is not None else None)
+        if order is None or order.member_id not in (member_id, *row.state.get("merged_from", ()), row.member_id):
+            raise OrderNotFound(order_id=body.order_id)
         data = dict(order.data)
         total, refunded = int(data["total_amount"]), int(data.get("refunded_amount", 0))
         if refunded + body.amount > total:

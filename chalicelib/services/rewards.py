@@ -219,7 +219,10 @@ def _owned(member_id: str, redemption_id: str) -> RedemptionRecord:
     except RedemptionRecord.DoesNotExist:
         raise NotFound(redemption_id=redemption_id)
     if rec.owner_id != member_id:
-        raise NotFound(redemption_id=redemption_id)
+        from chalicelib.services import merge  # a merged member's vouchers, addressed to either id (SPEC 2.15)
+
+        if merge.current_owner(rec.owner_id) != merge.current_owner(member_id):
+            raise NotFound(redemption_id=redemption_id)
     return rec
 
 
@@ -247,6 +250,10 @@ def cancel(member_id: str, redemption_id: str, actor: str) -> dict:
         payer = member_store.get(red.payer_id)
         if payer is None:
             raise MemberNotFound(member_id=red.payer_id)
+        if payer.state.get("merged_into"):
+            from chalicelib.services import merge  # the points go back to the member that absorbed the payer
+
+            payer = merge.follow(payer)
         d = red.data
         cost = int(d["points_spent"])
         ch = Change.begin(payer, now)
@@ -353,7 +360,12 @@ def use_voucher(code: str, order_id: Optional[str], actor: str) -> dict:
         uow.add(tx.put(red, (RedemptionRecord.version == version) & (RedemptionRecord.status == "issued")),
                 anchor=RedemptionRecord)
         owner = member_store.get(red.owner_id)
-        used = events.envelope("voucher.used", redemption_id, red.owner_id, clock.iso(now), _view(red))
+        if owner is not None and owner.state.get("merged_into"):
+            from chalicelib.services import merge  # the voucher's owner was merged: the event names the survivor
+
+            owner = merge.follow(owner)
+        used = events.envelope("voucher.used", redemption_id, owner.member_id if owner else red.owner_id,
+                               clock.iso(now), _view(red))
         uow.publish_events([{**used, "sequence": int(owner.version if owner else 0) * events.SEQUENCE_STEP + 50}])
         try:
             uow.commit()
