@@ -6,10 +6,14 @@ docs/SEGMENTS.md explains it; in short, at each scoring:
 2. Gamma-Gamma is fitted on the members' order values (all of last year's orders, the
    first included, so one-order buyers get their own shrunk value, not the population's).
 3. A calibration on an earlier slice of the same history: the same two models fitted as
-   of `as_of − h` (h = half the history, at most 365 days) are scored against what the
+   of `as_of − h` (h = half the history, at most 182 days: a member
+   keeps 13 monthly order and spend buckets, so half a year of them lies before the cut) are scored against what the
    members actually did in (as_of − h, as_of]. From that split come
-   - β, how far a member's own order value is trusted against the program mean
-     (the grid value with the best rank correlation with the spend that followed),
+   - β, how far a member's own order value is trusted against the program mean μ: the
+     value is μ · (own / μ)^β, a shrinkage in log space (order values are skewed; a
+     geometric blend keeps a big spender's lead without letting it swamp the expected
+     orders); β is the grid value with the best mean of the rank correlation with the
+     spend that followed and the share of it the top 20% took,
    - k, the factor that makes the predicted total match the spend that followed,
    - the logistic map from log E[orders in h] to P(ordered in h) = `p_alive`.
 Below MIN_REPEAT_BUYERS members with a repeat purchase (or when a fit fails) the model
@@ -26,7 +30,7 @@ from typing import Optional, Sequence
 MIN_REPEAT_BUYERS = 200
 BETAS = (0.0, 0.25, 0.5, 0.75, 1.0)
 YEAR_DAYS = 365
-MAX_INNER_DAYS = 365
+MAX_INNER_DAYS = 182  # the member keeps 13 monthly buckets: half a year of them before the cut
 MIN_INNER_DAYS = 28
 WEEK = 7.0
 
@@ -100,8 +104,9 @@ def _arrays(hs: Sequence[History]):
     return x, t_x, T, n, spend
 
 
-def _fit_pair(hs: Sequence[History]):
-    """BG/NBD and Gamma-Gamma fitted on distinct tuples weighted by their counts."""
+def _fit_pair(hs: Sequence[History], gg_default=None):
+    """BG/NBD and Gamma-Gamma fitted on distinct tuples weighted by their counts
+    (`gg_default` where no member has a kept order value)."""
     from collections import Counter
 
     import numpy as np
@@ -115,6 +120,8 @@ def _fit_pair(hs: Sequence[History]):
     values = [(h.year_orders, h.year_spend / h.year_orders) for h in hs if h.year_orders > 0 and h.year_spend > 0]
     n = np.array([v[0] for v in values], dtype=float)
     mean = np.array([v[1] for v in values], dtype=float)
+    if len(values) < 2 and gg_default is not None:
+        return bg, gg_default
     gg = btyd.fit_gamma_gamma(n, mean)
     return bg, gg
 
@@ -171,13 +178,13 @@ def fit(sample: Sequence[History], calibration: Sequence[Calibration], inner_day
 
         bg, gg = _fit_pair(sample)
         hs0 = [c.before for c in inner]
-        bg0, gg0 = _fit_pair(hs0)
+        bg0, gg0 = _fit_pair(hs0, gg)
         eo0, own0 = _raw(bg0, gg0, hs0, inner_days)
         spent = np.array([c.spend_after for c in inner], dtype=float)
         ordered = np.array([c.ordered_after for c in inner], dtype=float)
         mu0 = float(np.mean(own0))
-        best = max(BETAS, key=lambda b: (round(_objective(eo0 * ((1 - b) * mu0 + b * own0), spent), 4), -b))
-        pred0 = eo0 * ((1 - best) * mu0 + best * own0)
+        best = max(BETAS, key=lambda b: (round(_objective(eo0 * shrink(own0, mu0, b), spent), 4), -b))
+        pred0 = eo0 * shrink(own0, mu0, best)
         k = float(spent.sum() / pred0.sum()) if pred0.sum() > 0 else 1.0
         logit = _fit_logit(np.log(np.maximum(eo0, 1e-6)), ordered)
         params = [bg.r, bg.alpha, bg.a, bg.b, gg.p, gg.q, gg.gamma, k, *logit]
@@ -186,6 +193,12 @@ def fit(sample: Sequence[History], calibration: Sequence[Calibration], inner_day
     except (ValueError, FloatingPointError, ZeroDivisionError) as exc:
         return fallback(f"fit failed: {exc}", len(sample), repeat)
     return Model("btyd", "", bg.as_dict(), gg.as_dict(), best, k, inner_days, logit, len(sample), repeat)
+
+
+def shrink(own, mu, beta):
+    """The order value used: μ · (own / μ)^β (β = 0: the program mean; 1: the member's own).
+    Works on floats and numpy arrays alike."""
+    return mu * (own / mu) ** beta
 
 
 def _fit_logit(z, y) -> tuple:
@@ -235,7 +248,7 @@ def predict_one(model: Model, h: History, horizon_days: int = YEAR_DAYS) -> Pred
         own = (g + n * mean) * p / (p * n + q - 1)
     else:
         own = mu
-    v = model.k * ((1 - model.beta) * mu + model.beta * own)
+    v = model.k * mu * (own / mu) ** model.beta
     c0, c1 = model.logit
     alive = 1 / (1 + math.exp(-(c0 + c1 * math.log(max(eo_h, 1e-6)))))
     orders_cents = int(round(eo * 100))
@@ -256,7 +269,8 @@ def predict_many(model: Model, hs: Sequence[History], horizon_days: int = YEAR_D
     bg, gg = btyd.BgNbd(**model.bgnbd), btyd.GammaGamma(**model.gg)
     eo12, own = _raw(bg, gg, hs, horizon_days)
     eo_h, _ = _raw(bg, gg, hs, model.inner_days)
-    value = model.k * ((1 - model.beta) * gg.population_mean + model.beta * own)
+    mu = gg.population_mean
+    value = model.k * mu * (own / mu) ** model.beta
     c0, c1 = model.logit
     alive = 1 / (1 + np.exp(-(c0 + c1 * np.log(np.maximum(eo_h, 1e-6)))))
     out = []

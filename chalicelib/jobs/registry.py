@@ -8,6 +8,7 @@ JOB_MODULES = [
     "chalicelib.jobs.vouchers",
     "chalicelib.jobs.coupons",
     "chalicelib.jobs.marketing",
+    "chalicelib.jobs.scoring",
 ]
 
 _loaded = False

@@ -21,7 +21,7 @@ from chalicelib.store import jobs as job_store
 from chalicelib.store.models import MemberRecord
 
 NPS_DAYS = 90
-SAMPLE_SIZE = 50_000  # members kept for the model fit (a uniform reservoir sample)
+SAMPLE_SIZE = 50_000  # members kept for the model fit over all segments (uniform reservoir samples)
 
 
 # --- score-rfm: the gather pass and the plan it leaves ----------------------------------------
@@ -61,9 +61,10 @@ class Plan:
 
 
 class Gatherer:
-    """Phase 1 of score-rfm: bounded statistics of every active member (histograms of R, F
-    and M; the earliest first order) and a uniform reservoir sample of SAMPLE_SIZE members'
-    order state for the model fit. Memory: O(SAMPLE_SIZE + distinct histogram keys)."""
+    """Phase 1 of score-rfm for one scan segment: bounded statistics of its active members
+    (histograms of R, F and M; the earliest first order) and a uniform reservoir sample of
+    `sample_size` members' order state for the model fit. Memory: O(sample_size + distinct
+    histogram keys). `stats()` reduces it to what the segment stores (SegmentStats)."""
 
     def __init__(self, as_of: datetime, seed: str, sample_size: int = SAMPLE_SIZE):
         self.as_of = as_of
@@ -95,25 +96,151 @@ class Gatherer:
                 self.sample[j] = item
 
     def inner_days(self) -> int:
-        """The calibration slice: half the program's purchase history, at most a year."""
-        if not self.first_order:
-            return 0
-        days = (self.as_of - clock.parse_instant(self.first_order)).days
-        return min(value_model.MAX_INNER_DAYS, max(0, days // 2))
+        return inner_days(self.as_of, self.first_order)
+
+    def stats(self) -> "SegmentStats":
+        """The segment's statistics: histograms, counts and the sample reduced to integers
+        (its inputs and its calibration slice at this segment's inner_days)."""
+        inner = self.inner_days()
+        rows = []
+        for mid, i, st in self.sample:
+            cal = None
+            if inner and i.recency_days is not None:
+                c = rfm.calibration_from_state(st, self.as_of, inner)
+                b = c.before
+                cal = [None if b is None else [b.orders, b.span_days, b.age_days, b.year_orders, b.year_spend],
+                       c.spend_after, int(c.ordered_after)]
+            rows.append([mid, i.recency_days, i.frequency, i.monetary, i.orders, i.span_days, i.age_days, cal])
+        return SegmentStats(self.seen, dict(self.r), dict(self.f), dict(self.m), self.first_order, inner, rows)
 
     def plan(self) -> Plan:
-        from chalicelib.domain import value_model as vm
+        return plan_from_stats([self.stats()], self.as_of)
 
-        buyers = [(mid, i, st) for mid, i, st in self.sample if i.recency_days is not None]
-        inner = self.inner_days()
-        calibration = [rfm.calibration_from_state(st, self.as_of, inner) for _, _, st in buyers] if inner else []
-        model = vm.fit([i.history for _, i, _ in buyers], calibration, inner)
-        members = [i for _, i, _ in self.sample]
-        preds = rfm.predictions(members, model)
-        high, low = rfm.touch_thresholds([(p.ltv_12m, m.member_id) for m, p in zip(members, preds)], self.seen)
-        return Plan(rfm.Cuts.from_counts(self.r, higher_is_better=False),
-                    rfm.Cuts.from_counts(self.f, higher_is_better=True, ties="low"),
-                    rfm.Cuts.from_counts(self.m, higher_is_better=True, keyed=True), model, high, low, self.seen)
+
+def inner_days(as_of: datetime, first_order: Optional[str]) -> int:
+    """The calibration slice: half the program's purchase history, at most a year."""
+    if not first_order:
+        return 0
+    days = (as_of - clock.parse_instant(first_order)).days
+    return min(value_model.MAX_INNER_DAYS, max(0, days // 2))
+
+
+@dataclass
+class SegmentStats:
+    """What one segment's gather leaves (stored with the job, docs/SEGMENTS.md): exact
+    histograms, the members seen, the earliest first order, and the sample rows
+    [member_id, recency, frequency, monetary, orders, span, age, calibration]."""
+    seen: int
+    r: dict
+    f: dict
+    m: dict
+    first_order: Optional[str]
+    inner_days: int
+    rows: list
+
+    def as_dict(self) -> dict:
+        return {"seen": self.seen, "r": list(self.r.items()), "f": list(self.f.items()), "m": list(self.m.items()),
+                "first_order": self.first_order, "inner_days": self.inner_days, "rows": self.rows}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "SegmentStats":
+        def hist(pairs):
+            return {int(k): int(v) for k, v in pairs}
+
+        return cls(int(d["seen"]), hist(d["r"]), hist(d["f"]), hist(d["m"]), d.get("first_order"),
+                   int(d["inner_days"]), d["rows"])
+
+
+def _row_inputs(row: list) -> rfm.Inputs:
+    mid, rec, f, m, orders, span, age, _ = row
+    return rfm.Inputs(mid, None if rec is None else int(rec), int(f), int(m), int(orders), int(span), int(age))
+
+
+def _row_calibration(row: list):
+    before, spent, ordered = row[7]
+    hist = None if before is None else value_model.History(*(int(v) for v in before))
+    return value_model.Calibration(hist, int(spent), bool(ordered))
+
+
+def merge_sample(stats: list) -> list:
+    """One uniform sample of the whole population from the segments' reservoirs: every
+    segment contributes the same fraction of its members, the smallest fraction any
+    reservoir kept (a uniform subsample of a uniform sample is uniform; when every
+    segment kept all its members the sample is the whole population). Sorted by member
+    id, so the fit does not depend on which segment finished first."""
+    frac = min((len(s.rows) / s.seen for s in stats if s.seen), default=1.0)
+    out = []
+    for k, s in enumerate(stats):
+        take = min(len(s.rows), round(frac * s.seen))
+        rows = s.rows if take >= len(s.rows) else random.Random(f"merge#{k}").sample(s.rows, take)
+        out.extend(rows)
+    return sorted(out, key=lambda row: row[0])
+
+
+def plan_from_stats(stats: list, as_of: datetime) -> Plan:
+    """The fit phase: the segments' histograms summed, their samples merged, the model
+    fitted once. The calibration slice is the program's (from the earliest first order of
+    all segments); a segment whose own earliest first order gave another slice length (a
+    small segment without the program's first customers) lends its rows to the fit at
+    the scoring moment but not to the calibration slice."""
+    r, f, m = Counter(), Counter(), Counter()
+    for s in stats:
+        r.update(s.r)
+        f.update(s.f)
+        m.update(s.m)
+    firsts = [s.first_order for s in stats if s.first_order]
+    inner = inner_days(as_of, min(firsts) if firsts else None)
+    same = {id(row) for s in stats if s.inner_days == inner for row in s.rows}
+    rows = merge_sample(stats)
+    members = [_row_inputs(row) for row in rows]
+    buyers = [(row, i) for row, i in zip(rows, members) if i.recency_days is not None]
+    calibration = [_row_calibration(row) for row, _ in buyers if id(row) in same and row[7]] if inner else []
+    model = value_model.fit([i.history for _, i in buyers], calibration, inner)
+    preds = rfm.predictions(members, model)
+    population = sum(s.seen for s in stats)
+    high, low = rfm.touch_thresholds([(p.ltv_12m, i.member_id) for i, p in zip(members, preds)], population)
+    return Plan(rfm.Cuts.from_counts(r, higher_is_better=False),
+                rfm.Cuts.from_counts(f, higher_is_better=True, ties="low"),
+                rfm.Cuts.from_counts(m, higher_is_better=True, keyed=True), model, high, low, population)
+
+
+# --- stored statistics and the plan --------------------------------------------------------
+# A segment's statistics are stored as zlib-compressed JSON in parts of at most PART_CHARS
+# (a DynamoDB item holds 400 KB), the parts first and then a header naming how many: the
+# header's presence says the segment's gather is complete.
+
+PART_CHARS = 300_000
+STATS_PHASE = "rfm-stats"
+
+
+def save_stats(job_id: str, segment: int, stats: SegmentStats) -> None:
+    import base64
+    import json
+    import zlib
+
+    blob = base64.b64encode(zlib.compress(json.dumps(stats.as_dict(), separators=(",", ":")).encode(), 6)).decode()
+    parts = [blob[i:i + PART_CHARS] for i in range(0, len(blob), PART_CHARS)] or [""]
+    for n, part in enumerate(parts):
+        job_store.store_checkpoint(job_id, f"{STATS_PHASE}-{n}", segment, {"part": part})
+    job_store.store_checkpoint(job_id, STATS_PHASE, segment, {"done": True, "parts": len(parts),
+                                                              "seen": stats.seen, "sample": len(stats.rows)})
+
+
+def has_stats(job_id: str, segment: int) -> bool:
+    return bool(job_store.load_checkpoint(job_id, STATS_PHASE, segment).get("done"))
+
+
+def load_stats(job_id: str, segment: int) -> Optional[SegmentStats]:
+    import base64
+    import json
+    import zlib
+
+    head = job_store.load_checkpoint(job_id, STATS_PHASE, segment)
+    if not head.get("done"):
+        return None
+    blob = "".join(job_store.load_checkpoint(job_id, f"{STATS_PHASE}-{n}", segment)["part"]
+                   for n in range(int(head["parts"])))
+    return SegmentStats.from_dict(json.loads(zlib.decompress(base64.b64decode(blob))))
 
 
 def _plan_key(job_id: str) -> str:
@@ -127,14 +254,20 @@ def load_plan(job_id: str) -> Optional[Plan]:
 
 def save_plan(job_id: str, plan: Plan) -> Plan:
     """Store the run's plan; if another worker stored one first, that one is the run's."""
+    return save_plan_created(job_id, plan)[0]
+
+
+def save_plan_created(job_id: str, plan: Plan) -> tuple:
+    """save_plan, and whether this call stored it (the worker that did dispatches the
+    other segments' write phase)."""
     try:
         job_store.create(_plan_key(job_id), plan.as_dict())
     except Exception:  # noqa: BLE001 - a plan already stored (or a lost answer): read what is there
         stored = load_plan(job_id)
         if stored is None:
             raise
-        return stored
-    return plan
+        return stored, False
+    return plan, True
 
 
 def report_from_counts(counts: dict, as_of: str, model: rfm.Model) -> dict:

@@ -145,3 +145,184 @@ def test_a_resumed_scoring_equals_an_uninterrupted_one(api, monkeypatch):
 from chalicelib.services.segments import Gatherer as _G  # noqa: E402
 
 real_gather_add = _G.add
+
+
+# --- fanned out over segments (SPEC 2.19, docs/SEGMENTS.md "Running at scale") ------------------
+
+AS_OF = "2026-06-15T00:00:00Z"
+
+
+def _state(orders: list) -> dict:
+    """A member's bounded order state (as the accrual path keeps it) from (date, cents) orders."""
+    from collections import defaultdict
+
+    stamps = [f"{d}T12:00:00Z" for d, _ in orders]
+    months, spend = defaultdict(int), defaultdict(int)
+    for d, cents in orders:
+        months[d[:7]] += 1
+        spend[d[:7]] += cents
+    keep = [m for m in months if m >= "2025-06"]
+    return {"orders": {"count": len(orders), "first_at": stamps[0], "last_at": stamps[-1],
+                       "recent": [s for s in stamps if s >= "2025-05-11"][-40:],
+                       "months": {m: months[m] for m in keep}},
+            "spend": {m: spend[m] for m in keep}, "segment": None}
+
+
+def seed_buyers(n: int = 600) -> dict:
+    """n members written straight to the table (an API accrual each would take minutes):
+    three in five buy again, every tenth since 2023 (so every segment's earliest order, and
+    with it the calibration slice, is the program's), a twentieth without any order."""
+    import random
+    from datetime import date, timedelta
+
+    from chalicelib.store.models import MemberRecord
+
+    rng = random.Random(7)
+    states = {}
+    with MemberRecord.batch_write() as batch:
+        for i in range(n):
+            mid = f"s{i:04d}"
+            if i % 20 == 19:
+                state = {"orders": {}, "spend": {}, "segment": None}
+            else:
+                first = date(2023, 1, 5) + timedelta(days=rng.randrange(0, 120)) if i % 10 == 0 else \
+                    date(2023, 10, 1) + timedelta(days=rng.randrange(0, 600))
+                count = 1 if rng.random() < 0.3 else rng.randrange(2, 12)
+                rate = rng.choice((30, 60, 120))
+                days = sorted({0, *(min((date(2026, 6, 14) - first).days, int(rng.expovariate(1 / rate) * k))
+                                    for k in range(1, count))})
+                value = rng.choice((1500, 4000, 9000, 25000))
+                state = _state([((first + timedelta(days=d)).isoformat(), value + rng.randrange(0, 500))
+                                for d in days])
+            states[mid] = state
+            batch.save(MemberRecord(mid, version=1, status="active", profile={"name": mid}, state=state))
+    return states
+
+
+def segments_of(ids) -> dict:
+    from chalicelib.store.models import MemberRecord
+
+    return {r.member_id: (r.state or {}).get("segment") for r in MemberRecord.batch_get(list(ids))}
+
+
+def run_fanned_out(job_id: str, segments_n: int, monkeypatch, order=None) -> list:
+    """Run a job as the jobs-queue workers would: one execute per segment message; the
+    worker that creates the plan 'sends' the other segments' write phase (run afterwards)."""
+    from chalicelib.jobs import framework, scoring
+
+    queue = list(order if order is not None else range(segments_n))
+    sent = []
+    monkeypatch.setattr(scoring, "dispatch", lambda job, segs: sent.append(list(segs)) or queue.extend(segs))
+    while queue:
+        framework.execute(job_id, only_segment=queue.pop(0))
+    return sent
+
+
+def test_fanned_out_scoring_fits_once_and_equals_the_in_process_run(api, monkeypatch):
+    from chalicelib import clock
+    from chalicelib.jobs import framework
+    from chalicelib.domain import rfm
+    from chalicelib.services import segments
+
+    states = seed_buyers()
+    as_of = clock.parse_instant(AS_OF)
+    fits = []
+    real_fit = segments.value_model.fit
+    monkeypatch.setattr(segments.value_model, "fit", lambda *a: fits.append(1) or real_fit(*a))
+
+    job_id = framework.create("score-rfm", as_of, "test", segments=4)["job_id"]
+    sent = run_fanned_out(job_id, 4, monkeypatch)
+    record = framework.get_job(job_id)
+    assert record["status"] == "succeeded" and record["counts"]["scored"] == 600
+    assert record["counts"]["written"] == 600 and fits == [1]  # one fit for the run
+    assert sent == [[0, 1, 2]]  # the last segment to gather fitted the plan and sent the others
+    plan = segments.load_plan(job_id)
+    assert plan.model.kind == "btyd", plan.model.reason
+    assert plan.model.inner_days == 182 and plan.population == 600
+    fanned = segments_of(states)
+    report = api.get("/v1/admin/segments", role="admin").body
+
+    # every member's segment is exactly what the stored plan gives it alone, and the plan is
+    # the one a single gatherer of the whole population fits (the samples hold everyone)
+    whole = segments.Gatherer(as_of, seed="whole")
+    for mid, st in states.items():
+        whole.add(mid, st)
+    assert whole.plan() == plan
+    scorer = plan.scorer()
+    for mid, st in states.items():
+        inputs = rfm.inputs_from_state(mid, st, as_of)
+        s = scorer.score(inputs, plan.predict(inputs))
+        seg = fanned[mid]
+        assert (seg["rfm"], seg["label"], seg["touch"], seg["ltv_12m"], seg["p_alive"],
+                seg["expected_orders_12m"]) == (s.rfm, s.label, s.touch, s.ltv_12m, s.p_alive,
+                                                s.expected_orders_12m), mid
+    assert fanned["s0019"]["label"] == "new" and fanned["s0019"]["ltv_12m"] == 0
+    assert sum(report["segments"].values()) == 600 and report["segments"] == {
+        label: sum(1 for s in fanned.values() if s["label"] == label) for label in rfm.LABELS}
+    assert report["touch"] == {t: sum(1 for s in fanned.values() if s["touch"] == t) for t in rfm.TOUCH}
+    assert report["touch"]["high_touch"] == 30 and report["touch"]["low_touch"] == 120  # 5% and 20% of 600
+    assert report["ltv_12m_total"] == sum(s["ltv_12m"] for s in fanned.values())
+    assert all(0 <= s["p_alive"] <= 1 for s in fanned.values())
+
+    # the same run in one process (CLI) scores every member alike, and writes nothing new
+    again = framework.execute(framework.create("score-rfm", as_of, "test", segments=4)["job_id"])
+    assert again["counts"]["unchanged"] == 600 and "written" not in again["counts"]
+    assert segments_of(states) == fanned
+    assert api.get("/v1/admin/segments", role="admin").body == report
+
+
+def test_a_fanned_out_gather_cut_short_resumes_without_gathering_finished_segments(api, monkeypatch):
+    """Segment 2's gather fails part-way (a transient store error): its worker's message is
+    redelivered; the segments already gathered are not scanned again, the plan is fitted
+    once, and the members end exactly as an uninterrupted run leaves them."""
+    from chalicelib import clock
+    from chalicelib.errors import RetryLater
+    from chalicelib.jobs import framework
+    from chalicelib.services import segments
+
+    states = seed_buyers(120)
+    as_of = clock.parse_instant(AS_OF)
+    job_id = framework.create("score-rfm", as_of, "test", segments=3)["job_id"]
+    real_add, adds = segments.Gatherer.add, []
+
+    def flaky(self, member_id, state):
+        adds.append(member_id)
+        if len(adds) == 90:
+            raise RetryLater("the store is busy")
+        return real_add(self, member_id, state)
+
+    monkeypatch.setattr(segments.Gatherer, "add", flaky)
+    with pytest.raises(RetryLater):
+        run_fanned_out(job_id, 3, monkeypatch)
+    done_before = [s for s in range(3) if segments.has_stats(job_id, s)]
+    assert done_before == [0, 1] and segments.load_plan(job_id) is None
+    seen_first = len(adds)
+    sent = run_fanned_out(job_id, 3, monkeypatch, order=[2])  # the redelivered message
+    gathered_again = len(adds) - seen_first
+    stats = [segments.load_stats(job_id, s) for s in range(3)]
+    assert gathered_again == stats[2].seen  # only segment 2 was scanned again, from its start
+    assert sum(s.seen for s in stats) == 120 and sent == [[0, 1]]
+    assert framework.get_job(job_id)["status"] == "succeeded"
+    resumed = segments_of(states)
+    monkeypatch.setattr(segments.Gatherer, "add", real_add)
+    clean = framework.execute(framework.create("score-rfm", as_of, "test", segments=3)["job_id"])
+    assert clean["counts"]["unchanged"] == 120
+    assert segments_of(states) == resumed
+
+
+def test_the_population_scores_the_same_fanned_out(api, monkeypatch):
+    """The small population of the first test (the documented fallback model) through the
+    jobs-queue path: the same exact values."""
+    from chalicelib import clock
+    from chalicelib.jobs import framework
+
+    population(api)
+    job_id = framework.create("score-rfm", clock.parse_instant("2026-06-15T00:00:00Z"), "test", segments=4)["job_id"]
+    run_fanned_out(job_id, 4, monkeypatch)
+    assert framework.get_job(job_id)["counts"]["written"] == 4
+    seg = {m: api.member(m)["segment"] for m in ("big", "small", "lapsed", "none")}
+    assert (seg["big"]["rfm"], seg["small"]["rfm"], seg["lapsed"]["rfm"]) == ("555", "311", "133")
+    assert (seg["big"]["ltv_12m"], seg["small"]["ltv_12m"], seg["lapsed"]["ltv_12m"]) == (540000, 1000, 54000)
+    assert [seg[m]["touch"] for m in ("big", "lapsed", "small")] == ["high_touch", "tech_touch", "tech_touch"]
+    report = api.get("/v1/admin/segments", role="admin").body
+    assert report["segments"]["champions"] == 1 and report["f2_rate"] == pytest.approx(0.6667)
