@@ -20,6 +20,7 @@ app.register_blueprint(__import__("chalicelib.api.console", fromlist=["bp"]).bp)
 app.register_blueprint(__import__("chalicelib.api.holds", fromlist=["bp"]).bp)  # holds, status match (SPEC 2.14-2.15)
 app.register_blueprint(__import__("chalicelib.api.transfers", fromlist=["bp"]).bp)  # transfers, merges (SPEC 2.15)
 app.register_blueprint(__import__("chalicelib.api.webhooks", fromlist=["bp"]).bp)  # webhooks (SPEC 2.16)
+app.register_blueprint(__import__("chalicelib.api.data", fromlist=["bp"]).bp)  # exports, imports (SPEC 2.17)
 http.install_fallbacks(app)  # 405 for a known path's other methods, 404 for unknown paths
 app.register_middleware(http.spec_shaped_errors, "http")
 

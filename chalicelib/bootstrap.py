@@ -1,4 +1,4 @@
-"""Create every table and queue the stack defines that does not exist yet (idempotent).
+"""Create every table, queue, bus and bucket the stack defines that does not exist yet (idempotent).
 
 Reads the same definitions as `infra/` (the PynamoDB models and `registry.QUEUES`),
 so the local stack and the deployed stack cannot drift apart.
@@ -65,5 +65,29 @@ def create_event_bus() -> list[str]:
     return [name]
 
 
+def create_buckets() -> list[str]:
+    """The exports bucket (`loyalty-{stage}-exports`): encrypted, private, with the lifecycle
+    rules of `store.data.EXPORTS_BUCKET` (the same ones `infra/` deploys)."""
+    from chalicelib.clients import s3_client
+    from chalicelib.store.data import EXPORTS_BUCKET, lifecycle_rules
+
+    settings = get_settings()
+    name = settings.resource_name(EXPORTS_BUCKET["resource"])
+    s3 = s3_client()
+    if any(b["Name"] == name for b in s3.list_buckets().get("Buckets", [])):
+        return []
+    if settings.region == "us-east-1":
+        s3.create_bucket(Bucket=name)
+    else:
+        s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": settings.region})
+    s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={
+        "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]})
+    s3.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration={
+        "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": True})
+    s3.put_bucket_lifecycle_configuration(Bucket=name, LifecycleConfiguration={"Rules": lifecycle_rules()})
+    return [name]
+
+
 def bootstrap() -> dict:
-    return {"tables": create_tables(), "queues": create_queues(), "event_buses": create_event_bus()}
+    return {"tables": create_tables(), "queues": create_queues(), "event_buses": create_event_bus(),
+            "buckets": create_buckets()}

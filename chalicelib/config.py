@@ -63,6 +63,11 @@ class Settings(BaseModel):
     def is_local(self) -> bool:
         return self.stage == "local"
 
+    @property
+    def exports_bucket(self) -> str:
+        """The S3 bucket of exports and import files (docs/DATA.md): `loyalty-{stage}-exports`."""
+        return self.resource_name("exports")
+
     def resource_name(self, resource: str) -> str:
         """`loyalty-{stage}-{resource}`, overridable per resource by env var."""
         env = "LOYALTY_NAME_" + resource.upper().replace("-", "_")

@@ -82,6 +82,12 @@ REQUEST_EXAMPLES: dict[str, Any] = {
         {"tier_id": "silver", "name": "Silver", "threshold": 50000, "multiplier": "1.25",
          "benefits": ["free shipping"]}]},
     "jobs.JobRequest": {"job": "recalculate-tiers", "as_of": "2026-03-01"},
+    "data.ExportRequest": {"export_id": "ledger-2026-03", "kind": "ledger", "from": "2026-03-01T00:00:00Z",
+                           "to": "2026-04-01T00:00:00Z"},
+    "data.ImportRequest": {"import_id": "migration-1", "rows": [
+        {"member_id": "m-1001", "name": "Hanako", "email": "hanako@example.com", "tier_id": "silver",
+         "tier_retained_until": "2027-03-31T23:59:59Z", "lifetime_earned": 5200,
+         "balances": [{"points": 1200, "earned_at": "2026-01-15"}, {"points": 300, "earned_at": "2026-03-02"}]}]},
 }
 
 # Values by field name for the generated response examples; anything else by type.

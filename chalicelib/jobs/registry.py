@@ -9,6 +9,7 @@ JOB_MODULES = [
     "chalicelib.jobs.coupons",
     "chalicelib.jobs.marketing",
     "chalicelib.jobs.scoring",
+    "chalicelib.jobs.data",
 ]
 
 _loaded = False
