@@ -14,9 +14,9 @@ from bench.common import counting, entry
 # SPEC 3 "cost per call": a points mutation is one GetItem + one TransactWriteItems, a
 # member read one GetItem. These minima are the floor; the goals are SPEC 6's.
 FLOOR = {"enrol": 2, "accrual": 2, "refund": 2, "redemption": 2, "coupon_redeem": 2, "member_read": 1,
-         "hold": 2, "capture": 2}
+         "hold": 2, "capture": 2, "transfer": 2}
 GOAL = {"enrol": 2, "accrual": 2, "refund": 2, "redemption": 2, "coupon_redeem": 2, "member_read": 1,
-        "hold": 2, "capture": 2}
+        "hold": 2, "capture": 2, "transfer": 2}
 SAMPLES = 5
 
 
@@ -39,6 +39,8 @@ def measure(api: Api) -> dict:
                                           "order": {"total_amount": 5000}})
     api.ok("GET", "/v1/members/warm-0")
     api.ok("POST", "/v1/members/warm-0/point-holds", {"hold_id": "warm-h0", "points": 1})
+    api.ok("POST", "/v1/members", {"member_id": "warm-1", "name": "Warm too"})
+    api.ok("POST", "/v1/members/warm-0/transfers", {"transfer_id": "warm-t0", "to_member_id": "warm-1", "points": 1})
 
     seen: dict[str, list] = {op: [] for op in FLOOR}
     sqs: dict[str, list] = {op: [] for op in FLOOR}
@@ -70,6 +72,9 @@ def measure(api: Api) -> dict:
         # Paying with points at the till: hold at the basket, capture at payment.
         count("hold", "POST", f"/v1/members/{m}/point-holds", {"hold_id": f"{m}-h1", "points": 5})
         count("capture", "POST", f"/v1/members/{m}/point-holds/{m}-h1/capture", {})
+        # A gift of points to a friend: both members, one read and one write.
+        count("transfer", "POST", f"/v1/members/{m}/transfers", {"transfer_id": f"{m}-t1", "to_member_id": "warm-1",
+                                                                  "points": 3})
 
     value = {op: max(v) for op, v in seen.items()}
     sends = {op: max(v) for op, v in sqs.items()}

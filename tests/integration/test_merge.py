@@ -3,6 +3,7 @@ in one step, the source is closed with `merged_into`, its orders and vouchers ar
 reachable through either id, the survivor's tier is the highest of the three."""
 from tests.factories import assert_invariant
 from tests.integration.test_events import tap  # noqa: F401
+from tests.integration.test_transport_faults import fast_retries  # noqa: F401
 
 NOW = "2026-03-10T10:00:00Z"
 
@@ -245,3 +246,25 @@ class TestTier:
         assert r.body["tier"]["qualifying_spend"] == 60000
         assert [(h.change["from"], h.change["to"]) for h in TierHistoryRecord.query("sv12")] == [
             ("bronze", "silver")]
+
+
+def test_a_lost_answer_after_the_commit_merges_once(api, fast_retries):
+    from tests.integration.test_transport_faults import LoseAnswer, transport
+
+    reward(api, "mg-lost", cost=10)
+    api.enrol("sv13")
+    api.enrol("so13")
+    api.adjust("so13", 100)
+    api.post("/v1/members/so13/redemptions", {"reward_id": "mg-lost"}, role="member", sub="so13")
+    fault = LoseAnswer()
+    with transport(fault):
+        first = merge(api, "sv13", "so13", merge_id="mg-13")
+    assert fault.lost == 1 and first.status == 200, first.body
+    assert first.body["points"]["available"] == 90
+    again = merge(api, "sv13", "so13", merge_id="mg-13")
+    assert again.status == 200 and again.body["points"] == first.body["points"]
+    assert [e["type"] for e in api.ledger("sv13")] == ["merge_in"]
+    assert [e["type"] for e in api.ledger("so13")][0] == "merge_out"
+    assert len(api.get("/v1/members/sv13/redemptions", role="admin").body["items"]) == 1
+    assert_invariant("sv13")
+    assert_invariant("so13")

@@ -3,6 +3,7 @@ their expiry at the recipient, one transaction, idempotent per transfer_id, the
 `transfers` settings and their month limit, exact under concurrency."""
 from tests.factories import assert_invariant
 from tests.integration.test_events import tap  # noqa: F401
+from tests.integration.test_transport_faults import fast_retries  # noqa: F401
 
 T = "/v1/members/{}/transfers"
 NOW = "2026-03-10T10:00:00Z"
@@ -199,3 +200,117 @@ def test_events_points_transferred_for_both_members(api, tap):
     assert all(e["data"]["reference"] == {"transfer_id": "tr-11"} for e in got)
     assert send(api, "ta11", "tr-11", "tb11", 25).status == 200
     assert tap() == []  # a replay makes no second event
+
+
+# --- concurrency, on the locked emulator of `make run` ------------------------------------
+
+def _transfer(transfer_id, to_id, points):
+    from chalicelib.schemas.transfers import TransferRequest
+
+    return TransferRequest(transfer_id=transfer_id, to_member_id=to_id, points=points)
+
+
+def _adjust(member_id, points, adjustment_id):
+    from chalicelib.schemas.members import AdjustmentRequest
+    from chalicelib.services import points as points_service
+
+    points_service.adjust(member_id, AdjustmentRequest(adjustment_id=adjustment_id, points=points, reason="t"), "t")
+
+
+def test_concurrent_transfers_from_one_member_never_overdraw(locked_emulator):
+    from chalicelib.services import transfers
+    from tests.integration.test_concurrency import enrol, run_parallel, wallet
+
+    for m in ("cx1", "cy1", "cz1"):
+        enrol(m)
+    _adjust("cx1", 100, "cx1-a")
+    results = run_parallel([lambda i=i: transfers.transfer("cx1", _transfer(f"cx1-t{i}", ("cy1", "cz1")[i % 2], 30),
+                                                           "svc") for i in range(6)])
+    ok = [r for r in results if r[0] == "ok"]
+    assert len(ok) == 3, results  # 3 × 30 ≤ 100 < 4 × 30
+    assert sorted(r[1] for r in results if r[0] == "err") == ["INSUFFICIENT_POINTS"] * 3
+    assert wallet("cx1")["available"] == 10
+    assert wallet("cy1")["available"] + wallet("cz1")["available"] == 90
+    for m in ("cx1", "cy1", "cz1"):
+        assert_invariant(m)
+
+
+def test_the_month_limit_holds_exactly_under_concurrency(locked_emulator):
+    from chalicelib.schemas.program import ProgramSettings
+    from chalicelib.services import program, transfers
+    from tests.integration.test_concurrency import enrol, run_parallel, wallet
+
+    program.put_settings(ProgramSettings(transfers={"enabled": True, "min_points": 1, "max_points_per_month": 100}),
+                         "admin:test")
+    for m in ("cx2", "cy2"):
+        enrol(m)
+    _adjust("cx2", 1000, "cx2-a")
+    results = run_parallel([lambda i=i: transfers.transfer("cx2", _transfer(f"cx2-t{i}", "cy2", 40), "svc")
+                            for i in range(5)])
+    assert sorted(r[1] if r[0] == "err" else "ok" for r in results) == ["TRANSFER_LIMIT_REACHED"] * 3 + ["ok"] * 2
+    assert (wallet("cx2")["available"], wallet("cy2")["available"]) == (920, 80)
+    assert_invariant("cx2")
+    assert_invariant("cy2")
+
+
+def test_a_transfer_racing_a_merge_stays_consistent(locked_emulator):
+    from chalicelib.schemas.transfers import MergeRequest
+    from chalicelib.services import merge, transfers
+    from chalicelib.store import members
+    from tests.integration.test_concurrency import enrol, run_parallel, wallet
+
+    for round_ in range(3):
+        src, surv, friend = f"cs3-{round_}", f"cv3-{round_}", f"cf3-{round_}"
+        for m in (src, surv, friend):
+            enrol(m)
+        _adjust(src, 100, f"{src}-a")
+        results = run_parallel([
+            lambda: transfers.transfer(src, _transfer(f"{src}-t", friend, 60), "svc"),
+            lambda: merge.merge(surv, MergeRequest(merge_id=f"{src}-m", source_member_id=src), "admin:t")])
+        transfer_result, merge_result = results
+        assert merge_result[0] == "ok", results
+        assert transfer_result[0] == "ok" or transfer_result[1] == "MEMBER_INACTIVE", results
+        sent = 60 if transfer_result[0] == "ok" else 0
+        # nothing lost, nothing made: the 100 points are at the survivor and the friend
+        assert (wallet(surv)["available"], wallet(friend)["available"], wallet(src)["available"]) == \
+            (100 - sent, sent, 0)
+        assert members.get(src).status == "closed"
+        for m in (src, surv, friend):
+            assert_invariant(m)
+
+
+def test_a_merge_racing_an_accrual_on_the_source_loses_nothing(locked_emulator):
+    from chalicelib.schemas.transfers import MergeRequest
+    from chalicelib.services import merge, points
+    from tests.integration.test_concurrency import accrual, enrol, run_parallel, wallet
+
+    for round_ in range(3):
+        src, surv = f"cs4-{round_}", f"cv4-{round_}"
+        enrol(src)
+        enrol(surv)
+        results = run_parallel([
+            lambda: points.accrue(src, accrual(f"{src}-o", 10000), "svc"),
+            lambda: merge.merge(surv, MergeRequest(merge_id=f"{src}-m", source_member_id=src), "admin:t")])
+        accrued, merged = results
+        assert merged[0] == "ok", results
+        assert accrued[0] == "ok" or accrued[1] == "MEMBER_INACTIVE", results
+        earned = 100 if accrued[0] == "ok" else 0
+        assert (wallet(surv)["available"], wallet(src)["available"]) == (earned, 0)
+        assert_invariant(src)
+        assert_invariant(surv)
+
+
+def test_a_lost_answer_after_the_commit_moves_the_points_once(api, fast_retries):
+    from tests.integration.test_transport_faults import LoseAnswer, transport
+
+    two_members(api, "ta12", "tb12", points_a=500)
+    fault = LoseAnswer()
+    with transport(fault):
+        first = send(api, "ta12", "tr-12", "tb12", 200)
+    assert fault.lost == 1 and first.status == 201, first.body
+    assert send(api, "ta12", "tr-12", "tb12", 200).status == 200
+    assert (api.member("ta12")["points"]["available"], api.member("tb12")["points"]["available"]) == (300, 200)
+    assert [e["type"] for e in api.ledger("tb12")] == ["transfer_in"]
+    assert [i["transfer_id"] for i in api.get(T.format("tb12")).body["items"]] == ["tr-12"]
+    assert_invariant("ta12")
+    assert_invariant("tb12")

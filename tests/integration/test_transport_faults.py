@@ -224,7 +224,26 @@ def _paid_accrual(api):
         201, lambda b: (b["points_paid"], b["points_earned"]) == (200, 98)
 
 
-WRITES = {"hold": _hold, "capture": _capture, "release": _release, "paid_accrual": _paid_accrual,
+def _transfer(api):
+    api.enrol("t-tra")
+    api.enrol("t-trb")
+    api.adjust("t-tra", 500)
+    return "t-tra", lambda: api.post("/v1/members/t-tra/transfers", {"transfer_id": "t-tra-1", "to_member_id": "t-trb",
+                                                                      "points": 200}), 201, \
+        lambda b: (b["points"], b["balance"]["available"]) == (200, 300)
+
+
+def _merge(api):
+    api.enrol("t-mga")
+    api.enrol("t-mgb")
+    api.adjust("t-mga", 100)
+    api.adjust("t-mgb", 250)
+    return "t-mga", lambda: api.post("/v1/admin/members/t-mga/merge", {"merge_id": "t-mg-1",
+                                                                        "source_member_id": "t-mgb"}, role="admin"), \
+        200, lambda b: b["points"]["available"] == 350
+
+
+WRITES = {"transfer": _transfer, "merge": _merge, "hold": _hold, "capture": _capture, "release": _release, "paid_accrual": _paid_accrual,
           "accrual": _accrual, "refund": _refund, "activity": _activity, "adjustment": _adjustment,
           "redemption": _redemption, "keyed_redemption": _keyed_redemption, "enrol": _enrol, "patch": _patch,
           "cancel": _cancel, "coupon_redeem": _coupon}
