@@ -42,7 +42,7 @@ from chalicelib.store.base import Conflict
 from chalicelib.store.models import MemberRecord
 from chalicelib.store.transfers import MergeRecord
 
-MAX_MERGED = 50  # ids a survivor remembers having absorbed (merges are rare CS actions)
+MAX_MERGED = 20  # ids a survivor remembers having absorbed (rare CS actions; the member item stays small)
 MAX_HOPS = 10  # merged_into chains followed at most this far
 RESERVED_ITEMS = 12  # outbox rows and slack kept free in the merge's transaction
 
@@ -126,6 +126,13 @@ def merge_state(survivor: dict, source: dict, source_id: str, now: datetime, set
     survivor["activities"] = acts
     survivor["rewards"] = _merge_counts(survivor.get("rewards"), source.get("rewards"))
     survivor["referral_paid"] = bool(survivor.get("referral_paid") or source.get("referral_paid"))
+    if source.get("last_activity_month"):  # the expiry policy's last earning or spending
+        survivor["last_activity_month"] = max(survivor.get("last_activity_month") or "", source["last_activity_month"])
+    sent, theirs = survivor.get("transfers") or {}, source.get("transfers") or {}
+    if theirs.get("month") and theirs.get("month") == sent.get("month"):  # one person's month of transfers
+        survivor["transfers"] = {"month": sent["month"], "points": int(sent["points"]) + int(theirs["points"])}
+    elif theirs.get("month") and theirs["month"] > (sent.get("month") or ""):
+        survivor["transfers"] = dict(theirs)
     merged_from = [*(survivor.get("merged_from") or []), source_id, *(source.get("merged_from") or [])]
     survivor["merged_from"] = list(dict.fromkeys(merged_from))
 
