@@ -27,6 +27,8 @@ NOT_ELIGIBLE = "COUPON_NOT_ELIGIBLE"
 MEMBER_LIMIT = "COUPON_MEMBER_LIMIT_REACHED"
 LIMIT = "COUPON_LIMIT_REACHED"
 MIN_ORDER = "COUPON_MIN_ORDER"
+BUDGET = "COUPON_BUDGET_EXHAUSTED"  # SPEC 2.20
+NOT_STACKABLE = "COUPON_NOT_STACKABLE"
 
 
 @dataclass(frozen=True)
@@ -146,7 +148,7 @@ def _set(values: Optional[Iterable[str]]) -> Optional[frozenset]:
 
 def evaluate(rules: Rules, *, now: datetime, member: MemberFacts, total: int, lines: Sequence[Line],
              code: CodeFacts = CodeFacts(), member_uses: Optional[int] = None,
-             remaining: Optional[int] = None) -> Verdict:
+             remaining: Optional[int] = None, budget_left: Optional[int] = None) -> Verdict:
     """The first rule that says no, or the discount. `member_uses` and `remaining` are
     checked only when known (validate reads them; redeem enforces them with conditions)."""
     if rules.status != "active":
@@ -170,6 +172,8 @@ def evaluate(rules: Rules, *, now: datetime, member: MemberFacts, total: int, li
     # limit's counter before the member's wallet), so validate and redeem give the same reason.
     if remaining is not None and remaining <= 0:
         return Verdict(LIMIT)
+    if budget_left is not None and amount > budget_left:
+        return Verdict(BUDGET)
     if member_uses is not None and member_uses >= rules.max_per_member:
         return Verdict(MEMBER_LIMIT)
     return Verdict(None, amount)
@@ -201,13 +205,42 @@ def remaining(caps: Sequence[Optional[int]], used: Sequence[int]) -> Optional[in
 
 # --- stats ---------------------------------------------------------------------------------
 
-def stats(code_mode: str, codes: int, issued: int, redeemed: int) -> dict:
-    """SPEC 2.9: unique campaigns redeemed ÷ issued; shared codes 1.0 once used."""
+def stats(code_mode: str, codes: int, issued: int, redeemed: int, discount_total: int = 0) -> dict:
+    """SPEC 2.9: unique campaigns redeemed ÷ issued; shared codes 1.0 once used. SPEC 2.20:
+    `discount_total`, the discount of the redemptions in force (net of rollbacks)."""
     if code_mode == "shared":
         rate = 1.0 if redeemed > 0 else 0.0
     else:
         rate = round(redeemed / issued, 4) if issued else 0.0
-    return {"codes": codes, "issued": issued, "redeemed": redeemed, "redemption_rate": rate}
+    return {"codes": codes, "issued": issued, "redeemed": redeemed, "redemption_rate": rate,
+            "discount_total": discount_total}
+
+
+# --- the sharded money budget (SPEC 2.20) ----------------------------------------------------
+
+def budget_rooms(budgets: Sequence[Optional[int]], spent: Sequence[int]) -> list[int]:
+    """What each slice of the budget has left."""
+    return [max(int(b or 0) - int(s), 0) for b, s in zip(budgets, spent)]
+
+
+def allocate(amount: int, rooms: Sequence[int], prefer: Optional[int] = None) -> Optional[dict[int, int]]:
+    """Take `amount` from the slices' rooms: the preferred slice first, then the roomiest ones,
+    so one discount may span several slices. None when all of them together lack the room."""
+    if amount <= 0:
+        return {}
+    if sum(rooms) < amount:
+        return None
+    order = sorted(range(len(rooms)), key=lambda n: (n != prefer, -rooms[n], n))
+    parts: dict[int, int] = {}
+    left = amount
+    for n in order:
+        if left <= 0:
+            break
+        take = min(rooms[n], left)
+        if take > 0:
+            parts[n] = take
+            left -= take
+    return parts
 
 
 def wallet_status(code_mode: str, rules: Rules, now: datetime, uses: int, code_redeemed: bool) -> str:

@@ -84,6 +84,7 @@ class Audience(_In):
 
 
 MaxRedemptions = Optional[Annotated[int, Field(ge=1, le=10**9)]]
+BudgetAmount = Optional[Annotated[int, Field(ge=1, le=10**15)]]  # minor units of discount in all (SPEC 2.20)
 MaxPerMember = Annotated[int, Field(ge=1, le=10**6)]
 Status = Literal["draft", "active", "paused", "ended"]
 Categories = Optional[Annotated[list[Label], Field(min_length=1, max_length=100)]]
@@ -116,6 +117,8 @@ class CampaignDefinition(_In):
     max_per_member: MaxPerMember = 1
     audience: Optional[Audience] = None
     status: Status = "active"
+    stackable: bool = False  # may join an order that redeemed other campaigns' coupons (SPEC 2.20)
+    budget_amount: BudgetAmount = None
 
     _code = field_validator("shared_code")(classmethod(lambda cls, v: _shared_code(v)))
 
@@ -150,6 +153,8 @@ class PatchCampaignRequest(_In):
     max_per_member: Optional[MaxPerMember] = None
     audience: Optional[Audience] = None
     status: Optional[Status] = None
+    stackable: Optional[bool] = None
+    budget_amount: BudgetAmount = None
     # Fixed at creation; accepted when unchanged so a GET body can be sent back.
     campaign_id: Optional[CampaignId] = None
     code_mode: Optional[Literal["unique", "shared"]] = None
@@ -171,6 +176,7 @@ class Stats(_Out):
     issued: int
     redeemed: int
     redemption_rate: float
+    discount_total: int = 0
 
 
 class Campaign(_Out):
@@ -188,6 +194,8 @@ class Campaign(_Out):
     max_per_member: int
     audience: Optional[dict] = None
     status: Status
+    stackable: bool = False
+    budget_amount: Optional[int] = None
     created_at: Optional[str] = None
     updated_at: Optional[str] = None
     stats: Stats

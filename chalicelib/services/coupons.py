@@ -15,6 +15,15 @@ TransactWriteItems:
 The campaign definition comes from a short per-process cache; condition 2 makes a stale
 copy harmless: every change of the definition rewrites `rev` on every shard in the same
 transaction, so a redemption judged by an old definition fails and is judged again.
+
+SPEC 2.20 adds two more conditions to the same transaction (docs/RULES.md):
+- stacking: the order's coupon record (`store.order_key`) counts its redemptions in force
+  and the non-stackable ones among them; a non-stackable coupon needs `active = 0`, any
+  coupon needs `exclusive = 0`; a rollback decrements them in its own transaction.
+- the money budget: `budget_amount` is sliced over the shards like the count limit; a
+  redemption takes its discount from one or more slices (`spent <= budget - part` on each),
+  so the slices never sum past the budget, and COUPON_BUDGET_EXHAUSTED comes only after a
+  fresh read shows all slices together lack the room.
 """
 from __future__ import annotations
 
@@ -53,6 +62,7 @@ from chalicelib.store.coupons import (
     CampaignRecord,
     CodeRecord,
     CounterRecord,
+    OrderCouponsRecord,
     RedemptionRecord,
     WalletRecord,
 )
@@ -80,6 +90,7 @@ class Campaign:
     rev: str
     definition: dict
     caps: tuple
+    budgets: Optional[tuple]
     codes: int
     created_at: Optional[str]
     updated_at: Optional[str]
@@ -93,12 +104,17 @@ class Campaign:
     def shards(self) -> int:
         return len(self.caps)
 
+    @property
+    def stackable(self) -> bool:
+        return bool(self.definition.get("stackable", False))
+
     @classmethod
     def from_record(cls, rec: CampaignRecord) -> "Campaign":
         d = rec.data
         caps = tuple(rec.caps) if rec.caps else tuple(rules_.shard_caps(d.get("max_redemptions"), SHARDS))
-        return cls(rec.campaign_id, rec.rev, d, caps, int(rec.codes or 0), rec.created_at, rec.updated_at,
-                   _rules(d))
+        budgets = tuple(rec.budgets) if rec.budgets and d.get("budget_amount") is not None else None
+        return cls(rec.campaign_id, rec.rev, d, caps, budgets, int(rec.codes or 0), rec.created_at,
+                   rec.updated_at, _rules(d))
 
 
 def _rules(d: dict) -> rules_.Rules:
@@ -137,7 +153,7 @@ def _c() -> dict:
         with _lock:
             if _cache.get("settings") is not settings:
                 _cache.clear()
-                _cache.update(settings=settings, campaigns={}, shared={}, full={})
+                _cache.update(settings=settings, campaigns={}, shared={}, full={}, rooms={})
     return _cache
 
 
@@ -178,9 +194,10 @@ def require(campaign_id: str) -> Campaign:
 
 def view(camp: Campaign, totals: Optional[dict] = None) -> dict:
     totals = totals or {"used": 0, "issued": 0}
-    d = camp.definition
+    d = {"stackable": False, "budget_amount": None, **camp.definition}
     return {**d, "created_at": camp.created_at, "updated_at": camp.updated_at,
-            "stats": rules_.stats(camp.mode, camp.codes, int(totals["issued"]), int(totals["used"]))}
+            "stats": rules_.stats(camp.mode, camp.codes, int(totals["issued"]), int(totals["used"]),
+                                  int(totals.get("spent", 0)))}
 
 
 def create(body, actor: str) -> dict:
@@ -190,12 +207,14 @@ def create(body, actor: str) -> dict:
     now = clock.now()
     rev = _new_rev()
     caps = rules_.shard_caps(d["max_redemptions"], SHARDS)
+    budgets = rules_.shard_caps(d["budget_amount"], SHARDS) if d.get("budget_amount") is not None else None
     shared = d["code_mode"] == "shared"
-    rec = CampaignRecord(cid, rev=rev, data=d, caps=caps, codes=1 if shared else 0, reserved=0,
+    rec = CampaignRecord(cid, rev=rev, data=d, caps=caps, budgets=budgets, codes=1 if shared else 0, reserved=0,
                          created_at=clock.iso(now), updated_at=clock.iso(now), list_pk=store.LIST_PK,
                          created_sk=f"{clock.sortable(now)}#{cid}")
     ops = [tx.put(rec, CampaignRecord.campaign_id.does_not_exist())]
-    ops += [tx.put(CounterRecord(store.shard_key(cid, n), cap=caps[n], used=0, issued=0, rev=rev))
+    ops += [tx.put(CounterRecord(store.shard_key(cid, n), cap=caps[n], used=0, issued=0, rev=rev, spent=0,
+                                 budget=budgets[n] if budgets else None))
             for n in range(SHARDS)]
     code_index = len(ops)
     if shared:
@@ -244,13 +263,21 @@ def patch(campaign_id: str, body, actor: str) -> dict:
         new_def = _definition_json(CampaignDefinition.model_validate({**current, **changes}))
         _, shards = store.get_shards(campaign_id, camp.shards)
         used = [int(s.used or 0) if s is not None else 0 for s in shards]
+        spent = [int(s.spent or 0) if s is not None else 0 for s in shards]
         limit_changed = new_def["max_redemptions"] != current.get("max_redemptions")
         caps = rules_.redistribute(new_def["max_redemptions"], used) if limit_changed else list(camp.caps)
+        # the money budget is re-sliced the same way, from what each slice has spent (SPEC 2.20)
+        budget_changed = new_def.get("budget_amount") != current.get("budget_amount")
+        budgets = (rules_.redistribute(new_def.get("budget_amount"), spent) if budget_changed
+                   else list(camp.budgets) if camp.budgets else None)
+        if budgets is not None and all(b is None for b in budgets):
+            budgets = None
         rev = _new_rev()
         now = clock.iso(clock.now())
         ops = [tx.update(CampaignRecord(campaign_id),
                          [CampaignRecord.data.set(new_def), CampaignRecord.rev.set(rev),
-                          CampaignRecord.caps.set(caps), CampaignRecord.updated_at.set(now)],
+                          CampaignRecord.caps.set(caps), CampaignRecord.updated_at.set(now)]
+                         + ([CampaignRecord.budgets.set(budgets)] if budgets else [CampaignRecord.budgets.remove()]),
                          CampaignRecord.rev == camp.rev)]
         for n in range(camp.shards):
             actions = [CounterRecord.rev.set(rev)]
@@ -258,6 +285,11 @@ def patch(campaign_id: str, body, actor: str) -> dict:
             if limit_changed:
                 actions.append(CounterRecord.cap.set(caps[n]) if caps[n] is not None else CounterRecord.cap.remove())
                 condition = CounterRecord.used == used[n]
+            if budget_changed:
+                actions.append(CounterRecord.budget.set(budgets[n]) if budgets else CounterRecord.budget.remove())
+                same = (CounterRecord.spent == spent[n]) if spent[n] else (
+                    CounterRecord.spent.does_not_exist() | (CounterRecord.spent == 0))
+                condition = same if condition is None else condition & same
             ops.append(tx.update(CounterRecord(store.shard_key(campaign_id, n)), actions, condition))
         ops.append(audit.entry_op(actor, "coupon_campaign.update", target=campaign_id, details={"changes": changes}))
         try:
@@ -689,10 +721,14 @@ def validate(body) -> dict:
     camp = _remember(Campaign.from_record(camp_rec))  # judged by the fresh definition
     caps = [s.cap if s is not None else None for s in shards]
     used = [int(s.used or 0) if s is not None else 0 for s in shards]
+    budget_left = None
+    if camp.budgets:
+        budget_left = sum(rules_.budget_rooms(camp.budgets, [int(s.spent or 0) if s is not None else 0
+                                                             for s in shards]))
     verdict = rules_.evaluate(camp.rules, now=clock.now(), member=_facts(member), total=body.order.total_amount,
                               lines=_lines(body.order), code=_code_facts(code_rec),
                               member_uses=int(wallet_rec.uses or 0) if wallet_rec is not None else 0,
-                              remaining=rules_.remaining(caps, used))
+                              remaining=rules_.remaining(caps, used), budget_left=budget_left)
     out = {"valid": verdict.valid, "discount_amount": verdict.discount_amount if verdict.valid else 0,
            "reason": verdict.reason}
     if verdict.valid:
@@ -702,15 +738,15 @@ def validate(body) -> dict:
 
 def redeem(body, actor: str) -> tuple[int, dict]:
     """Apply a code to an order: 201 with the discount, or the stored answer (200) when this
-    order already redeemed (409 IDEMPOTENCY_MISMATCH if the payload differs)."""
+    campaign already redeemed on this order (409 IDEMPOTENCY_MISMATCH if the payload differs).
+    Another campaign's code on the same order is another redemption, subject to stacking."""
     _check_currency(body.order)
     code = normalize(body.code)
-    rid = store.redemption_id(body.order_id)
     req_hash = canonical_hash({"code": code, "member_id": body.member_id, "order_id": body.order_id,
                                "order": body.order.model_dump(mode="json")})
     for attempt in range(REDEEM_ATTEMPTS):
         try:
-            return _redeem_once(body, code, rid, req_hash, actor)
+            return _redeem_once(body, code, req_hash, actor)
         except Conflict:
             time.sleep(random.uniform(0, min(0.005 * (2 ** attempt), 0.2)))
     raise RetryLater("too much contention on this coupon; retry the same request")
@@ -724,28 +760,67 @@ def _replay(prior: RedemptionRecord, order_id: str, req_hash: str) -> tuple[int,
     return 200, {**prior.response, "status": "redeemed"}
 
 
-def _redeem_once(body, code: str, rid: str, req_hash: str, actor: str) -> tuple[int, dict]:
+def _prior(rid: str) -> Optional[RedemptionRecord]:
+    try:
+        return RedemptionRecord.get(rid, consistent_read=True)
+    except RedemptionRecord.DoesNotExist:
+        return None
+
+
+def _stacking_refused(camp: Campaign, order_rec: Optional[OrderCouponsRecord]) -> bool:
+    """SPEC 2.20: a non-stackable coupon joins only an order without coupons in force; no coupon
+    joins an order holding a non-stackable one."""
+    if order_rec is None:
+        return False
+    active, exclusive = int(order_rec.active or 0), int(order_rec.exclusive or 0)
+    return exclusive > 0 or (not camp.stackable and active > 0)
+
+
+def _budget_parts(camp: Campaign, shard: int, amount: int) -> dict[int, int]:
+    """Where the discount is taken from: the counting shard when its slice has room (as far as
+    this process knows), else spread over the slices a fresh read shows with room.
+    COUPON_BUDGET_EXHAUSTED only after that fresh read."""
+    if not camp.budgets or amount <= 0:
+        return {}
+    rooms = _c()["rooms"].get(_full_key(camp))
+    if rooms is None and int(camp.budgets[shard] or 0) >= amount:
+        return {shard: amount}
+    parts = rules_.allocate(amount, rooms, prefer=shard) if rooms is not None else None
+    if parts is None:
+        if _read_full_shards(camp) is None:
+            raise Conflict()  # judged by an old definition: again with the new one
+        parts = rules_.allocate(amount, _c()["rooms"][_full_key(camp)], prefer=shard)
+    if parts is None:
+        raise CouponRejected(rules_.BUDGET)
+    return parts
+
+
+def _redeem_once(body, code: str, req_hash: str, actor: str) -> tuple[int, dict]:
     now = clock.now()
     member_id = body.member_id
     cid = _shared_campaign(code)
     read_code = cid is None and bool(_CODE_SHAPE.match(code))
-    keys = [(RedemptionRecord, rid), (MemberRecord, member_id)] + ([(CodeRecord, code)] if read_code else [])
+    okey = store.order_key(body.order_id)
+    keys = [(OrderCouponsRecord, okey), (MemberRecord, member_id)] + ([(CodeRecord, code)] if read_code else [])
     got = tx.get_many(*keys)
-    prior, member = got[0], got[1]
+    order_rec, member = got[0], got[1]
     code_rec = got[2] if read_code else None
-    if prior is not None:
-        return _replay(prior, body.order_id, req_hash)
+    if cid is None and code_rec is not None:
+        cid = code_rec.campaign_id
+    rid = store.redemption_id(body.order_id, cid) if cid is not None else None
+    if rid is not None and order_rec is not None and cid in (order_rec.campaigns or ()):
+        prior = _prior(rid)
+        if prior is not None:
+            return _replay(prior, body.order_id, req_hash)
     if member is None:
         raise MemberNotFound(member_id=member_id)
     if member.status != "active":
         raise MemberInactive(status=member.status)
     if cid is None:
-        if code_rec is None:
-            observability.count("CouponCodeNotFound", route="redeem")
-            raise CouponRejected(rules_.NOT_FOUND)
-        cid = code_rec.campaign_id
-        if code_rec.kind == "shared":
-            _remember_shared(code, cid)
+        observability.count("CouponCodeNotFound", route="redeem")
+        raise CouponRejected(rules_.NOT_FOUND)
+    if code_rec is not None and code_rec.kind == "shared":
+        _remember_shared(code, cid)
     unique = code_rec is not None and code_rec.kind == "unique"
     camp, cached = _cached(cid)
     if camp is None:
@@ -764,33 +839,53 @@ def _redeem_once(body, code: str, rid: str, req_hash: str, actor: str) -> tuple[
         verdict = judge(camp)
     if not verdict.valid:
         raise CouponRejected(verdict.reason)
+    if _stacking_refused(camp, order_rec):
+        if cached and _stale(camp):
+            raise Conflict()  # judged by an old definition (stackable may have changed)
+        raise CouponRejected(rules_.NOT_STACKABLE)
     shard = _pick_shard(camp)
     if shard is None:
         raise CouponRejected(rules_.LIMIT)
+    discount = verdict.discount_amount
+    parts = _budget_parts(camp, shard, discount)
 
-    response = {"coupon_redemption_id": rid, "status": "redeemed", "discount_amount": verdict.discount_amount,
+    response = {"coupon_redemption_id": rid, "status": "redeemed", "discount_amount": discount,
                 "code": code,
                 "campaign_id": cid, "member_id": member_id, "order_id": body.order_id,
                 "redeemed_at": clock.iso(now)}
     was_unissued = unique and code_rec.status is None
     own_code = unique and code_rec.status == "issued"
+    # without a budget the whole discount is counted on the counting shard (stats' discount_total)
+    spent_parts = parts if camp.budgets else ({shard: discount} if discount else {})
     record = RedemptionRecord(rid, order_id=body.order_id, member_id=member_id, campaign_id=cid, code=code,
                               shard=shard, status="redeemed", request_hash=req_hash, response=response,
-                              data={"discount_amount": verdict.discount_amount,
+                              data={"discount_amount": discount,
                                     "order_total": body.order.total_amount, "redeemed_at": clock.iso(now),
                                     "kind": "unique" if unique else "shared", "own_code": own_code,
-                                    "was_unissued": was_unissued, "actor": actor})
+                                    "was_unissued": was_unissued, "actor": actor,
+                                    "stackable": camp.stackable, "order_tracked": True,
+                                    "spent_parts": {str(n): a for n, a in spent_parts.items()}})
     wallet_actions = [WalletRecord.uses.add(1)] + ([WalletRecord.redeemed.set(True)] if own_code else [])
-    shard_actions = [CounterRecord.used.add(1)] + ([CounterRecord.issued.add(1)] if was_unissued else [])
-    shard_condition = CounterRecord.rev == camp.rev
-    if camp.caps[shard] is not None:
-        shard_condition &= CounterRecord.used < CounterRecord.cap
     ops = [
         tx.put(record, RedemptionRecord.coupon_redemption_id.does_not_exist()),
         tx.update(WalletRecord(member_id, cid), wallet_actions,
                   WalletRecord.uses.does_not_exist() | (WalletRecord.uses < camp.rules.max_per_member)),
-        tx.update(CounterRecord(store.shard_key(cid, shard)), shard_actions, shard_condition),
     ]
+    shard_index: dict[int, int] = {}
+    for n in sorted({shard, *spent_parts}):
+        actions, condition = [], CounterRecord.rev == camp.rev
+        if n == shard:
+            actions += [CounterRecord.used.add(1)] + ([CounterRecord.issued.add(1)] if was_unissued else [])
+            if camp.caps[shard] is not None:
+                condition &= CounterRecord.used < CounterRecord.cap
+        part = spent_parts.get(n)
+        if part:
+            actions.append(CounterRecord.spent.add(part))
+            if camp.budgets:  # this slice keeps its part within its budget: spent + part <= budget
+                room_left = int(camp.budgets[n] or 0) - part
+                condition &= CounterRecord.spent.does_not_exist() | (CounterRecord.spent <= room_left)
+        shard_index[n] = len(ops)
+        ops.append(tx.update(CounterRecord(store.shard_key(cid, n)), actions, condition))
     if unique:
         code_actions = [CodeRecord.status.set("redeemed"), CodeRecord.member_id.set(member_id),
                         CodeRecord.redemption_id.set(rid)]
@@ -801,6 +896,16 @@ def _redeem_once(body, code: str, rid: str, req_hash: str, actor: str) -> tuple[
         if own_code:
             code_condition &= CodeRecord.member_id == member_id
         ops.append(tx.update(CodeRecord(code, campaign_id=cid), code_actions, code_condition))
+    # the order's coupon record: stacking, exact under concurrency (a conditional counter)
+    order_actions = [OrderCouponsRecord.order_id.set(body.order_id), OrderCouponsRecord.active.add(1),
+                     OrderCouponsRecord.campaigns.add({cid})]
+    if camp.stackable:
+        order_condition = OrderCouponsRecord.exclusive.does_not_exist() | (OrderCouponsRecord.exclusive == 0)
+    else:
+        order_actions.append(OrderCouponsRecord.exclusive.add(1))
+        order_condition = OrderCouponsRecord.active.does_not_exist() | (OrderCouponsRecord.active == 0)
+    order_index = len(ops)
+    ops.append(tx.update(OrderCouponsRecord(okey), order_actions, order_condition))
     uow = UnitOfWork()
     uow.add(ops[0], anchor=RedemptionRecord)
     uow.extend(ops[1:])
@@ -812,16 +917,24 @@ def _redeem_once(body, code: str, rid: str, req_hash: str, actor: str) -> tuple[
     except tx.TxCancelled as c:
         if c.failed(0):  # a twin of this request committed first
             return _replay(RedemptionRecord.get(rid, consistent_read=True), body.order_id, req_hash)
-        if c.failed(2):
+        if any(c.failed(i) for i in shard_index.values()):
             _shard_refused(camp, shard)
             raise Conflict()
+        if c.failed(order_index):
+            if cached and _stale(camp):
+                raise Conflict()
+            raise CouponRejected(rules_.NOT_STACKABLE)
         if c.failed(1):
             if cached and _stale(camp):
                 raise Conflict()
             raise CouponRejected(rules_.MEMBER_LIMIT)
         raise Conflict()  # the code changed under us: judge again
+    rooms = _c()["rooms"].get(_full_key(camp))
+    if rooms is not None:  # what this process knows of the slices' room follows its own redemptions
+        for n, a in parts.items():
+            rooms[n] = max(rooms[n] - a, 0)
     observability.count("CouponRedemptions")
-    observability.count("CouponDiscountAmount", verdict.discount_amount)
+    observability.count("CouponDiscountAmount", discount)
     return 201, response
 
 
@@ -835,7 +948,8 @@ def _full_key(camp: Campaign) -> tuple:
 
 
 def _read_full_shards(camp: Campaign) -> Optional[set]:
-    """Fresh read of the campaign and its shards: the full ones, or None if the definition moved on."""
+    """Fresh read of the campaign and its shards: the full ones (and, with a budget, each slice's
+    room), or None if the definition moved on."""
     rec, shards = store.get_shards(camp.campaign_id, camp.shards, with_campaign=True)
     if rec is None or rec.rev != camp.rev:
         if rec is not None and rec.data is not None:
@@ -843,10 +957,16 @@ def _read_full_shards(camp: Campaign) -> Optional[set]:
         return None
     full = {n for n, s in enumerate(shards)
             if s is None or (s.cap is not None and int(s.used or 0) >= int(s.cap))}
-    fulls = _c()["full"]
+    fulls, rooms = _c()["full"], _c()["rooms"]
     if len(fulls) > 10_000:
         fulls.clear()
+    if len(rooms) > 10_000:
+        rooms.clear()
     fulls[_full_key(camp)] = full
+    if camp.budgets:
+        rooms[_full_key(camp)] = rules_.budget_rooms(
+            [s.budget if s is not None else 0 for s in shards],
+            [int(s.spent or 0) if s is not None else 0 for s in shards])
     return full
 
 
@@ -865,14 +985,15 @@ def _pick_shard(camp: Campaign) -> Optional[int]:
 
 
 def _shard_refused(camp: Campaign, shard: int) -> None:
-    """A shard said no: it is full or the definition changed; a fresh read tells which (and
-    refreshes the cached definition in the second case)."""
+    """A shard said no: it is full, its budget slice lacks the room, or the definition changed;
+    a fresh read tells which (and refreshes the cached definition in the last case)."""
     _read_full_shards(camp)
 
 
 def rollback(coupon_redemption_id: str, actor: str) -> dict:
-    """Give a redemption's use back (order cancelled): counters down, a unique code is issued
-    again. A second rollback answers the same body."""
+    """Give a redemption's use back (order cancelled): counters down (its discount back to the
+    budget), a unique code is issued again, the order no longer counts it for stacking. A
+    second rollback answers the same body."""
 
     def attempt():
         try:
@@ -895,14 +1016,29 @@ def rollback(coupon_redemption_id: str, actor: str) -> dict:
             tx.update(WalletRecord(rec.member_id, cid),
                       [WalletRecord.uses.add(-1)] + ([WalletRecord.redeemed.set(False)] if data.get("own_code") else []),
                       WalletRecord.uses > 0),
-            tx.update(CounterRecord(store.shard_key(cid, int(rec.shard))), [CounterRecord.used.add(-1)],
-                      CounterRecord.used > 0),
         ]
+        parts = {int(n): int(a) for n, a in (data.get("spent_parts") or {}).items()}
+        for n in sorted({int(rec.shard), *parts}):
+            actions, condition = [], None
+            if n == int(rec.shard):
+                actions.append(CounterRecord.used.add(-1))
+                condition = CounterRecord.used > 0
+            if parts.get(n):
+                actions.append(CounterRecord.spent.add(-parts[n]))
+                enough = CounterRecord.spent >= parts[n]
+                condition = enough if condition is None else condition & enough
+            ops.append(tx.update(CounterRecord(store.shard_key(cid, n)), actions, condition))
         if data.get("kind") == "unique":
             ops.append(tx.update(CodeRecord(rec.code, campaign_id=cid),
                                  [CodeRecord.status.set("issued"), CodeRecord.redemption_id.remove()],
                                  (CodeRecord.status == "redeemed")
                                  & (CodeRecord.redemption_id == rec.coupon_redemption_id)))
+        if data.get("order_tracked"):
+            order_actions = [OrderCouponsRecord.active.add(-1)]
+            if not data.get("stackable"):
+                order_actions.append(OrderCouponsRecord.exclusive.add(-1))
+            ops.append(tx.update(OrderCouponsRecord(store.order_key(rec.order_id)), order_actions,
+                                 OrderCouponsRecord.active > 0))
         uow = UnitOfWork()
         uow.add(ops[0], anchor=RedemptionRecord)
         uow.extend(ops[1:])
@@ -914,8 +1050,9 @@ def rollback(coupon_redemption_id: str, actor: str) -> dict:
             uow.commit()
         except tx.TxCancelled:
             raise Conflict()  # a concurrent rollback won: the re-read answers with its body
-        for key in [k for k in _c()["full"] if k[0] == cid]:
-            _c()["full"].pop(key, None)  # a slot came back
+        for cache in (_c()["full"], _c()["rooms"]):
+            for key in [k for k in cache if k[0] == cid]:
+                cache.pop(key, None)  # a slot (and budget) came back
         return response
 
     return retrying()(attempt)

@@ -8,11 +8,16 @@
                       the member it belongs to). Sparse GSI `by-pool` (pool, code) holds the
                       unissued codes, spread over POOL_SHARDS pool keys per campaign.
 - coupon-counters:    `{campaign_id}#s{n}` → one slice of the campaign's limit: cap, used,
-                      issued, rev. One item per slice (SHARDS at creation), each on its own partition key.
+                      issued, rev, and of its money budget: `budget` (this slice's part of
+                      budget_amount, absent = none) and `spent` (Σ discount taken from it).
+                      One item per slice (SHARDS at creation), each on its own partition key.
 - coupon-wallets:     member_id / campaign_id → the member's code and their use count (the
                       per-member limit's conditional counter). LSI `by-issued` (sparse: only
                       issued coupons) lists the wallet newest first.
-- coupon-redemptions: coupon_redemption_id (derived from order_id) → one redemption.
+- coupon-redemptions: coupon_redemption_id (derived from order_id and campaign_id) → one
+                      redemption; beside them, `co_…` (derived from order_id) → the order's
+                      coupon record: active redemptions, active non-stackable ones and every
+                      campaign that redeemed on it (SPEC 2.20 stacking, docs/RULES.md).
 """
 from __future__ import annotations
 
@@ -24,7 +29,13 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Iterable, Optional, Sequence
 
 from botocore.exceptions import ClientError
-from pynamodb.attributes import BooleanAttribute, JSONAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.attributes import (
+    BooleanAttribute,
+    JSONAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    UnicodeSetAttribute,
+)
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection, LocalSecondaryIndex
 
 from chalicelib.config import get_settings
@@ -57,6 +68,7 @@ class CampaignRecord(Record):
     rev = UnicodeAttribute(null=True)
     data = JSONAttribute(null=True)
     caps = JSONAttribute(null=True)
+    budgets = JSONAttribute(null=True)  # the budget_amount's slices, one per shard (absent: no budget)
     codes = NumberAttribute(null=True)
     reserved = NumberAttribute(null=True)
     created_at = UnicodeAttribute(null=True)
@@ -103,6 +115,8 @@ class CounterRecord(Record):
     used = NumberAttribute(default=0)
     issued = NumberAttribute(default=0)
     rev = UnicodeAttribute(null=True)
+    budget = NumberAttribute(null=True)  # this slice of budget_amount (absent = no budget)
+    spent = NumberAttribute(null=True)  # Σ discount of the redemptions taken from this slice
 
 
 class WalletByIssued(LocalSecondaryIndex):
@@ -128,7 +142,35 @@ class WalletRecord(Record):
     by_issued = WalletByIssued()
 
 
-class RedemptionRecord(Record):
+class _SharedTable(Record):
+    """A table two models share (the redemptions table: redemptions and orders' coupon records)."""
+
+    @classmethod
+    def _get_connection(cls):
+        """As Record's, on a table the other model may have registered first (same key schema):
+        the shared connection keeps one schema per table name."""
+        from pynamodb.models import Model
+
+        from chalicelib.store.base import connection
+
+        conn = connection()
+        table_conn = cls._connection
+        if table_conn is None or table_conn.connection is not conn:
+            settings = get_settings()
+            cls.Meta.table_name = settings.resource_name(cls.Meta.resource)
+            cls.Meta.region = settings.region
+            cls.Meta.host = settings.aws_endpoint_url
+            cls._connection = None
+            table_conn = Model._get_connection.__func__(cls)
+            meta = table_conn.get_meta_table()
+            table_conn.connection = conn
+            if meta.table_name not in conn._tables:
+                conn.add_meta_table(meta)
+            cls._connection = table_conn
+        return table_conn
+
+
+class RedemptionRecord(_SharedTable):
     class Meta(Record.Meta):
         resource = "coupon-redemptions"
 
@@ -144,7 +186,24 @@ class RedemptionRecord(Record):
     data = JSONAttribute(default=dict)
 
 
-MODELS = [CampaignRecord, CodeRecord, CounterRecord, WalletRecord, RedemptionRecord]
+class OrderCouponsRecord(_SharedTable):
+    """One per order that redeemed a coupon, in the redemptions table (key `co_…`): written in
+    every redemption's and rollback's own transaction, its counters conditionally, so stacking
+    holds under concurrency and a rolled-back redemption no longer counts."""
+
+    class Meta(Record.Meta):
+        resource = "coupon-redemptions"
+
+    coupon_redemption_id = UnicodeAttribute(hash_key=True)  # the table's key: order_key(order_id)
+    order_id = UnicodeAttribute(null=True)
+    active = NumberAttribute(null=True)  # redemptions in force
+    exclusive = NumberAttribute(null=True)  # of them, non-stackable
+    campaigns = UnicodeSetAttribute(null=True)  # every campaign that redeemed on this order
+
+
+
+MODELS = [CampaignRecord, CodeRecord, CounterRecord, WalletRecord, RedemptionRecord]  # (OrderCouponsRecord
+# shares the redemptions table)
 
 
 # --- keys -------------------------------------------------------------------------------------
@@ -161,10 +220,27 @@ def pool_key(campaign_id: str, n: int) -> str:
     return f"{campaign_id}#{n}"
 
 
-def redemption_id(order_id: str) -> str:
-    """One coupon redemption per order: the id is derived from the order id (96 bits of
-    SHA-256), so the redemption item itself is the per-order idempotency record."""
-    return "cr_" + hashlib.sha256(order_id.encode()).hexdigest()[:24]
+def redemption_id(order_id: str, campaign_id: Optional[str] = None) -> str:
+    """One coupon redemption per campaign and order: the id is derived from both (96 bits of
+    SHA-256), so the redemption item itself is the idempotency record. Without a campaign:
+    the id redemptions had before stacking (one per order)."""
+    key = order_id if campaign_id is None else f"{order_id}\x00{campaign_id}"
+    return "cr_" + hashlib.sha256(key.encode()).hexdigest()[:24]
+
+
+def order_key(order_id: str) -> str:
+    """The order's coupon record (OrderCouponsRecord)."""
+    return "co_" + hashlib.sha256(order_id.encode()).hexdigest()[:24]
+
+
+def redemption_ids_for_orders(order_ids: Iterable[str]) -> list[str]:
+    """The coupon redemption ids of these orders (every campaign's), from their order records."""
+    keys = [order_key(o) for o in dict.fromkeys(order_ids)]
+    out: list[str] = []
+    for i in range(0, len(keys), 100):
+        for rec in OrderCouponsRecord.batch_get(keys[i:i + 100], consistent_read=True):
+            out += [redemption_id(rec.order_id, cid) for cid in sorted(rec.campaigns or ())]
+    return out
 
 
 # --- reads ------------------------------------------------------------------------------------
@@ -190,11 +266,12 @@ def shard_totals(shard_counts: dict[str, int]) -> dict[str, dict]:
     """Σ used and Σ issued per campaign (`{campaign_id: its shard count}`; one BatchGetItem
     per 100 shards)."""
     keys = [shard_key(cid, n) for cid, shards in shard_counts.items() for n in range(shards)]
-    totals = {cid: {"used": 0, "issued": 0} for cid in shard_counts}
+    totals = {cid: {"used": 0, "issued": 0, "spent": 0} for cid in shard_counts}
     for rec in CounterRecord.batch_get(keys, consistent_read=True):
         cid = rec.key.rsplit("#s", 1)[0]
         totals[cid]["used"] += int(rec.used or 0)
         totals[cid]["issued"] += int(rec.issued or 0)
+        totals[cid]["spent"] += int(rec.spent or 0)
     return totals
 
 

@@ -70,7 +70,7 @@ def test_create_get_list_and_conflicts(api):
     body = create(api, campaign())
     assert body["campaign_id"] == "c1" and body["status"] == "active" and body["max_per_member"] == 1
     assert body["max_redemptions"] is None and body["shared_code"] == "WINTER10"
-    assert body["stats"] == {"codes": 1, "issued": 0, "redeemed": 0, "redemption_rate": 0.0}
+    assert body["stats"] == {"codes": 1, "issued": 0, "redeemed": 0, "redemption_rate": 0.0, "discount_total": 0}
     r = api.post(C, campaign(), role="admin", now=NOW)
     assert r.status == 409 and r.error == "ALREADY_EXISTS"
     # the shared code is unique across campaigns, case-insensitively and ignoring dashes
@@ -272,7 +272,7 @@ def test_redeem_replay_mismatch_and_rollback(api):
     assert again.status == 200 and again.body == r.body
     other = redeem(api, "WINTER10", "m1", "order-1", 6000)
     assert other.status == 409 and other.error == "IDEMPOTENCY_MISMATCH"
-    assert stats(api, "c1") == {"codes": 1, "issued": 0, "redeemed": 1, "redemption_rate": 1.0}
+    assert stats(api, "c1") == {"codes": 1, "issued": 0, "redeemed": 1, "redemption_rate": 1.0, "discount_total": 500}
     assert redeem(api, "WINTER10", "m1", "order-2").error == "COUPON_MEMBER_LIMIT_REACHED"
 
     rb = rollback(api, rid)
@@ -302,12 +302,12 @@ def test_unique_code_lifecycle_wallet_and_stats(api):
     assert w1["status"] == "issued" and w1["campaign_id"] == "u1" and w1["name"] == "Winter sale"
     assert len(w1["code"]) == 12 and set(w1["code"]) <= set("0123456789ABCDEFGHJKMNPQRSTVWXYZ")
     assert w1["issued_at"] == NOW and w1["ends_at"] == "2026-01-31T23:59:59Z"
-    assert stats(api, "u1") == {"codes": 5, "issued": 2, "redeemed": 0, "redemption_rate": 0.0}
+    assert stats(api, "u1") == {"codes": 5, "issued": 2, "redeemed": 0, "redemption_rate": 0.0, "discount_total": 0}
 
     r = redeem(api, w1["code"].lower(), "m1", "o1", 5000)
     assert r.status == 201 and r.body["discount_amount"] == 1000
     assert wallet(api, "m1")[0]["status"] == "redeemed"
-    assert stats(api, "u1") == {"codes": 5, "issued": 2, "redeemed": 1, "redemption_rate": 0.5}
+    assert stats(api, "u1") == {"codes": 5, "issued": 2, "redeemed": 1, "redemption_rate": 0.5, "discount_total": 1000}
     assert redeem(api, w1["code"], "m1", "o2").error == "COUPON_ALREADY_USED"
 
     rollback(api, r.body["coupon_redemption_id"])
@@ -332,7 +332,7 @@ def test_unissued_unique_code_can_be_redeemed_once(api):
     [code] = [c.code for c in CodeRecord.scan() if c.campaign_id == "u1"]
     assert redeem(api, code, "m2", "o1").status == 201
     assert redeem(api, code, "m1", "o2").error == "COUPON_ALREADY_USED"
-    assert stats(api, "u1") == {"codes": 1, "issued": 1, "redeemed": 1, "redemption_rate": 1.0}
+    assert stats(api, "u1") == {"codes": 1, "issued": 1, "redeemed": 1, "redemption_rate": 1.0, "discount_total": 1000}
     assert issue(api, "u1", member_ids=["m1"])["out_of_codes"] == 1
 
 
@@ -377,7 +377,7 @@ def test_shared_issue_puts_the_code_in_wallets(api):
     assert wallet(api, "m1")[0]["status"] == "issued"  # one use of two left
     redeem(api, "WINTER10", "m1", "o2")
     assert wallet(api, "m1")[0]["status"] == "redeemed"
-    assert stats(api, "c1") == {"codes": 1, "issued": 1, "redeemed": 2, "redemption_rate": 1.0}
+    assert stats(api, "c1") == {"codes": 1, "issued": 1, "redeemed": 2, "redemption_rate": 1.0, "discount_total": 2000}
 
 
 def test_issue_codes_for_message_campaigns(api):

@@ -146,7 +146,8 @@ def test_remaining_unlimited():
 # --- stats and wallet ------------------------------------------------------------------------------
 
 def test_stats():
-    assert c.stats("unique", 100, 40, 10) == {"codes": 100, "issued": 40, "redeemed": 10, "redemption_rate": 0.25}
+    assert c.stats("unique", 100, 40, 10) == {"codes": 100, "issued": 40, "redeemed": 10, "redemption_rate": 0.25,
+                                                "discount_total": 0}
     assert c.stats("unique", 100, 0, 0)["redemption_rate"] == 0.0
     assert c.stats("unique", 3, 3, 1)["redemption_rate"] == 0.3333
     assert c.stats("shared", 1, 0, 7)["redemption_rate"] == 1.0

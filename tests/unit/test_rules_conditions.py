@@ -287,3 +287,37 @@ class TestSettingsValidation:
     def test_equal_caps_are_allowed(self):
         s = ProgramSettings.model_validate({"earning_caps": {"per_member_per_day": 100, "per_member_per_month": 100}})
         assert s.earning_caps.per_member_per_day == 100
+
+
+# --- coupon budgets: the slices (SPEC 2.20) ---------------------------------------------------
+
+from chalicelib.domain import coupons as coupon_rules  # noqa: E402
+
+
+class TestBudgetSlices:
+    def test_allocate_prefers_the_given_slice_then_the_roomiest(self):
+        assert coupon_rules.allocate(300, [313, 100, 400], prefer=0) == {0: 300}
+        assert coupon_rules.allocate(300, [13, 100, 400], prefer=0) == {0: 13, 2: 287}
+        assert coupon_rules.allocate(0, [0, 0]) == {}
+        assert coupon_rules.allocate(201, [100, 100]) is None
+
+    def test_budget_verdict(self):
+        from tests.unit.test_coupons_rules import MID, rules  # the shared rule factory
+        r = rules(discount_type="amount", discount_value=500)
+        v = coupon_rules.evaluate(r, now=MID, member=coupon_rules.MemberFacts("m"), total=1000, lines=[],
+                                  budget_left=499)
+        assert v.reason == coupon_rules.BUDGET
+        assert coupon_rules.evaluate(r, now=MID, member=coupon_rules.MemberFacts("m"), total=1000, lines=[],
+                                     budget_left=500).discount_amount == 500
+
+
+@settings(max_examples=300, deadline=None)
+@given(amount=st.integers(0, 5000), rooms=st.lists(st.integers(0, 1000), min_size=1, max_size=16),
+       prefer=st.integers(0, 15))
+def test_allocation_never_takes_more_than_a_slice_has(amount, rooms, prefer):
+    parts = coupon_rules.allocate(amount, rooms, prefer=prefer)
+    if sum(rooms) < amount:
+        assert parts is None
+    else:
+        assert sum(parts.values()) == amount
+        assert all(0 < a <= rooms[n] for n, a in parts.items())
