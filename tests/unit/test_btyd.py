@@ -82,3 +82,79 @@ def test_gamma_gamma_fit_recovers_the_published_parameters(cdnow):
     own = float(btyd.expected_order_value(g, 2, 100.0))
     assert g.population_mean < own < 100.0
     assert float(btyd.expected_order_value(g, 0, 0.0)) == pytest.approx(g.population_mean)
+
+
+# --- the value model's pieces against hand computations (value_model.py) -------------------------
+
+def test_order_value_shrinks_in_log_space():
+    from chalicelib.domain import value_model
+
+    assert value_model.shrink(400.0, 100.0, 0.5) == pytest.approx(200.0)  # the geometric mean
+    assert value_model.shrink(400.0, 100.0, 0.0) == 100.0 and value_model.shrink(400.0, 100.0, 1.0) == 400.0
+    assert value_model.shrink(25.0, 100.0, 0.5) == pytest.approx(50.0)
+
+
+def test_one_member_prediction_is_the_closed_form_with_floors():
+    """ltv_12m = (E[orders in 52 1/7 weeks] rounded to cents) × floor(k · μ · (own/μ)^β) // 100,
+    own the Gamma-Gamma conditional mean; p_alive the calibrated logistic of E[orders in h]."""
+    import math
+
+    from chalicelib.domain import value_model
+
+    bg = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}
+    gg = {"p": 6.25, "q": 3.74, "gamma": 1544.0}
+    model = value_model.Model("btyd", "", bg, gg, 0.5, 1.1, 91, (-0.2, 0.9))
+    h = value_model.History(orders=4, span_days=210, age_days=280, year_orders=4, year_spend=12000)
+    m = btyd.BgNbd(**bg)
+    eo = float(btyd.expected_orders(m, 365 / 7, 3, 30.0, 40.0))
+    eo_h = float(btyd.expected_orders(m, 91 / 7, 3, 30.0, 40.0))
+    g = btyd.GammaGamma(**gg)
+    own = float(btyd.expected_order_value(g, 4, 3000.0))
+    mu = g.population_mean
+    value = math.floor(1.1 * mu * (own / mu) ** 0.5)
+    cents = round(eo * 100)
+    alive = 1 / (1 + math.exp(0.2 - 0.9 * math.log(eo_h)))
+    p = value_model.predict_one(model, h)
+    assert p == value_model.Prediction(round(alive, 4), cents / 100, cents * value // 100)
+    assert p == value_model.predict_many(model, [h])[0]
+    assert 0 < p.ltv_12m and p.expected_orders_12m > 0.5
+
+
+def _synthetic(n=1200, seed=5):
+    import random
+
+    from chalicelib.domain import value_model
+
+    rng = random.Random(seed)
+    sample, calibration = [], []
+    for _ in range(n):
+        orders = 1 + (rng.random() < 0.55) * rng.randrange(1, 9)
+        age = rng.randrange(200, 700)
+        span = rng.randrange(0, age) if orders > 1 else 0
+        value = rng.choice((2000, 5000, 12000))
+        sample.append(value_model.History(orders, span, age, min(orders, 5), value * min(orders, 5)))
+        # the member's kept monthly buckets do not reach before the cut: no order value there
+        before = value_model.History(max(1, orders - 1), span // 2 if orders > 2 else 0, age - 150, 0, 0)
+        calibration.append(value_model.Calibration(before, value * (orders > 2), orders > 2))
+    return sample, calibration
+
+
+def test_a_calibration_slice_without_kept_order_values_uses_the_current_order_value_model():
+    from chalicelib.domain import value_model
+
+    sample, calibration = _synthetic()
+    model = value_model.fit(sample, calibration, 150)
+    assert model.kind == "btyd", model.reason
+    assert model.beta in value_model.BETAS and model.k > 0 and model.inner_days == 150
+    assert model.gg["q"] > 1 and model.fitted_on == 1200
+
+
+def test_the_calibration_slice_is_half_the_history_and_at_most_half_a_year():
+    from datetime import datetime, timezone
+
+    from chalicelib.services import segments
+
+    as_of = datetime(2026, 6, 15, tzinfo=timezone.utc)
+    assert segments.inner_days(as_of, "2026-02-15T00:00:00Z") == 60
+    assert segments.inner_days(as_of, "2020-01-01T00:00:00Z") == 182
+    assert segments.inner_days(as_of, None) == 0
