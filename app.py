@@ -21,6 +21,7 @@ app.register_blueprint(__import__("chalicelib.api.holds", fromlist=["bp"]).bp)  
 app.register_blueprint(__import__("chalicelib.api.transfers", fromlist=["bp"]).bp)  # transfers, merges (SPEC 2.15)
 app.register_blueprint(__import__("chalicelib.api.webhooks", fromlist=["bp"]).bp)  # webhooks (SPEC 2.16)
 app.register_blueprint(__import__("chalicelib.api.data", fromlist=["bp"]).bp)  # exports, imports (SPEC 2.17)
+app.register_blueprint(__import__("chalicelib.api.finance", fromlist=["bp"]).bp)  # liability, access export, lookups (SPEC 2.17)
 http.install_fallbacks(app)  # 405 for a known path's other methods, 404 for unknown paths
 app.register_middleware(http.spec_shaped_errors, "http")
 
@@ -55,6 +56,11 @@ def recalculate_tiers(event):
 @app.schedule(Cron(0, 1, "*", "*", "?", "*"), name="score-rfm")
 def score_rfm(event):
     _scheduled("score-rfm", event)
+
+
+@app.schedule(Cron(0, 2, "*", "*", "?", "*"), name="report-liability")
+def report_liability(event):
+    _scheduled("report-liability", event)  # after the night's expiry (SPEC 2.17, docs/FINANCE.md)
 
 
 @app.schedule(Cron(0, 9, "*", "*", "?", "*"), name="run-automations")

@@ -13,7 +13,8 @@ from chalicelib.schemas.common import Out, Strict
 bp = Blueprint(__name__)
 
 JobName = Literal["recalculate-tiers", "expire-points", "mature-points", "expire-vouchers", "score-rfm",
-                  "run-automations", "run-triggers", "release-holds"]
+                  "run-automations", "run-triggers", "release-holds",
+                  "report-liability"]
 
 
 class JobRequest(Strict):

@@ -10,6 +10,7 @@ JOB_MODULES = [
     "chalicelib.jobs.marketing",
     "chalicelib.jobs.scoring",
     "chalicelib.jobs.data",
+    "chalicelib.jobs.finance",
 ]
 
 _loaded = False

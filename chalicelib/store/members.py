@@ -43,7 +43,8 @@ def save_op(row: MemberRow, expected_version: Optional[int]) -> tx.Op:
     item = MemberRecord.to_item(member_id=row.member_id,
                                 version=expected_version + 1 if expected_version is not None else 0,
                                 status=row.status, profile=row.profile, state=row.state,
-                                segment_label=segment.get("label") if row.status == "active" else None)
+                                segment_label=segment.get("label") if row.status == "active" else None,
+                                email_key=email_key(row.profile.get("email")) if row.status != "closed" else None)
     if expected_version is None:
         return tx.put_item(MemberRecord, item, MemberRecord.member_id.does_not_exist())
     return tx.put_item(MemberRecord, item, MemberRecord.version == expected_version)
@@ -63,3 +64,23 @@ def ledger_page(member_id: str, limit: int, cursor: Optional[dict]) -> tuple[lis
 def ledger_sum(member_id: str) -> int:
     """Σ points of a member's ledger (tests and the invariant checker)."""
     return sum(int(r.entry["points"]) for r in LedgerRecord.query(member_id, consistent_read=True))
+
+
+# --- the admin lookup by email (SPEC 4.5) ---------------------------------------------
+# Every member write (save_op) sets `email_key` from the profile, so enrolment, a profile
+# change and closing (which erases the email) keep the sparse `by-email` index exact.
+
+def email_key(email: Optional[str]) -> Optional[str]:
+    """The index key of an email: exact match, case-insensitive; None for no email."""
+    key = (email or "").strip().lower()
+    return key or None
+
+
+def ids_by_email(key: str, limit: int, cursor: Optional[dict]) -> tuple[list[str], Optional[dict]]:
+    result = MemberRecord.by_email.query(key, limit=limit, last_evaluated_key=cursor)
+    return [r.member_id for r in result], result.last_evaluated_key
+
+
+def batch_get(member_ids: list) -> dict[str, MemberRow]:
+    """Consistent reads of these members (at most 100)."""
+    return {r.member_id: MemberRow.from_record(r) for r in MemberRecord.batch_get(list(member_ids), consistent_read=True)}

@@ -33,6 +33,18 @@ class MembersBySegment(GlobalSecondaryIndex):
     member_id = UnicodeAttribute(range_key=True)
 
 
+class MembersByEmail(GlobalSecondaryIndex):
+    """Sparse: only members with an email carry `email_key` (the email lower-cased); closing
+    a member erases the email and so takes the member out of the index."""
+
+    class Meta:
+        index_name = "by-email"
+        projection = KeysOnlyProjection()
+
+    email_key = UnicodeAttribute(hash_key=True)
+    member_id = UnicodeAttribute(range_key=True)
+
+
 class MemberRecord(Record):
     class Meta(Record.Meta):
         resource = "members"
@@ -44,6 +56,8 @@ class MemberRecord(Record):
     state = JSONAttribute(default=dict)
     segment_label = UnicodeAttribute(null=True)
     by_segment = MembersBySegment()
+    email_key = UnicodeAttribute(null=True)  # admin lookup by email (SPEC 4.5); see store/members.email_key
+    by_email = MembersByEmail()
 
 
 class LedgerRecord(Record):

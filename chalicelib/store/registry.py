@@ -7,9 +7,10 @@ from chalicelib.store.models import CORE_MODELS
 def all_models() -> list:
     from chalicelib.store import coupons, holds, marketing, rewards, webhooks
     from chalicelib.store import transfers
+    from chalicelib.store import reports  # finance reports (SPEC 2.17)
 
     return [*CORE_MODELS, *rewards.MODELS, *coupons.MODELS, *marketing.MODELS, *holds.MODELS, *webhooks.MODELS,
-            *transfers.MODELS]
+            *transfers.MODELS, *reports.MODELS]
 
 
 # Queues: resource suffix -> attributes. Each gets a `-dlq` dead-letter queue with redrive.
