@@ -33,16 +33,26 @@ def event_row(envelope: dict) -> dict:
 
 
 def delete(message_ids: Iterable[str]) -> None:
-    """Remove sent rows, 25 per BatchWriteItem, re-sending unprocessed ones."""
+    """Remove sent rows, 25 per BatchWriteItem (up to four calls in flight), re-sending
+    unprocessed ones."""
     ids = list(dict.fromkeys(message_ids))
-    table = OutboxRecord.table_name()
-    for i in range(0, len(ids), 25):
-        requests = {table: [{"DeleteRequest": {"Key": {"message_id": {"S": m}}}} for m in ids[i:i + 25]]}
-        for _ in range(5):
-            left = dynamodb_client().batch_write_item(RequestItems=requests).get("UnprocessedItems") or {}
-            if not left:
-                break
-            requests = left
+    chunks = [ids[i:i + 25] for i in range(0, len(ids), 25)]
+    if len(chunks) <= 1:
+        for chunk in chunks:
+            _delete_chunk(chunk)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=min(4, len(chunks)), thread_name_prefix="outbox-delete") as pool:
+        list(pool.map(_delete_chunk, chunks))
+
+
+def _delete_chunk(ids: list[str]) -> None:
+    requests = {OutboxRecord.table_name(): [{"DeleteRequest": {"Key": {"message_id": {"S": m}}}} for m in ids]}
+    for _ in range(5):
+        requests = dynamodb_client().batch_write_item(RequestItems=requests).get("UnprocessedItems") or {}
+        if not requests:
+            return
 
 
 def leftovers(older_than: str, limit: int = 1000) -> list[dict]:
