@@ -22,6 +22,7 @@ app.register_blueprint(__import__("chalicelib.api.transfers", fromlist=["bp"]).b
 app.register_blueprint(__import__("chalicelib.api.webhooks", fromlist=["bp"]).bp)  # webhooks (SPEC 2.16)
 app.register_blueprint(__import__("chalicelib.api.data", fromlist=["bp"]).bp)  # exports, imports (SPEC 2.17)
 app.register_blueprint(__import__("chalicelib.api.finance", fromlist=["bp"]).bp)  # liability, access export, lookups (SPEC 2.17)
+app.register_blueprint(__import__("chalicelib.api.results", fromlist=["bp"]).bp)  # uplift results (SPEC 2.18)
 http.install_fallbacks(app)  # 405 for a known path's other methods, 404 for unknown paths
 app.register_middleware(http.spec_shaped_errors, "http")
 
@@ -61,6 +62,11 @@ def score_rfm(event):
 @app.schedule(Cron(0, 2, "*", "*", "?", "*"), name="report-liability")
 def report_liability(event):
     _scheduled("report-liability", event)  # after the night's expiry (SPEC 2.17, docs/FINANCE.md)
+
+
+@app.schedule(Cron(30, 2, "*", "*", "?", "*"), name="measure-campaigns")
+def measure_campaigns(event):
+    _scheduled("measure-campaigns", event)
 
 
 @app.schedule(Cron(0, 9, "*", "*", "?", "*"), name="run-automations")

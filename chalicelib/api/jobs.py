@@ -14,7 +14,8 @@ bp = Blueprint(__name__)
 
 JobName = Literal["recalculate-tiers", "expire-points", "mature-points", "expire-vouchers", "score-rfm",
                   "run-automations", "run-triggers", "release-holds",
-                  "report-liability"]
+                  "report-liability",
+                  "measure-campaigns"]
 
 
 class JobRequest(Strict):

@@ -11,6 +11,7 @@ JOB_MODULES = [
     "chalicelib.jobs.scoring",
     "chalicelib.jobs.data",
     "chalicelib.jobs.finance",
+    "chalicelib.jobs.measure",
 ]
 
 _loaded = False

@@ -67,6 +67,7 @@ class ProductSignalResult(Out):
     queued: int
     capped: int
     no_consent: int
+    control: int = 0  # followers held out (SPEC 2.18)
 
 
 SegmentLabel = Literal["champions", "loyal", "potential_loyalist", "new", "promising", "need_attention", "at_risk",
@@ -102,6 +103,8 @@ class MessageCampaignRequest(Strict):
     coupon_campaign_id: Optional[ClientId] = None
     variables: Optional[dict[str, Any]] = None
     dry_run: bool = False
+    # SPEC 2.18: a decimal string 0 <= x < 1, the share of would-be recipients held out
+    control_share: Annotated[str, Field(pattern=r"^0(\.[0-9]{1,6})?$")] = "0"
 
     @model_validator(mode="after")
     def _small_variables(self) -> "MessageCampaignRequest":
@@ -125,6 +128,8 @@ class MessageCampaign(Out):
     capped: int
     no_consent: int
     no_code: int
+    control_share: str = "0"
+    control: int = 0  # members held out as the control group (no message, no cap used)
     job_id: Optional[str] = None
     created_at: str
     created_by: str

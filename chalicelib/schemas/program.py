@@ -77,6 +77,16 @@ class Automation(BaseModel):
 
     model_config = ConfigDict(extra="allow")
     enabled: bool = True
+    # SPEC 2.18: the share of would-be recipients held out as a control group (docs/UPLIFT.md)
+    control_share: Annotated[str, Field(max_length=12)] = "0"
+
+    @field_validator("control_share")
+    @classmethod
+    def _share(cls, v: str) -> str:
+        from chalicelib.domain.uplift import parse_share
+
+        parse_share(v)
+        return v
 
 
 DEFAULT_AUTOMATIONS: dict[str, dict[str, Any]] = {
@@ -147,6 +157,8 @@ class ProgramSettings(Strict):
     max_points_share: Annotated[Decimal, Field(ge=0, le=1, max_digits=7, decimal_places=6)] = Decimal("1.0")
     hold_ttl_minutes: Annotated[int, Field(ge=1, le=10080)] = 30
     earn_on_points_paid: bool = False
+    # Attribution (SPEC 2.18): an order within this many days after a message or hold-out converts
+    attribution_days: Annotated[int, Field(ge=1, le=28)] = 7
     # Transfers between members (SPEC 2.15)
     transfers: TransferSettings = Field(default_factory=TransferSettings)
 

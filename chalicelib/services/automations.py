@@ -30,5 +30,6 @@ def candidates_for(row: member_store.MemberRow, as_of: datetime, settings: Progr
     wallet.mature(as_of)
     expiring = wallet.expiring_soon(as_of, settings.points_expiry_months, within)
     return [Candidate(row.member_id, row.profile, due.automation, due.automation, due.period, due.variables,
-                      kind="cs_alert" if due.cs_alert else "marketing")
+                      kind="cs_alert" if due.cs_alert else "marketing",
+                      control_share=str((cfg.get(due.automation) or {}).get("control_share", "0")))
             for due in due_automations(view, row.state, as_of, cfg, expiring)]

@@ -185,7 +185,8 @@ class CampaignRun:
                      "spend_to_next_tier": view["tier"]["spend_to_next_tier"]}
         self.buffer.append(Candidate(row.member_id, row.profile, self.data["template"],
                                      f"campaign:{self.data['campaign_id']}", "once", variables,
-                                     channel=self.data["channel"], campaign_id=self.data["campaign_id"]))
+                                     channel=self.data["channel"], campaign_id=self.data["campaign_id"],
+                                     control_share=str(self.data.get("control_share") or "0")))
         return {"audience_size": 1}
 
     def _codes(self, eligible: list) -> list:
@@ -208,9 +209,10 @@ class CampaignRun:
                          enrich=enrich)
         self.buffer = []
         # a member already sent this campaign (a resumed run) counts as eligible and queued
-        return {"eligible": counts["eligible"] + counts["duplicate"] + counts["no_code"],
+        # held-out members (SPEC 2.18) are eligible too: they count in `control`, not `queued`
+        return {"eligible": counts["eligible"] + counts["duplicate"] + counts["no_code"] + counts["control"],
                 "queued": counts["queued"] + counts["duplicate"], "capped": counts["capped"],
-                "no_consent": counts["no_consent"], "no_code": counts["no_code"]}
+                "no_consent": counts["no_consent"], "no_code": counts["no_code"], "control": counts["control"]}
 
 
 def finish(campaign_id: str, totals: dict) -> dict:
@@ -218,7 +220,7 @@ def finish(campaign_id: str, totals: dict) -> dict:
     data = dict(rec.data)
     data.update(status="dry_run" if data.get("dry_run") else "sent", finished_at=clock.iso(clock.now()),
                 **{k: int(totals.get(k, 0)) for k in ("audience_size", "eligible", "queued", "capped",
-                                                       "no_consent", "no_code")})
+                                                       "no_consent", "no_code", "control")})
     store.save_campaign(rec, data)
     return data
 
@@ -245,7 +247,7 @@ def create_campaign(body, actor: str) -> tuple[int, dict]:
     now = clock.now()
     data = {**body.model_dump(mode="json"), "campaign_id": campaign_id, "created_at": clock.iso(now),
             "created_by": actor, "status": "sending", "audience_size": 0, "eligible": 0, "queued": 0,
-            "capped": 0, "no_consent": 0, "no_code": 0, "job_id": None, "finished_at": None}
+            "capped": 0, "no_consent": 0, "no_code": 0, "control": 0, "job_id": None, "finished_at": None}
     large = estimated_reads(data["audience"]) > INLINE_LIMIT
     if large:
         data["status"] = "queued"

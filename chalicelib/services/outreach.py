@@ -28,13 +28,16 @@ from dataclasses import dataclass
 from typing import Callable, Iterable, Optional
 
 from chalicelib import clock, messaging, observability
+from chalicelib.domain import uplift
 from chalicelib.domain.automations import OutreachLog
 from chalicelib.errors import RetryLater
+from chalicelib.store import attribution as attribution_store
 from chalicelib.store import marketing as store
 
 MESSAGES_PER_PENDING_ITEM = 100  # ~60 KB, far below the 400 KB item limit
 MESSAGES_PER_CHUNK = 300  # at most 3 pending items
-MEMBERS_PER_CHUNK = 97  # one BatchGetItem of logs; logs + pending items: one TransactWriteItems (≤ 100)
+# one BatchGetItem of logs; logs + pending items + the exposure batch: one TransactWriteItems (≤ 100)
+MEMBERS_PER_CHUNK = 96
 ROUNDS = 8
 
 Enrich = Callable[[list], list]
@@ -51,6 +54,15 @@ class Candidate:
     kind: str = "marketing"  # marketing | transactional | cs_alert
     channel: Optional[str] = None  # a broadcast's channel
     campaign_id: Optional[str] = None
+    control_share: str = "0"  # SPEC 2.18: the share held out (marketing messages only)
+
+
+def control_key(c: Candidate, now) -> str:
+    """SPEC 2.18's assignment key: the campaign's for a broadcast, else the automation's or
+    trigger's with the day of the run's as_of (the pinned clock's now)."""
+    if c.campaign_id:
+        return uplift.control_key_broadcast(c.campaign_id, c.member_id)
+    return uplift.control_key_automation(c.source, clock.iso(now)[:10], c.member_id)
 
 
 def channel_for(c: Candidate) -> Optional[str]:
@@ -194,11 +206,28 @@ def _plan(cands: list, logs: dict, now, cap: int) -> tuple[list, dict]:
             rec = logs.get(c.member_id)
             log = state[c.member_id] = OutreachLog(dict(rec.sent or {}) if rec else {},
                                                    list(rec.marketing or []) if rec else [])
+        held_out = c.kind == "marketing" and c.control_share not in ("0", "", None) and \
+            uplift.in_control(control_key(c, now), c.control_share)
         decision = log.decide(mid, c.kind, now, cap)
-        if decision == "eligible":
+        if decision == "eligible" and held_out:
+            # SPEC 2.18: after consent, cap and dedupe. Recorded in the log with the same time
+            # (so a re-run finds it), without a marketing send: no cap used, no message.
+            decision = "control"
+            log.record(mid, "control", now)
+        elif decision == "eligible":
             log.record(mid, c.kind, now)
+        elif decision == "duplicate" and held_out:
+            decision = "control_recorded"  # held out by an earlier run of the same period
         decisions.append((c, channel, mid, decision))
     return decisions, state
+
+
+def _exposures(decisions: list) -> list:
+    """The chunk's new treatment and control records (marketing messages only): written in
+    the claims' transaction as one exposure batch (docs/UPLIFT.md)."""
+    return [{"m": c.member_id, "s": c.source, "p": c.period, "mid": mid,
+             "g": "control" if d == "control" else "treatment"}
+            for c, _, mid, d in decisions if d == "control" or (d == "eligible" and c.kind == "marketing")]
 
 
 def _deliver_chunk(chunk: list, cap: int, dry_run: bool, enrich: Optional[Enrich],
@@ -213,8 +242,8 @@ def _deliver_chunk(chunk: list, cap: int, dry_run: bool, enrich: Optional[Enrich
         logs = store.batch_get_outreach(c.member_id for c in todo)
         decisions, state = _plan(todo, logs, now, cap)
         if dry_run:
-            counts.update(d for *_, d in decisions)
-            outcomes.update((id(d[0]), d[3]) for d in decisions)
+            counts.update("control" if d == "control_recorded" else d for *_, d in decisions)
+            outcomes.update((id(d[0]), "control" if d[3] == "control_recorded" else d[3]) for d in decisions)
             return counts
         if enrich:
             eligible = [d[0] for d in decisions if d[3] == "eligible"]
@@ -226,13 +255,14 @@ def _deliver_chunk(chunk: list, cap: int, dry_run: bool, enrich: Optional[Enrich
                 gone = {id(c) for c in dropped}
                 todo = [c for c in todo if id(c) not in gone]
                 decisions, state = _plan(todo, logs, now, cap)
-        touched = list(dict.fromkeys(d[0].member_id for d in decisions if d[3] == "eligible"))
+        touched = list(dict.fromkeys(d[0].member_id for d in decisions if d[3] in ("eligible", "control")))
         done = _claim_and_send(decisions, touched, state, logs, now, sender)
         # `done`: the members whose claim committed, plus those with nothing to claim.
         finished = [d for d in decisions if d[0].member_id in done]
-        counts.update(d for *_, d in finished)
+        counts.update("control" if d == "control_recorded" else d for *_, d in finished)
         counts["queued"] += sum(1 for d in finished if d[3] == "eligible")
-        outcomes.update((id(d[0]), "queued" if d[3] == "eligible" else d[3]) for d in finished)
+        outcomes.update((id(d[0]), "queued" if d[3] == "eligible" else
+                         "control" if d[3] == "control_recorded" else d[3]) for d in finished)
         todo = [c for c in todo if c.member_id not in done]
         if todo:
             time.sleep(random.uniform(0, 0.01 * (2 ** attempt)))
@@ -263,7 +293,9 @@ def _claim_and_send(decisions: list, touched: list, state: dict, logs: dict, now
     for m in touched:
         rec, log = logs.get(m), state[m].pruned(now)
         writes.append((m, int(rec.version or 0) if rec else None, log.sent, log.marketing))
-    committed = store.claim_outreach(writes, batches)
+    exposures = _exposures(decisions)
+    extra = [attribution_store.exposure_batch_op(exposures, now)] if exposures else []
+    committed = store.claim_outreach(writes, batches, extra)
     claimed = [m for m in touched if m in committed]
     sender.submit([(batch_of[id(msg)], msg) for m in claimed for msg in by_member[m]], list(batches))
     return finished | set(claimed)

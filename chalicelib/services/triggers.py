@@ -113,7 +113,8 @@ def fire_reminders(events: list, as_of: datetime, cfg: dict, cap: int) -> dict:
         else:
             trigger = REMINDERS[e.type][0]
             variables = {"sku": e.sku, **({"cart": e.data["cart"]} if (e.data or {}).get("cart") is not None else {})}
-            cands.append((e, Candidate(row.member_id, row.profile, trigger, trigger, e.occurred_at[:10], variables)))
+            cands.append((e, Candidate(row.member_id, row.profile, trigger, trigger, e.occurred_at[:10], variables,
+                                       control_share=str((cfg.get(trigger) or {}).get("control_share", "0")))))
     outcomes: dict = {}
     deliver([c for _, c in cands], cap, outcomes=outcomes)
     for e, c in cands:
@@ -138,6 +139,7 @@ def product_signal(body, actor: str) -> tuple[int, dict]:
         return 200, stored
     settings = program.settings()
     enabled = settings.automation(body.type).get("enabled", True)
+    share = str(settings.automation(body.type).get("control_share", "0"))
     follower_ids = list(store.followers(body.sku))
     counts: dict = {}
     if enabled:
@@ -146,13 +148,15 @@ def product_signal(body, actor: str) -> tuple[int, dict]:
             for rec in MemberRecord.batch_get(follower_ids[i:i + 100]):
                 if rec.status == "active":
                     cands.append(Candidate(rec.member_id, dict(rec.profile or {}), body.type, body.type,
-                                           body.signal_id, {**(body.variables or {}), "sku": body.sku}))
+                                           body.signal_id, {**(body.variables or {}), "sku": body.sku},
+                                           control_share=share))
         counts = deliver(cands, settings.frequency_cap_per_week)
     response = {"signal_id": body.signal_id, "sku": body.sku, "type": body.type, "enabled": enabled,
                 "followers": len(follower_ids),
                 # an earlier attempt of this same signal may have queued some already
                 "queued": int(counts.get("queued", 0)) + int(counts.get("duplicate", 0)),
-                "capped": int(counts.get("capped", 0)), "no_consent": int(counts.get("no_consent", 0))}
+                "capped": int(counts.get("capped", 0)), "no_consent": int(counts.get("no_consent", 0)),
+                "control": int(counts.get("control", 0))}
     try:
         tx.write([tx.put(IdempotencyRecord(key, request_hash=req_hash, status_code=202, response=response),
                          IdempotencyRecord.key.does_not_exist()),

@@ -71,7 +71,7 @@ def batch_get_outreach(member_ids: Iterable[str]) -> dict[str, OutreachRecord]:
 _LOST_TO_ANOTHER_WRITER = ("ConditionalCheckFailed", "TransactionConflict")
 
 
-def claim_outreach(writes: list, pending: dict[str, list]) -> set[str]:
+def claim_outreach(writes: list, pending: dict[str, list], extra: tuple | list = ()) -> set[str]:
     """Claim: in one TransactWriteItems (at most 100 items), write the members' logs
     (`writes`: (member_id, version read or None when absent, sent, marketing)), each
     conditional on the version read, and the pending items (batch_id → messages, fresh
@@ -89,7 +89,7 @@ def claim_outreach(writes: list, pending: dict[str, list]) -> set[str]:
     created_at = clock.iso(clock.now())
     pending_ops = [tx.put_item(PendingMessagesRecord, PendingMessagesRecord.to_item(
                        batch_id=batch_id, created_at=created_at, messages=messages))
-                   for batch_id, messages in pending.items()]
+                   for batch_id, messages in pending.items()] + list(extra)  # e.g. the exposure batch
     while todo:
         log_ops = [tx.put_item(OutreachRecord, OutreachRecord.to_item(
                        member_id=member_id, version=(version or 0) + 1, sent=sent, marketing=marketing, claim=token),

@@ -8,9 +8,10 @@ def all_models() -> list:
     from chalicelib.store import coupons, holds, marketing, rewards, webhooks
     from chalicelib.store import transfers
     from chalicelib.store import reports  # finance reports (SPEC 2.17)
+    from chalicelib.store import attribution  # control groups and attribution (SPEC 2.18)
 
     return [*CORE_MODELS, *rewards.MODELS, *coupons.MODELS, *marketing.MODELS, *holds.MODELS, *webhooks.MODELS,
-            *transfers.MODELS, *reports.MODELS]
+            *transfers.MODELS, *reports.MODELS, *attribution.MODELS]
 
 
 # Queues: resource suffix -> attributes. Each gets a `-dlq` dead-letter queue with redrive.

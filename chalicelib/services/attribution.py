@@ -1,0 +1,181 @@
+"""Attribution and uplift results (SPEC 2.18, 4.5; docs/UPLIFT.md).
+
+`measure(ctx)` is the body of the `measure-campaigns` job; `campaign_results` and
+`automation_results` read what the last measurement stored.
+"""
+from __future__ import annotations
+
+import re
+from collections import Counter, defaultdict
+from datetime import date, datetime, timedelta
+from typing import Optional
+
+from chalicelib import clock
+from chalicelib.domain import uplift
+from chalicelib.errors import NotFound, ValidationFailed
+from chalicelib.schemas.common import ID_PATTERN
+from chalicelib.schemas.program import DEFAULT_AUTOMATIONS
+from chalicelib.services import program
+from chalicelib.store import attribution as store
+from chalicelib.store import members as member_store
+
+# Exposures of the last MEASURED_DAYS days (by their day) are measured again by every run
+# (late orders, refunds); older days keep the counts of the last run that measured them.
+MEASURED_DAYS = 35
+MAX_RANGE_DAYS = 400
+GROUPS = ("treatment", "control")
+_KEY = "u|"  # count keys: u|{source}|{day}|{group}|{members|converters|revenue}
+
+
+def _window(ctx_as_of: datetime, days: int) -> tuple[str, str]:
+    first_day = (ctx_as_of - timedelta(days=MEASURED_DAYS)).date().isoformat()
+    return first_day, clock.iso(ctx_as_of)
+
+
+def _in_window(exposure_at: str, occurred_at: str, days: int, as_of_iso: str) -> bool:
+    if occurred_at > as_of_iso or occurred_at < exposure_at:
+        return False
+    return clock.parse_instant(occurred_at) < clock.parse_instant(exposure_at) + timedelta(days=days)
+
+
+def measure(ctx) -> None:
+    from chalicelib.store.models import OrderRecord
+
+    days = program.settings().attribution_days
+    first_day, as_of_iso = _window(ctx.as_of, days)
+
+    # 1. index the exposure batches by member
+    ctx.scan(store.ExposureBatchRecord, lambda rec: {"exposures_indexed": store.index_batch(rec)}, phase="index")
+
+    # 2. attribute the orders of the measured period
+    found: list = []
+
+    def match(order) -> Optional[dict]:
+        data = dict(order.data or {})
+        occurred = str(data.get("occurred_at") or "")
+        if not occurred or occurred[:10] < first_day or occurred > as_of_iso:
+            return None
+        net = max(int(data.get("total_amount", 0)) - int(data.get("refunded_amount", 0)), 0)
+        n = 0
+        for exp in (e for m in _answering_for(order.member_id) for e in store.member_exposures(m)):
+            if exp.day >= first_day and exp.at <= as_of_iso and _in_window(exp.at, occurred, days, as_of_iso):
+                found.append((exp.attribution_key, order.order_id, net, occurred))
+                n += 1
+        return {"orders_attributed": 1} if n else None
+
+    merged: dict = {}  # member_id → ids it answers for (itself and the members merged into it), per page
+
+    def _answering_for(member_id: str) -> list:
+        if member_id not in merged:
+            row = member_store.get(member_id)
+            merged[member_id] = [member_id, *(((row.state or {}).get("merged_from") or ()) if row else ())]
+        return merged[member_id]
+
+    def write_found() -> dict:
+        merged.clear()
+        if found:
+            store.save_attributions(found)
+            found.clear()
+        return {}
+
+    ctx.scan(OrderRecord, match, phase="match", on_page_end=write_found)
+
+    # 3. count treatment and control per source, day and group
+    def tally(exp) -> Optional[dict]:
+        if exp.day < first_day or exp.at > as_of_iso or exp.group not in GROUPS:
+            return None
+        orders = [a for a in store.attributions_of(exp.attribution_key)
+                  if _in_window(exp.at, a.occurred_at, days, as_of_iso)]
+        prefix = f"{_KEY}{exp.source}|{exp.day}|{exp.group}|"
+        inc = {prefix + "members": 1}
+        revenue = sum(int(a.net) for a in orders)
+        if any(int(a.net) > 0 for a in orders):
+            inc[prefix + "converters"] = 1
+        if revenue:
+            inc[prefix + "revenue"] = revenue
+        return inc
+
+    ctx.scan(store.ExposureRecord, tally, phase="tally")
+
+    # 4. the results of each (source, day) measured, then the measurement itself
+    by_day: dict = defaultdict(lambda: {g: {"members": 0, "converters": 0, "revenue": 0} for g in GROUPS})
+    for key in [k for k in ctx.counts if k.startswith(_KEY)]:
+        source, day, group, field = key[len(_KEY):].rsplit("|", 3)
+        by_day[(source, day)][group][field] = int(ctx.counts.pop(key))
+    measured = {"as_of": as_of_iso, "attribution_days": days, "job_id": ctx.job_id}
+    for (source, day), groups in by_day.items():
+        store.save_result(source, day, {**groups, **measured, "source": source, "day": day})
+    if ctx.only_segment is None:
+        store.save_meta({**measured, "first_day": first_day, "measured_at": clock.iso(clock.now())})
+    ctx.counts["results_written"] += len(by_day)
+    ctx.counts["sources"] += len({s for s, _ in by_day})
+
+
+# --- results -----------------------------------------------------------------------------
+
+def _sum(rows: list) -> tuple[uplift.Group, uplift.Group]:
+    totals = {g: Counter() for g in GROUPS}
+    for row in rows:
+        for g in GROUPS:
+            totals[g].update({k: int(v) for k, v in (row.get(g) or {}).items()})
+    return tuple(uplift.Group(t["members"], t["converters"], t["revenue"]) for t in (totals["treatment"],
+                                                                                         totals["control"]))
+
+
+def _measured() -> dict:
+    meta = store.meta()
+    if meta is None:
+        raise NotFound("no measurement yet: run the measure-campaigns job", reason="not_measured")
+    return meta
+
+
+def _report(rows: list, meta: dict) -> dict:
+    t, c = _sum(rows)
+    return uplift.report(t, c, int(meta["attribution_days"]), meta["as_of"])
+
+
+def campaign_results(campaign_id: str) -> dict:
+    """The broadcast's report as of the last measurement; 404 for an unknown campaign or
+    before any measurement."""
+    from chalicelib.store import marketing as marketing_store
+
+    if not re.fullmatch(ID_PATTERN, campaign_id) or marketing_store.get_campaign(campaign_id) is None:
+        raise NotFound("no such message campaign", campaign_id=campaign_id)
+    meta = _measured()
+    return _report(store.results(f"campaign:{campaign_id}"), meta)
+
+
+def _day(query: dict, name: str, default: date) -> date:
+    raw = query.get(name)
+    if raw is None:
+        return default
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw):
+        raise ValidationFailed(f"{name} must be a date (YYYY-MM-DD)", fields=[{"field": f"query.{name}",
+                                                                              "message": "not a date"}])
+    try:
+        value = date.fromisoformat(raw)
+    except ValueError:
+        raise ValidationFailed(f"{name} must be a date (YYYY-MM-DD)", fields=[{"field": f"query.{name}",
+                                                                              "message": "not a date"}]) from None
+    if not date(2000, 1, 1) <= value <= date(2099, 12, 31):
+        raise ValidationFailed(f"{name} is out of range", fields=[{"field": f"query.{name}",
+                                                                   "message": "2000-01-01 .. 2099-12-31"}])
+    return value
+
+
+def automation_results(name: str, query: dict) -> dict:
+    """An automation's or trigger's report for the members it messaged or held out on the
+    days `from`..`to` (inclusive; default: the 30 days up to the last measurement)."""
+    if name not in DEFAULT_AUTOMATIONS:
+        raise NotFound("no such automation or trigger", automation=name[:64])
+    meta = _measured()
+    last = clock.parse_instant(meta["as_of"]).date()
+    to = _day(query, "to", last)
+    first = _day(query, "from", to - timedelta(days=29))
+    if first > to:
+        raise ValidationFailed("from must not be after to", fields=[{"field": "query.from", "message": "after to"}])
+    if (to - first).days >= MAX_RANGE_DAYS:
+        raise ValidationFailed(f"the range is at most {MAX_RANGE_DAYS} days",
+                               fields=[{"field": "query.from", "message": "range too long"}])
+    rows = store.results(name, first.isoformat(), to.isoformat())
+    return _report(rows, meta)
