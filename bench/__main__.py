@@ -53,7 +53,7 @@ NOTES = [
 ]
 
 
-EXTRA_KEYS = ("ltv_quality", "score_rfm", "emulator_scale")  # entries report.py does not render yet: merged into the JSON files
+EXTRA_KEYS = ("ltv_quality", "score_rfm", "emulator_scale", "import_rows_per_s")  # entries report.py does not render yet: merged into the JSON files
 
 
 def _write_extra(results: dict, out: str) -> None:
@@ -157,6 +157,14 @@ def main(argv=None) -> int:
                     results["codegen"] = (codegen.measure(api, url, count=2000, rounds=1) if args.quick
                                           else codegen.measure(api, url))
                     log(f"  {results['codegen']['value']} s, ratio {results['codegen']['ratio']:.3f}")
+                if "import_rows_per_s" in wanted:
+                    from bench import imports
+
+                    log("import_rows_per_s: 100,000 rows through the import job vs bare BatchWriteItem of its items")
+                    fresh_stack(url)
+                    results["import_rows_per_s"] = (imports.measure(url, count=2000, rounds=1) if args.quick
+                                                    else imports.measure(url, log=log))
+                    log(f"  {results['import_rows_per_s']['value']} rows/s, ratio {results['import_rows_per_s']['ratio']:.3f}")
             if "tier_recalc" in wanted:
                 from bench import tiers
 

@@ -99,6 +99,7 @@ def merge(chalice_template: Mapping[str, Any], stage: str, models: Optional[Iter
     _add(resources, res.queue_resources(queues, profile), "queues")
     _add(resources, res.alarm_topic_resources(profile), "alarm topic")
     _add(resources, res.event_bus_resources(profile), "events bus")
+    _add(resources, res.exports_bucket_resources(profile), "exports bucket")
     _add(resources, res.dlq_alarms(queues, profile), "dead-letter queue alarms")
     _add(resources, res.age_alarms(queues, profile), "queue age alarms")
     if "RestAPI" in resources:  # API Gateway's own answers in the app's error shape
@@ -150,12 +151,15 @@ def merge(chalice_template: Mapping[str, Any], stage: str, models: Optional[Iter
                                                stream_tables=stream_tables,
                                                publishes_events=bool(access.tables != res.SCHEDULE_TABLES)),
              function_id)
+        resources[function_id + "Role"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"] += \
+            res.exports_statements(function_id)
         depends = fn.get("DependsOn") or []
         fn["DependsOn"] = [*([depends] if isinstance(depends, str) else depends), function_id + "LogGroup"]
 
     _add(template.setdefault("Outputs", {}), {
         **res.queue_outputs(queues),
         "AlarmTopicArn": {"Value": res.ref(res.ALARM_TOPIC)},
+        "ExportsBucketName": {"Value": res.ref(res.EXPORTS_BUCKET_ID)},
     }, "outputs")
     return template
 

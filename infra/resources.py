@@ -455,6 +455,53 @@ def function_resources(function_id: str, function_name: str, access: Access, ind
     }
 
 
+# --- the exports bucket (SPEC 2.17, docs/DATA.md) -----------------------------------------
+
+EXPORTS_BUCKET_ID = "ExportsBucket"
+JOBS_WORKER_FUNCTION = "JobsWorker"
+API_FUNCTION = "APIHandler"
+# The jobs worker writes exports (a multipart upload is PutObject's, aborting and listing its
+# parts have their own actions) and reads import files; the API handler only reads: it signs
+# the download URLs (a pre-signed URL carries the signer's rights) and checks that an import's
+# object exists.
+EXPORTS_WRITE_ACTIONS = ["s3:AbortMultipartUpload", "s3:GetObject", "s3:ListMultipartUploadParts", "s3:PutObject"]
+EXPORTS_READ_ACTIONS = ["s3:GetObject"]
+
+
+def exports_bucket_resources(profile: StageProfile) -> Resources:
+    """`loyalty-{stage}-exports`: encrypted, never public, objects gone after the lifecycle's
+    days (exports hold personal data), unfinished multipart uploads aborted; TLS only."""
+    from chalicelib.store.data import EXPORTS_BUCKET
+
+    retain = "Retain" if profile.protect_data else "Delete"
+    bucket = {"Type": "AWS::S3::Bucket", "DeletionPolicy": retain, "UpdateReplacePolicy": retain, "Properties": {
+        "BucketName": resource_name(profile.stage, EXPORTS_BUCKET["resource"]),
+        "BucketEncryption": {"ServerSideEncryptionConfiguration": [
+            {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}, "BucketKeyEnabled": True}]},
+        "PublicAccessBlockConfiguration": {"BlockPublicAcls": True, "BlockPublicPolicy": True,
+                                           "IgnorePublicAcls": True, "RestrictPublicBuckets": True},
+        "OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]},
+        "LifecycleConfiguration": {"Rules": [{
+            "Id": "expire-exports", "Status": "Enabled", "ExpirationInDays": EXPORTS_BUCKET["expire_days"],
+            "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": EXPORTS_BUCKET["abort_multipart_days"]}}]},
+        "Tags": tags(profile)}}
+    policy = {"Type": "AWS::S3::BucketPolicy", "Properties": {"Bucket": ref(EXPORTS_BUCKET_ID), "PolicyDocument": {
+        "Version": "2012-10-17", "Statement": [{
+            "Sid": "TlsOnly", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+            "Resource": [arn(EXPORTS_BUCKET_ID), {"Fn::Sub": "${%s.Arn}/*" % EXPORTS_BUCKET_ID}],
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]}}}
+    return {EXPORTS_BUCKET_ID: bucket, EXPORTS_BUCKET_ID + "Policy": policy}
+
+
+def exports_statements(function_id: str) -> list[dict]:
+    """The exports bucket's grants of one function: the jobs worker writes, the API reads."""
+    actions = {JOBS_WORKER_FUNCTION: EXPORTS_WRITE_ACTIONS, API_FUNCTION: EXPORTS_READ_ACTIONS}.get(function_id)
+    if not actions:
+        return []
+    return [{"Sid": "Exports", "Effect": "Allow", "Action": actions,
+             "Resource": [{"Fn::Sub": "${%s.Arn}/*" % EXPORTS_BUCKET_ID}]}]
+
+
 # --- API Gateway's own answers ------------------------------------------------------
 
 # What API Gateway answers before the app runs (an unknown path or method arrives as

@@ -31,7 +31,7 @@ from typing import Iterator, Optional
 
 from pydantic import ValidationError
 
-from chalicelib import clock, relay
+from chalicelib import clock
 from chalicelib.config import get_settings
 from chalicelib.domain import codes, events
 from chalicelib.domain.hashing import canonical_hash
@@ -467,7 +467,7 @@ def _run_batch(pool, import_id: str, actor: str, batch: list, progress: dict, li
 
     def one(item):
         number, raw, _ = item
-        with clock.pinned(now), relay.batched():
+        with clock.pinned(now):  # the relay follows its mode (production: the outbox stream)
             try:
                 return import_row(import_id, number, raw, actor)
             except Exception as exc:  # noqa: BLE001 - decided below

@@ -47,7 +47,8 @@ CADENCE = {
 # The template uses the X-Ray pair only when a function has `Tracing: Active`.
 STAR_RESOURCE_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords", "cloudwatch:PutMetricData"}
 # What a policy may point at: the stack's own tables (and their indexes), queues and log groups.
-SCOPED_TYPES = {"AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::Logs::LogGroup", "AWS::Events::EventBus"}
+SCOPED_TYPES = {"AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::Logs::LogGroup", "AWS::Events::EventBus",
+                "AWS::S3::Bucket"}
 LINT_REGIONS = ["us-east-1", "eu-west-1", "ap-northeast-1"]
 
 
@@ -121,7 +122,7 @@ def referenced_id(resource: Any) -> str:
         assert attr in ("Arn", "StreamArn"), resource
         return lid
     if isinstance(resource, dict) and isinstance(resource.get("Fn::Sub"), str):
-        match = re.fullmatch(r"\$\{(\w+)\.Arn\}/index/\*", resource["Fn::Sub"])
+        match = re.fullmatch(r"\$\{(\w+)\.Arn\}/(?:index/)?\*", resource["Fn::Sub"])  # indexes, objects
         assert match, f"unexpected resource pattern {resource}"
         return match.group(1)
     raise AssertionError(f"resource {resource!r} is not scoped to a resource of this stack")
@@ -294,6 +295,31 @@ def test_the_api_handler_reaches_every_table_and_queue(pkg):
     role = role_of(pkg.template, "APIHandler")
     assert granted(role, "dynamodb") == {res.logical_id(m.Meta.resource, "Table") for m in all_models()}
     assert granted(role, "sqs") == {res.queue_logical_id(q) for q in QUEUES}
+
+
+def test_the_exports_bucket_is_encrypted_private_expiring_and_written_by_the_jobs_worker_only(pkg):
+    from chalicelib.store.data import EXPORTS_BUCKET
+
+    buckets = by_name(pkg.template, "AWS::S3::Bucket", "BucketName")
+    lid, bucket = buckets[f"loyalty-{pkg.stage}-exports"]
+    props = bucket["Properties"]
+    assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"] == {
+        "SSEAlgorithm": "AES256"}
+    assert set(props["PublicAccessBlockConfiguration"].values()) == {True}
+    assert len(props["PublicAccessBlockConfiguration"]) == 4
+    (rule,) = props["LifecycleConfiguration"]["Rules"]
+    assert (rule["Status"], rule["ExpirationInDays"]) == ("Enabled", EXPORTS_BUCKET["expire_days"])
+    assert rule["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": EXPORTS_BUCKET["abort_multipart_days"]}
+    assert bucket["DeletionPolicy"] == ("Retain" if pkg.stage == "prod" else "Delete")
+    writers, readers = set(), set()
+    for fid in functions(pkg.template):
+        for doc in role_of(pkg.template, fid)["Properties"]["Policies"]:
+            for st in doc["PolicyDocument"]["Statement"]:
+                actions = set(as_list(st["Action"]))
+                if any(a.startswith("s3:") for a in actions):
+                    assert {referenced_id(r) for r in as_list(st["Resource"])} == {lid}
+                    (writers if "s3:PutObject" in actions else readers).add(fid)
+    assert writers == {"JobsWorker"} and readers == {"APIHandler"}
 
 
 # --- schedules, alarms, parameters ---------------------------------------------------
