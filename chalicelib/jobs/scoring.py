@@ -48,6 +48,10 @@ def score_rfm(ctx: JobContext) -> None:
     In-process (CLI, tests, the local stage) one call runs the three steps for every segment."""
     plan = segments.load_plan(ctx.job_id)
     mine = [ctx.only_segment] if ctx.only_segment is not None else list(range(ctx.segments))
+    if plan is not None and ctx.only_segment is not None and not _dispatched(ctx.job_id):
+        # the plan's creator stopped before it sent the others (this is its redelivered
+        # message, or a sent segment that started before the mark): send them (again)
+        _dispatch_others(ctx)
     if plan is None:
         per_segment = max(1, math.ceil(segments.SAMPLE_SIZE / ctx.segments))
         for s in mine:
@@ -61,10 +65,24 @@ def score_rfm(ctx: JobContext) -> None:
         if ctx.only_segment is not None:
             if not created:
                 return  # another worker created the plan: it dispatches this segment's write phase
-            others = [s for s in range(ctx.segments) if s != ctx.only_segment]
-            if others:
-                dispatch(ctx.job_id, others)
+            _dispatch_others(ctx)
     _write(ctx, plan)
+
+
+DISPATCHED_PHASE = "rfm-dispatched"
+
+
+def _dispatched(job_id: str) -> bool:
+    return bool(job_store.load_checkpoint(job_id, DISPATCHED_PHASE, 0).get("done"))
+
+
+def _dispatch_others(ctx: JobContext) -> None:
+    """Send the other segments their write phase, then mark it sent (a crash in between
+    sends them again on redelivery: a segment written twice finds its members unchanged)."""
+    others = [s for s in range(ctx.segments) if s != ctx.only_segment]
+    if others:
+        dispatch(ctx.job_id, others)
+    job_store.store_checkpoint(ctx.job_id, DISPATCHED_PHASE, 0, {"done": True, "segments": others})
 
 
 def _gather(ctx: JobContext, segment: int, sample_size: int) -> None:

@@ -326,3 +326,24 @@ def test_the_population_scores_the_same_fanned_out(api, monkeypatch):
     assert [seg[m]["touch"] for m in ("big", "lapsed", "small")] == ["high_touch", "tech_touch", "tech_touch"]
     report = api.get("/v1/admin/segments", role="admin").body
     assert report["segments"]["champions"] == 1 and report["f2_rate"] == pytest.approx(0.6667)
+
+
+def test_a_plan_creator_lost_before_it_sent_the_others_sends_them_on_redelivery(api, monkeypatch):
+    from chalicelib import clock
+    from chalicelib.jobs import framework, scoring
+
+    population(api)
+    job_id = framework.create("score-rfm", clock.parse_instant("2026-06-15T00:00:00Z"), "test", segments=3)["job_id"]
+    for s in (0, 1):
+        framework.execute(job_id, only_segment=s)  # gathered; waiting for segment 2
+
+    def lost(job, segs):
+        raise RuntimeError("the invocation ended")
+
+    monkeypatch.setattr(scoring, "dispatch", lost)
+    with pytest.raises(RuntimeError):
+        framework.execute(job_id, only_segment=2)  # created the plan, then died before sending
+    sent = run_fanned_out(job_id, 3, monkeypatch, order=[2])  # SQS delivers segment 2 again
+    assert sent == [[0, 1]] and framework.get_job(job_id)["status"] == "succeeded"
+    assert api.member("big")["segment"]["label"] == "champions"
+    assert api.get("/v1/admin/segments", role="admin").body["scored"] == 4
