@@ -353,6 +353,28 @@ def test_member_life(api):
                 w.debit(-points)
             assert (r.body["type"], r.body["points"], r.body["balance_after"]) == ("adjust", points, w.available)
 
+        # --- transfers (SPEC 2.15) --------------------------------------------------------------------
+        @rule(who=st.sampled_from(["main", "friend"]), points=st.integers(1, 1500))
+        def transfer(self, who, points):
+            sender = self.who[who]
+            recipient = self.friend if sender == self.main else self.main
+            self._tick()
+            transfer_id = f"{sender}-t{next(_ids)}"
+            body = {"transfer_id": transfer_id, "to_member_id": recipient, "points": points}
+            r = api.post(f"/v1/members/{sender}/transfers", body, now=self.iso())
+            ws, wr = self.wallets[sender], self.wallets[recipient]
+            if points > ws.available:
+                assert (r.status, r.error) == (422, "INSUFFICIENT_POINTS"), r.body
+                return
+            assert r.status == 201, r.body
+            for month, n in sorted(ws._take(points).items()):  # oldest first, each keeping its month
+                wr.credit(n, month)
+            ws.available -= points
+            assert r.body == {**body, "from_member_id": sender,
+                              "balance": {"available": ws.available, "pending": 0, "held": 0}}
+            again = api.post(f"/v1/members/{sender}/transfers", body, now=self.iso())
+            assert again.status == 200 and again.body == r.body  # SPEC 3: once per transfer_id
+
         # --- expiry ----------------------------------------------------------------------------------
         @rule(days=st.sampled_from([0, 20, 60, 200, 400]))
         def expire_points(self, days):
