@@ -69,16 +69,21 @@ def recalculate_tier(row: store.MemberRow, as_of: datetime) -> Optional[dict]:
 
 def expire_points(row: store.MemberRow, as_of: datetime) -> int:
     """`expire-points` for one member: one `expire` ledger entry for all lots past their date."""
-    months = program.settings().points_expiry_months
-    if months is None or Wallet.from_dict(row.state.get("wallet")).expire(as_of, months) == 0:
+    from chalicelib.domain import expiry  # the policy (SPEC 2.20): earned_month or last_activity
+
+    settings = program.settings()
+    months, policy = settings.points_expiry_months, settings.points_expiry_policy
+    if months is None or expiry.expire(Wallet.from_dict(row.state.get("wallet")), row.state, policy, months,
+                                       as_of) == 0:
         return 0
 
     def mutate(ch: Change) -> Optional[int]:
-        expired = ch.wallet.expire(as_of, months)
+        expired = expiry.expire(ch.wallet, ch.row.state, policy, months, as_of)
         if not expired:
             return None
-        ch.entry("expire", -expired, reference={}, actor=JOB_ACTOR, occurred_at=as_of,
-                 note=f"points earned before {month_of(as_of)} minus {months} months")
+        note = (f"no earning or spending for {months} months" if policy == expiry.LAST_ACTIVITY
+                else f"points earned before {month_of(as_of)} minus {months} months")
+        ch.entry("expire", -expired, reference={}, actor=JOB_ACTOR, occurred_at=as_of, note=note)
         return expired
 
     return _apply(row.member_id, row, mutate) or 0

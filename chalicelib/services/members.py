@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Optional
 
 from chalicelib import clock
-from chalicelib.domain import codes, events
+from chalicelib.domain import codes, events, expiry
 from chalicelib.domain.months import month_of
 from chalicelib.domain.tiers import qualifying_spend, tier_view
 from chalicelib.domain.wallet import Wallet
@@ -72,7 +72,9 @@ def view(row: store.MemberRow, now=None) -> dict:
             "held": wallet.held,
             "lifetime_earned": wallet.lifetime_earned,
             "lifetime_spent": wallet.lifetime_spent,
-            "expiring_soon": wallet.expiring_soon(now, settings.points_expiry_months, settings.expiry_warning_days),
+            "expiring_soon": expiry.expiring_soon({**row.state, "wallet": wallet.to_dict()},
+                                                  settings.points_expiry_policy, settings.points_expiry_months,
+                                                  now, settings.expiry_warning_days),
         },
         "tier": tier_view(row.state.get("tier", {}), spend, program.tiers()),
         "segment": row.state.get("segment"),

@@ -55,12 +55,13 @@ class Change:
     ops: list = field(default_factory=list)
     messages: list = field(default_factory=list)
     events: list = field(default_factory=list)  # domain events besides the ledger's own
+    lifetime_at_start: tuple = (0, 0)  # (earned, spent): did this change earn or spend?
 
     @classmethod
     def begin(cls, row: store.MemberRow, now: datetime) -> "Change":
         wallet = Wallet.from_dict(row.state.get("wallet"))
         wallet.mature(now)  # maturation happens on any write of the member
-        ch = cls(row, wallet, row.version)
+        ch = cls(row, wallet, row.version, lifetime_at_start=(wallet.lifetime_earned, wallet.lifetime_spent))
         ch.release_expired_holds(now)  # and so does the release of holds past their time
         return ch
 
@@ -97,6 +98,10 @@ class Change:
 
     def write_ops(self) -> list:
         self.row.state["wallet"] = self.wallet.to_dict()
+        earned, spent = self.lifetime_at_start
+        if self.wallet.lifetime_earned > earned or self.wallet.lifetime_spent > spent:
+            # the month of the last earning or spending: points_expiry_policy last_activity (SPEC 2.20)
+            self.row.state["last_activity_month"] = month_of(clock.now())
         ops = [store.save_op(self.row, self.expected_version)]
         ops += [store.ledger_op(self.row.member_id, seq, e) for seq, e in self.entries]
         ops += self.ops
@@ -162,16 +167,53 @@ class AccrualPlan:
 
 def _order_lines(body) -> tuple:
     if body.items:
-        return tuple(earning.Line(i.category, i.amount) for i in body.items)
+        return tuple(earning.Line(i.category, i.amount, i.sku, getattr(i, "brand", None)) for i in body.items)
     return (earning.Line(None, body.total_amount),)
+
+
+def _t(values) -> Optional[tuple]:
+    return tuple(values) if values else None
 
 
 def _promos(settings) -> list:
     return [earning.Promo(p.promotion_id, p.starts_at, p.ends_at,
                           Decimal(p.multiplier) if p.multiplier is not None else None,
-                          p.bonus_points, tuple(p.categories) if p.categories else None,
-                          tuple(p.tiers) if p.tiers else None, p.first_purchase_only, p.birthday_month_only)
+                          p.bonus_points, _t(p.categories), _t(p.tiers), p.first_purchase_only,
+                          p.birthday_month_only, skus=_t(p.skus), brands=_t(p.brands), channels=_t(p.channels),
+                          stores=_t(p.stores), min_order_amount=p.min_order_amount)
             for p in settings.promotions]
+
+
+def order_context(row: store.MemberRow, body, tier, occurred: datetime, first_purchase: bool) -> earning.OrderContext:
+    """The facts the earning rules judge an order by (the simulator builds the same)."""
+    birthday = row.profile.get("birthday")
+    return earning.OrderContext(
+        lines=_order_lines(body), occurred_at=occurred, tier_id=tier.tier_id, tier_multiplier=tier.multiplier,
+        first_purchase=first_purchase, birthday_month=int(birthday[:2]) if birthday else None,
+        channel=body.channel, store_id=getattr(body, "store_id", None), total_amount=body.total_amount)
+
+
+def earn_for(settings, ctx: earning.OrderContext, cash_share: Fraction = Fraction(1),
+             cap_room: Optional[int] = None) -> earning.Earning:
+    """An order's points under `settings` (today's, or a candidate's in the simulator)."""
+    return earning.points_for_order(
+        ctx, rate_points=settings.base_rate.points, rate_per_amount=settings.base_rate.per_amount,
+        category_multipliers=settings.category_multipliers, promotions=_promos(settings),
+        max_points_per_order=settings.max_points_per_order, cash_share=cash_share, cap_room=cap_room)
+
+
+def _cap_room(row: store.MemberRow, settings, now: datetime) -> Optional[int]:
+    caps = settings.earning_caps
+    return earning.cap_room(row.state.get("earned"), now.date().isoformat(), month_of(now),
+                            caps.per_member_per_day, caps.per_member_per_month)
+
+
+def _count_earned(row: store.MemberRow, now: datetime, points: int) -> None:
+    """Earning-cap counters, on the member item: its version condition in this write's own
+    transaction makes them exact under concurrent writes (docs/RULES.md)."""
+    if points > 0:
+        row.state["earned"] = earning.count_earned(row.state.get("earned"), now.date().isoformat(),
+                                                   month_of(now), points)
 
 
 def _check_currency(body, settings) -> None:
@@ -191,15 +233,10 @@ def _plan_accrual(row: store.MemberRow, wallet: Wallet, body, now: datetime, app
     occurred = body.occurred_at or now
     tier_state = row.state.setdefault("tier", {"tier_id": tiers[0].tier_id})
     tier = program.tier_by_id(tier_state.get("tier_id")) or tiers[0]
-    birthday = row.profile.get("birthday")
-    ctx = earning.OrderContext(
-        lines=_order_lines(body), occurred_at=occurred, tier_id=tier.tier_id, tier_multiplier=tier.multiplier,
-        first_purchase=int(row.state.get("orders", {}).get("count", 0)) == 0,
-        birthday_month=int(birthday[:2]) if birthday else None)
-    result = earning.points_for_order(
-        ctx, rate_points=settings.base_rate.points, rate_per_amount=settings.base_rate.per_amount,
-        category_multipliers=settings.category_multipliers, promotions=_promos(settings),
-        max_points_per_order=settings.max_points_per_order, cash_share=cash_share)
+    ctx = order_context(row, body, tier, occurred, int(row.state.get("orders", {}).get("count", 0)) == 0)
+    result = earn_for(settings, ctx, cash_share, _cap_room(row, settings, now))
+    if apply:
+        _count_earned(row, now, result.points)
     release_at = occurred + timedelta(days=settings.pending_days) if settings.pending_days else None
     pending = bool(release_at and release_at > now and result.points > 0)
     # Tier upgrade: on a copy unless applying, so a preview changes nothing.
@@ -315,7 +352,8 @@ def accrue(member_id: str, body, actor: str) -> tuple[int, dict]:
         order = OrderRecord.to_item(order_id=body.order_id, member_id=member_id, request_hash=req_hash,
                                     response=response, data={
             "total_amount": body.total_amount, "currency": body.currency, "occurred_at": clock.iso(occurred),
-            "month": month_of(occurred), "points": plan.points, "refunded_amount": 0, "reversed_points": 0, **paid_data})
+            "month": month_of(occurred), "points": plan.points, "refunded_amount": 0, "reversed_points": 0,
+            **_simulation_facts(body), **paid_data})
         uow = ch.unit_of_work()
         order_index = uow.add(tx.put_item(OrderRecord, order, OrderRecord.order_id.does_not_exist()),
                               anchor=OrderRecord)
@@ -334,6 +372,19 @@ def accrue(member_id: str, body, actor: str) -> tuple[int, dict]:
         return 201, response
 
     return retry(attempt)
+
+
+def _simulation_facts(body) -> dict:
+    """What the settings simulator needs to judge this order again (SPEC 4.5): its lines,
+    channel and store."""
+    out: dict = {}
+    if body.items:
+        out["lines"] = [[i.sku, i.category, getattr(i, "brand", None), i.amount] for i in body.items]
+    if body.channel:
+        out["channel"] = body.channel
+    if getattr(body, "store_id", None):
+        out["store_id"] = body.store_id
+    return out
 
 
 def _referral_bonus(ch: Change, first_purchase: bool, order_id: str, occurred: datetime,
@@ -505,11 +556,17 @@ def record_activity(member_id: str, body, actor: str) -> tuple[int, dict]:
         counts["total"] += 1
         days[day] = days.get(day, 0) + 1
         counts["days"] = dict(sorted(days.items())[-ACTIVITY_DAYS_KEPT:])
-        ch.wallet.earn(rule.points, month_of(occurred))
-        if rule.points:
-            ch.entry("activity", rule.points, reference={"activity_id": body.activity_id}, actor=actor,
+        # Earning caps (SPEC 2.20): the activity still counts, its points stop at the cap.
+        points = rule.points
+        room = _cap_room(ch.row, program.settings(), now)
+        if room is not None:
+            points = min(points, room)
+        _count_earned(ch.row, now, points)
+        ch.wallet.earn(points, month_of(occurred))
+        if points:
+            ch.entry("activity", points, reference={"activity_id": body.activity_id}, actor=actor,
                      occurred_at=occurred, note=body.type)
-        return {"activity_id": body.activity_id, "points_earned": rule.points, "balance": balance(ch.wallet)}
+        return {"activity_id": body.activity_id, "points_earned": points, "balance": balance(ch.wallet)}
 
     return _idempotent_member_op(f"activity#{body.activity_id}", member_id, req_hash, build, actor)
 
