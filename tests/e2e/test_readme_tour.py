@@ -1,0 +1,59 @@
+"""The README's tour runs by copy and paste (issue 15): every `sh` block of its example
+sections, in order, in one bash session against the real local server, as a newcomer would
+paste them. No answer is a 5xx, every block exits 0 (pipefail: a `jq` that cannot parse
+fails it), and the values the text promises are the ones that come back."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# README sections whose blocks are run, in this order (each up to the next "## " heading).
+SECTIONS = ("## A tour of the API",)
+
+
+def blocks_of(readme: str, heading: str) -> list[str]:
+    start = readme.index(heading)
+    nxt = readme.find("\n## ", start + len(heading))
+    part = readme[start:nxt if nxt != -1 else None]
+    return re.findall(r"```sh\n(.*?)```", part, re.S)
+
+
+@pytest.mark.skipif(not (shutil.which("curl") and shutil.which("jq")), reason="the tour needs curl and jq")
+def test_the_readme_tour_runs_by_copy_and_paste(live_server, tmp_path):
+    readme = (ROOT / "README.md").read_text()
+    port = live_server["base"].rsplit(":", 1)[1]
+    emulator_port = live_server["emulator"].rsplit(":", 1)[1]
+    script = ["set -euo pipefail",
+              # every curl reports its status on stderr, whatever the block does with stdout
+              "curl() { command curl -w '%{stderr}HTTP %{http_code}\\n' \"$@\"; }"]
+    for heading in SECTIONS:
+        for block in blocks_of(readme, heading):
+            block = (block.replace("127.0.0.1:8000", f"127.0.0.1:{port}")
+                     .replace("127.0.0.1:4566", f"127.0.0.1:{emulator_port}")
+                     .replace(".venv/bin/python", sys.executable))
+            script += [f"echo '--- block {len(script)}'", block]
+    env = {k: v for k, v in os.environ.items() if k not in ("AWS_ENDPOINT_URL", "LOYALTY_JWT_SECRET")}
+    env.update(LOYALTY_STAGE="local", LOYALTY_EMULATOR_PORT=emulator_port)
+    run = subprocess.run(["bash", "-c", "\n".join(script)], cwd=ROOT, env=env, capture_output=True, text=True,
+                         timeout=300)
+    out, err = run.stdout, run.stderr
+    assert run.returncode == 0, f"exit {run.returncode}\n--- stdout\n{out[-3000:]}\n--- stderr\n{err[-3000:]}"
+    statuses = [int(s) for s in re.findall(r"^HTTP (\d{3})$", err, re.M)]
+    assert len(statuses) >= 25 and not [s for s in statuses if s >= 500], statuses
+    # what the tour's text promises
+    assert '"points_earned": 128' in out  # ¥12,800 at 1 point per ¥100
+    assert "replay: 200" in out
+    assert re.search(r"^voucher: [A-Z0-9-]{8,}$", out, re.M), out
+    assert '"status": "used"' in out
+    assert '"status":"succeeded"' in out  # the job ran
+    assert '"code":"VALIDATION_ERROR"' in out and '"code":"NOT_FOUND"' in out and '"code":"METHOD_NOT_ALLOWED"' in out
+    assert "email spring_news -> m-1001 Hanako" in out  # the consumer read the campaign's message
+    assert "null" not in re.findall(r"^voucher: (.*)$", out, re.M)
