@@ -347,3 +347,17 @@ def test_a_plan_creator_lost_before_it_sent_the_others_sends_them_on_redelivery(
     assert sent == [[0, 1]] and framework.get_job(job_id)["status"] == "succeeded"
     assert api.member("big")["segment"]["label"] == "champions"
     assert api.get("/v1/admin/segments", role="admin").body["scored"] == 4
+
+
+def test_a_program_without_members_scores_nothing_fanned_out(api, monkeypatch):
+    from chalicelib import clock
+    from chalicelib.jobs import framework
+    from chalicelib.services import segments
+
+    job_id = framework.create("score-rfm", clock.parse_instant("2026-06-15T00:00:00Z"), "test", segments=4)["job_id"]
+    assert run_fanned_out(job_id, 4, monkeypatch) == [[0, 1, 2]]
+    assert framework.get_job(job_id)["status"] == "succeeded"
+    plan = segments.load_plan(job_id)
+    assert plan.population == 0 and plan.model.kind == "fallback" and plan.high_until is None
+    report = api.get("/v1/admin/segments", role="admin").body
+    assert report["as_of"] == "2026-06-15T00:00:00Z" and report["scored"] == 0 and report["f2_rate"] == 0.0
