@@ -173,7 +173,7 @@ def voucher_moves(source_id: str, survivor_id: str) -> list:
 def wallet_moves(source_id: str, survivor_id: str) -> list:
     """Coupon-wallet rows of the source re-keyed to the survivor (delete + put), for
     campaigns the survivor has no row of (its own row wins: one code per campaign)."""
-    from chalicelib.store.coupons import WalletRecord
+    from chalicelib.store.coupons import CodeRecord, WalletRecord
 
     theirs = {w.campaign_id for w in WalletRecord.query(survivor_id)}
     out = []
@@ -182,9 +182,24 @@ def wallet_moves(source_id: str, survivor_id: str) -> list:
             continue
         moved = WalletRecord(survivor_id, w.campaign_id, code=w.code, issued_at=w.issued_at, issued_sk=w.issued_sk,
                              uses=w.uses, redeemed=w.redeemed)
-        out.append([tx.delete(WalletRecord(source_id, w.campaign_id), WalletRecord.member_id.exists()),
-                    tx.put(moved, WalletRecord.member_id.does_not_exist())])
+        group = [tx.delete(WalletRecord(source_id, w.campaign_id), WalletRecord.member_id.exists()),
+                 tx.put(moved, WalletRecord.member_id.does_not_exist())]
+        code = _unique_code(CodeRecord, w.code, source_id)
+        if code is not None:  # a unique code names its holder: it is the survivor's to redeem now
+            group.append(tx.update(CodeRecord(code.code, campaign_id=code.campaign_id),
+                                   [CodeRecord.member_id.set(survivor_id)], CodeRecord.member_id == source_id))
+        out.append(group)
     return out
+
+
+def _unique_code(model, code: Optional[str], member_id: str):
+    if not code:
+        return None
+    try:
+        rec = model.get(code, consistent_read=True)
+    except model.DoesNotExist:
+        return None
+    return rec if rec.kind == "unique" and rec.member_id == member_id else None
 
 
 def _flatten(groups: list) -> list:

@@ -166,6 +166,12 @@ class TestMerge:
         assert merge(api, "sv6", "so6").status == 200
         assert [c["code"] for c in api.get("/v1/members/sv6/coupons").body["items"]] == [code]
         assert api.get("/v1/members/so6/coupons").body["items"] == []
+        # the unique code is the survivor's to redeem now (and only once: its per-member use moved with it)
+        order = {"total_amount": 5000}
+        r = api.post("/v1/coupons/redeem", {"code": code, "member_id": "sv6", "order_id": "sv6-c1", "order": order})
+        assert r.status == 201 and r.body["discount_amount"] == 500, r.body
+        r = api.post("/v1/coupons/redeem", {"code": code, "member_id": "sv6", "order_id": "sv6-c2", "order": order})
+        assert r.status == 422, r.body
 
     def test_new_earning_or_spending_on_the_source_is_member_inactive(self, api):
         reward(api, "mg-mug")
