@@ -17,7 +17,7 @@ from typing import Callable, Optional
 
 from chalicelib import clock, messaging, observability
 from chalicelib.domain.hashing import canonical_hash
-from chalicelib.domain import earning, events, order_stats
+from chalicelib.domain import earning, events
 from chalicelib.domain.months import month_of
 from chalicelib.domain.tiers import apply_upgrade, prune_buckets, qualifying_spend
 from chalicelib.domain.wallet import Wallet, slice_lots
@@ -329,9 +329,9 @@ def accrue(member_id: str, body, actor: str) -> tuple[int, dict]:
         months = dict(orders.get("months") or {})
         months[month] = int(months.get(month, 0)) + 1
         orders["months"] = prune_buckets(months, month_of(now), 13)
-        # `recent` in epoch seconds (domain/order_stats.py): the item's largest list, rewritten each time
-        orders["recent"] = order_stats.with_order(orders.get("recent", []), occurred,
-                                                  now - timedelta(days=RECENT_ORDER_DAYS), RECENT_ORDERS)
+        horizon = clock.iso(now - timedelta(days=RECENT_ORDER_DAYS))
+        orders["recent"] = sorted([d for d in orders.get("recent", []) if d >= horizon]
+                                  + [clock.iso(occurred)])[-RECENT_ORDERS:]
         if plan.points:
             ch.entry("earn", plan.points, reference={"order_id": body.order_id}, actor=actor,
                      occurred_at=occurred, note="pending" if plan.pending else None)
