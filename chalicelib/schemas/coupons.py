@@ -177,6 +177,7 @@ class Stats(_Out):
     redeemed: int
     redemption_rate: float
     discount_total: int = 0
+    revenue: Optional[int] = None  # SPEC 2.18: net total of the redeemed orders, once measured (docs/UPLIFT.md)
 
 
 class Campaign(_Out):

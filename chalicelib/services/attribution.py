@@ -25,6 +25,16 @@ MEASURED_DAYS = 35
 MAX_RANGE_DAYS = 400
 GROUPS = ("treatment", "control")
 _KEY = "u|"  # count keys: u|{source}|{day}|{group}|{members|converters|revenue}
+_COUPON = "c|"  # c|{coupon campaign}|{orders|revenue}
+
+
+def _order(order_id: str) -> Optional[dict]:
+    from chalicelib.store.models import OrderRecord
+
+    try:
+        return dict(OrderRecord.get(order_id, consistent_read=True).data or {})
+    except OrderRecord.DoesNotExist:
+        return None
 
 
 def _window(ctx_as_of: datetime, days: int) -> tuple[str, str]:
@@ -97,7 +107,30 @@ def measure(ctx) -> None:
 
     ctx.scan(store.ExposureRecord, tally, phase="tally")
 
-    # 4. the results of each (source, day) measured, then the measurement itself
+    # 4. coupon campaigns: the net total of the orders that redeemed their codes (SPEC 2.18)
+    from chalicelib.store.coupons import RedemptionRecord
+
+    def coupon(red) -> Optional[dict]:
+        data = dict(red.data or {})
+        if red.status != "redeemed" or str(data.get("redeemed_at") or "") > as_of_iso:
+            return None
+        order = _order(red.order_id)
+        if order is not None:
+            net = max(int(order.get("total_amount", 0)) - int(order.get("refunded_amount", 0)), 0)
+        else:  # no accrual recorded for the order (yet): the total the redemption was made for
+            net = int(data.get("order_total") or 0)
+        return {f"{_COUPON}{red.campaign_id}|orders": 1, f"{_COUPON}{red.campaign_id}|revenue": net}
+
+    ctx.scan(RedemptionRecord, coupon, phase="coupons", filter_condition=RedemptionRecord.status == "redeemed")
+    for key in [k for k in ctx.counts if k.startswith(_COUPON) and k.endswith("|revenue")]:
+        campaign_id = key[len(_COUPON):-len("|revenue")]
+        orders = int(ctx.counts.pop(f"{_COUPON}{campaign_id}|orders", 0))
+        store.save_result(f"coupon:{campaign_id}", store.ALL_DAYS,
+                          {"revenue": int(ctx.counts.pop(key)), "orders": orders, "as_of": as_of_iso,
+                           "job_id": ctx.job_id})
+        ctx.counts["coupon_campaigns"] += 1
+
+    # 5. the results of each (source, day) measured, then the measurement itself
     by_day: dict = defaultdict(lambda: {g: {"members": 0, "converters": 0, "revenue": 0} for g in GROUPS})
     for key in [k for k in ctx.counts if k.startswith(_KEY)]:
         source, day, group, field = key[len(_KEY):].rsplit("|", 3)
@@ -179,3 +212,15 @@ def automation_results(name: str, query: dict) -> dict:
                                fields=[{"field": "query.from", "message": "range too long"}])
     rows = store.results(name, first.isoformat(), to.isoformat())
     return _report(rows, meta)
+
+
+def with_coupon_revenue(views: list[dict]) -> list[dict]:
+    """Coupon campaign views with `stats.revenue`: the net total (refunds deducted) of the
+    orders that redeemed their codes, as of the last measure-campaigns job; the stats have
+    no `revenue` before the first measurement."""
+    if not views or store.meta() is None:
+        return views
+    revenue = store.coupon_revenue([v["campaign_id"] for v in views])
+    for v in views:
+        v["stats"] = {**v["stats"], "revenue": int(revenue.get(v["campaign_id"], 0))}
+    return views

@@ -234,14 +234,21 @@ def create(body, actor: str) -> dict:
 
 def get(campaign_id: str) -> dict:
     camp = require(campaign_id)
-    return view(camp, store.shard_totals({campaign_id: camp.shards})[campaign_id])
+    return _with_revenue([view(camp, store.shard_totals({campaign_id: camp.shards})[campaign_id])])[0]
 
 
 def list_campaigns(limit: int, cursor: Optional[dict]) -> tuple[list[dict], Optional[dict]]:
     recs, last = store.campaigns_page(limit, cursor)
     camps = [Campaign.from_record(r) for r in recs if r.data is not None]
     totals = store.shard_totals({c.campaign_id: c.shards for c in camps}) if camps else {}
-    return [view(c, totals[c.campaign_id]) for c in camps], last
+    return _with_revenue([view(c, totals[c.campaign_id]) for c in camps]), last
+
+
+def _with_revenue(views: list[dict]) -> list[dict]:
+    """SPEC 2.18: stats gain `revenue` once measure-campaigns has run (docs/UPLIFT.md)."""
+    from chalicelib.services import attribution
+
+    return attribution.with_coupon_revenue(views)
 
 
 def patch(campaign_id: str, body, actor: str) -> dict:

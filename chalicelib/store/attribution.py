@@ -11,8 +11,9 @@
                     (total − refunded) and time, for an order inside the attribution window.
                     Rewritten by every measurement (refunds change the net).
 - uplift-results:   source / day → the measured counts of the exposures of that day
-                    (treatment and control: members, converters, revenue); `#measure` /
-                    `latest` → the last measurement (as_of, attribution_days, job_id).
+                    (treatment and control: members, converters, revenue); `coupon:{id}` /
+                    `all` → a coupon campaign's redeemed orders and their net revenue;
+                    `#measure` / `latest` → the last measurement (as_of, attribution_days).
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from chalicelib.store.base import Record
 
 EXPOSURE_TTL = timedelta(days=400)
 META_SOURCE, META_DAY = "#measure", "latest"
+ALL_DAYS = "all"  # the day of a coupon campaign's row (`coupon:{campaign_id}`)
 
 
 class ExposureBatchRecord(Record):
@@ -138,6 +140,16 @@ def results(source: str, first_day: Optional[str] = None, last_day: Optional[str
     if first_day and last_day:
         cond = UpliftResultRecord.day.between(first_day, last_day)
     return [dict(r.data) for r in UpliftResultRecord.query(source, cond, consistent_read=True)]
+
+
+def coupon_revenue(campaign_ids: list[str]) -> dict[str, int]:
+    """Coupon campaign id → the measured revenue of its redeemed orders (BatchGetItem)."""
+    keys = [(f"coupon:{c}", ALL_DAYS) for c in dict.fromkeys(campaign_ids)]
+    out: dict[str, int] = {}
+    for i in range(0, len(keys), 100):
+        for rec in UpliftResultRecord.batch_get(keys[i:i + 100], consistent_read=True):
+            out[rec.source.split(":", 1)[1]] = int((rec.data or {}).get("revenue", 0))
+    return out
 
 
 def save_meta(data: dict) -> None:

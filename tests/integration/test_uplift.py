@@ -210,3 +210,26 @@ class TestAutomationOverSeveralDays:
         # other automations: measured, nobody
         empty = _results(api, "/v1/admin/automations/birthday/results").body
         assert empty["treatment"]["members"] == 0 and empty["uplift"]["conversion_rate_diff"] is None
+
+
+class TestCouponRevenue:
+    def test_revenue_of_the_orders_that_redeemed_codes(self, api):
+        from tests.integration.test_coupons import C, campaign, create, redeem, rollback
+
+        now = "2026-01-10T00:00:00Z"
+        create(api, campaign("c1"))
+        for m in ("m1", "m2", "m3"):
+            enrol_at(api, m, "2026-01-02T00:00:00Z")
+        _order(api, "m1", "o1", 10000, "2026-01-10T00:00:00Z")
+        assert redeem(api, "WINTER10", "m1", "o1", total=10000, now=now).status == 201
+        _refund(api, "m1", "o1", 3000, "2026-01-11T00:00:00Z")  # net 7000
+        assert redeem(api, "WINTER10", "m2", "o2", total=8000, now=now).status == 201  # no accrual: its total
+        r = redeem(api, "WINTER10", "m3", "o3", total=5000, now=now)
+        assert rollback(api, r.body["coupon_redemption_id"]).status == 200  # rolled back: not counted
+        assert "revenue" not in api.get(f"{C}/c1", role="admin").body["stats"]  # before any measurement
+
+        done = job(api, "measure-campaigns", "2026-01-20T00:00:00Z")
+        assert done["counts"]["coupon_campaigns"] == 1
+        assert api.get(f"{C}/c1", role="admin").body["stats"]["revenue"] == 15000
+        listed = {c["campaign_id"]: c for c in api.get(C, role="admin").body["items"]}
+        assert listed["c1"]["stats"]["revenue"] == 15000
