@@ -82,6 +82,8 @@ REQUEST_EXAMPLES: dict[str, Any] = {
         {"tier_id": "silver", "name": "Silver", "threshold": 50000, "multiplier": "1.25",
          "benefits": ["free shipping"]}]},
     "jobs.JobRequest": {"job": "recalculate-tiers", "as_of": "2026-03-01"},
+    "transfers.TransferRequest": {"transfer_id": "tr-1", "to_member_id": "m-2002", "points": 300},
+    "transfers.MergeRequest": {"merge_id": "mg-1", "source_member_id": "m-1001-dup"},
     "data.ExportRequest": {"export_id": "ledger-2026-03", "kind": "ledger", "from": "2026-03-01T00:00:00Z",
                            "to": "2026-04-01T00:00:00Z"},
     "data.ImportRequest": {"import_id": "migration-1", "rows": [
