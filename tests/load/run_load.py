@@ -7,11 +7,17 @@ member directly in the emulator and prints a JSON report. Exit status 1 on any 5
 a broken invariant.
 
     .venv/bin/python -m tests.load.run_load --clients 16 --seconds 120
+
+`--rounds R --floor-seconds F` (the bench's `load` figure, `bench/load.py`) splits the time
+into R rounds alternating with F seconds in all of a floor: the same clients calling
+`GET /v1/health`; the report then carries per-round requests/s of both and p50/p95/p99
+latency over every request.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import random
 import signal
@@ -50,11 +56,22 @@ def start_server(port: int, emulator_port: int) -> subprocess.Popen:
     raise RuntimeError("server did not start")
 
 
+def _percentiles(v: list) -> dict:
+    """n, p50, p95, p99 of latencies (ms; nearest rank)."""
+    s = sorted(v)
+    rank = lambda q: s[max(0, math.ceil(len(s) * q) - 1)]  # noqa: E731
+    return {"n": len(s), "p50": round(statistics.median(s), 1), "p95": round(rank(0.95), 1),
+            "p99": round(rank(0.99), 1)} if s else {"n": 0}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--clients", type=int, default=16)
     ap.add_argument("--seconds", type=float, default=120)
     ap.add_argument("--members", type=int, default=50)
+    ap.add_argument("--rounds", type=int, default=1, help="split the time into rounds (alternating with the floor)")
+    ap.add_argument("--floor-seconds", type=float, default=0,
+                    help="time of a floor load in all: the same clients calling GET /v1/health, alternating")
     args = ap.parse_args(argv)
     port, emu = free_port(), free_port()
     os.environ["LOYALTY_STAGE"] = "local"
@@ -70,7 +87,9 @@ def main(argv=None) -> int:
         members = [f"load-{i:04d}" for i in range(args.members)]
         for m in members:
             requests.post(f"{base}/members", headers=svc, json={"member_id": m})
-        stop = time.time() + args.seconds
+        stop = {"at": 0.0}
+        rngs = [random.Random(n) for n in range(args.clients)]
+        sessions = [requests.Session() for _ in range(args.clients)]
         stats: dict = defaultdict(list)
         statuses: Counter = Counter()
         errors: Counter = Counter()
@@ -78,9 +97,8 @@ def main(argv=None) -> int:
         orders: dict = defaultdict(list)
 
         def client(n: int) -> None:
-            rng = random.Random(n)
-            session = requests.Session()
-            while time.time() < stop:
+            rng, session = rngs[n], sessions[n]
+            while time.time() < stop["at"]:
                 m = rng.choice(members)
                 op = rng.choices(["accrue", "replay", "refund", "activity", "redeem", "read", "ledger"],
                                  [30, 5, 8, 7, 5, 35, 10])[0]
@@ -122,13 +140,44 @@ def main(argv=None) -> int:
                     if r.status_code >= 400:
                         errors[f"{op}:{r.status_code}:{r.json().get('error', {}).get('code')}"] += 1
 
-        threads = [threading.Thread(target=client, args=(i,)) for i in range(args.clients)]
-        started = time.time()
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        elapsed = time.time() - started
+        floor_ms: list = []
+        floor_statuses: Counter = Counter()
+
+        def floor_client(n: int) -> None:
+            # the floor: the same server, clients and connections, the cheapest route (no token, no store)
+            while time.time() < stop["at"]:
+                t = time.perf_counter()
+                r = sessions[n].get(f"{base}/health", timeout=30)
+                with lock:
+                    floor_ms.append((time.perf_counter() - t) * 1000)
+                    floor_statuses[r.status_code] += 1
+
+        def phase(target, seconds: float) -> tuple[float, int]:
+            before = sum(statuses.values()) if target is client else len(floor_ms)
+            threads = [threading.Thread(target=target, args=(i,)) for i in range(args.clients)]
+            t0 = time.time()
+            stop["at"] = t0 + seconds
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            done = (sum(statuses.values()) if target is client else len(floor_ms)) - before
+            return time.time() - t0, done
+
+        rounds = max(1, args.rounds)
+        elapsed, round_rps, floor_rps, floor_elapsed = 0.0, [], [], 0.0
+        for r in range(rounds):
+            plan = [(client, args.seconds / rounds)]
+            if args.floor_seconds:
+                plan.append((floor_client, args.floor_seconds / rounds))
+            for target, seconds in (plan if r % 2 == 0 else plan[::-1]):
+                took, done = phase(target, seconds)
+                if target is client:
+                    elapsed += took
+                    round_rps.append(round(done / took, 1))
+                else:
+                    floor_elapsed += took
+                    floor_rps.append(round(done / took, 1))
 
         # The invariant, checked in the emulator itself.
         os.environ["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{emu}"
@@ -143,7 +192,7 @@ def main(argv=None) -> int:
         for m in members:
             row = store.get(m)
             w = Wallet.from_dict(row.state["wallet"])
-            if store.ledger_sum(m) != w.available + w.pending or sum(w.lots.values()) != max(w.available, 0):
+            if store.ledger_sum(m) != w.balance or sum(w.lots.values()) != max(w.available, 0):  # + held
                 broken.append(m)
         total = sum(statuses.values())
         report = {
@@ -153,10 +202,16 @@ def main(argv=None) -> int:
             "errors": dict(errors.most_common()),
             "server_errors": sum(v for k, v in statuses.items() if k >= 500 and k != 503),
             "retry_later_503": statuses.get(503, 0),
-            "latency_ms": {op: {"n": len(v), "p50": round(statistics.median(v), 1),
-                                "p95": round(sorted(v)[int(len(v) * 0.95) - 1], 1)} for op, v in stats.items() if v},
+            "latency_ms": {op: _percentiles(v) for op, v in stats.items() if v},
+            "latency_all_ms": _percentiles([x for v in stats.values() for x in v]),
             "members_checked": len(members), "invariant_broken": broken,
+            "rounds_requests_per_second": round_rps,
         }
+        if args.floor_seconds:
+            report["floor"] = {"route": "GET /v1/health", "seconds": round(floor_elapsed, 1),
+                               "requests": len(floor_ms), "rounds_requests_per_second": floor_rps,
+                               "status_counts": dict(sorted(floor_statuses.items())),
+                               "latency_all_ms": _percentiles(floor_ms)}
         print(json.dumps(report, indent=2))
         return 1 if report["server_errors"] or broken else 0
     finally:

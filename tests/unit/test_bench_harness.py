@@ -81,7 +81,7 @@ def test_a_cancelled_transaction_leaves_every_item_as_it_was(ddb):
 
 def test_results_json_keeps_exactly_the_spec_fields():
     results = {
-        "cold_import_ratio": entry(120.0, 100.0, 1.2, "<= 1.2", "ms", runs=[1, 2]),
+        "cold_import_ratio": entry(108.0, 100.0, 1.08, "<= 1.1", "ms", runs=[1, 2]),
         "accrual_ratio": entry(80.0, 100.0, 0.8, ">= 0.85", "accruals/s"),
     }
     public, details = report.split(results)
@@ -129,3 +129,97 @@ def test_recalculate_tiers_sends_its_messages_ten_per_batch(api):
         msgs += [json.loads(m["Body"]) for m in batch]
     assert sorted(m["member_id"] for m in msgs) == sorted(f"t{n}" for n in range(12))
     assert {m["variables"]["tier"] for m in msgs} == {"bronze"}
+
+
+# --- issue 23: item growth, cost per million, load, the report --------------------------
+
+def test_item_size_follows_dynamodb_s_rules_and_write_units_step_per_started_kb():
+    from bench.item_growth import item_size, write_units
+
+    # names count; a string is its UTF-8 bytes; a number ~1 byte per 2 significant digits + 1
+    assert item_size({"id": {"S": "abc"}}) == 2 + 3
+    assert item_size({"k": {"S": "さ"}}) == 1 + 3
+    assert item_size({"n": {"N": "12345"}}) == 1 + 4
+    assert item_size({"n": {"N": "1000"}}) == 1 + 2  # trailing zeros are not significant
+    assert item_size({"m": {"M": {"a": {"N": "1"}}}}) == 1 + 3 + (1 + 2 + 1)
+    assert (write_units(1), write_units(1024), write_units(1025), write_units(2048), write_units(2049)) == (2, 2, 4, 4, 6)
+
+
+def test_a_put_replacing_a_larger_item_bills_the_larger_one():
+    from bench import item_growth
+
+    item_growth._KEYS["t"] = ["k"]
+    big = {"k": {"S": "a"}, "blob": {"S": "x" * 1500}}
+    ops = [{"Put": {"TableName": "t", "Item": {"k": {"S": "a"}, "v": {"N": "1"}}}},
+           {"Put": {"TableName": "t", "Item": {"k": {"S": "new"}}}},
+           {"ConditionCheck": {"TableName": "t", "Key": {"k": {"S": "a"}}, "ConditionExpression": "attribute_exists(k)"}}]
+    units = item_growth.transaction_units(ops, lambda table, key: big if key == {"k": {"S": "a"}} else None)
+    assert [u["wru"] for u in units] == [4, 2, 4]
+    assert units[0]["bytes"] == item_growth.item_size(big) == 1 + 1 + 4 + 1500
+
+
+def test_dollars_per_million_add_up_from_the_price_table():
+    from bench import cost, prices
+
+    p = prices.PRICES
+    got = cost.per_million(9.2, 1024, rru=1, wru=10)
+    lam = 0.010 * 1.0 * p["lambda_per_gb_second"] * 1e6  # billed per started ms: 10 ms at 1 GB
+    assert got["lambda_duration"] == round(lam, 4)
+    assert got["total"] == round(p["apigw_rest_per_million_requests"] + p["lambda_per_million_requests"] + lam
+                                 + 1 * p["dynamodb_per_million_rru"] + 10 * p["dynamodb_per_million_wru"], 3)
+    assert got["dynamodb_writes"] == 6.25 and got["api_gateway"] == 3.5
+    half = cost.per_million(9.2, 512, rru=1, wru=10)
+    assert half["lambda_duration"] == round(lam / 2, 4)
+    assert prices.table()["taken"] and prices.table()["region"] == "us-east-1"
+    assert cost.lambda_memory_mb("prod") == json.load(open(".chalice/config.json"))["stages"]["prod"]["lambda_memory_size"]
+
+
+def test_the_load_figure_counts_every_5xx_and_a_broken_invariant(monkeypatch):
+    from bench import load
+
+    fake = {"status_counts": {"200": 90, "201": 40, "503": 2}, "rounds_requests_per_second": [100.0, 120.0, 110.0],
+              "floor": {"route": "GET /v1/health", "rounds_requests_per_second": [200.0, 220.0],
+                        "latency_all_ms": {"p50": 40.0, "p99": 50.0}},
+              "latency_all_ms": {"n": 132, "p50": 60.0, "p95": 80.0, "p99": 95.0}, "invariant_broken": ["m1"],
+              "members_checked": 50, "seconds": 20.0, "requests": 132, "errors": {}, "latency_ms": {}}
+    monkeypatch.setattr(load, "run", lambda *a, **k: fake)
+    e = load.measure()
+    assert e["value"]["5xx"] == 2 and e["value"]["invariant_broken"] == 1
+    assert e["value"]["requests_per_second"] == 110.0 and e["floor"]["requests_per_second"] == 210.0
+    assert e["ratio"] == round(110 / 210, 3) and not load.met(e)
+    public, _ = report.split({"load": e})
+    assert report.verdicts(public) == {"load": False}
+
+
+def test_the_report_renders_and_plots_every_new_figure(tmp_path):
+    from bench.common import entry as e_
+
+    growth = e_({"member_item_bytes": 1903, "accrual_wru": 10}, {"member_item_bytes": 851, "accrual_wru": 8},
+                {"member_item_bytes": 2.236, "accrual_wru": 1.25},
+                {"member_item_bytes": "heavy <= 4096", "accrual_wru": "heavy / new <= 1.25"}, "bytes",
+                days=730, heavy_members=2, rounds=5, build_seconds=9.0, heavy_handler_ms=[6.0, 6.5],
+                new_handler_ms=[6.1, 6.2], heavy_state_bytes={"orders.recent": 480},
+                new_transaction=[{"table": "loyalty-local-members", "kind": "Put", "bytes": 851, "wru": 2}],
+                heavy_transaction=[{"table": "loyalty-local-members", "kind": "Put", "bytes": 1903, "wru": 4}])
+    parts = {"total": 9.0, "api_gateway": 3.5, "lambda_requests": 0.2, "lambda_duration": 0.1, "dynamodb_reads": 0.125,
+             "dynamodb_writes": 5.0}
+    from bench import prices
+
+    cost = e_({"accrual_new_member": 9.0}, {"accrual_new_member": 8.9}, {"accrual_new_member": 1.011}, "reported",
+              "USD", prices=prices.table(), lambda_memory_mb=1024, lambda_memory_stage="prod",
+              handler_ms={"accrual": 7.0, "read": 3.0, "accrual_calls": 6.0, "read_calls": 2.5, "accrual_floor": 6.5,
+                          "read_floor": 2.8},
+              handler_runs_ms={"accrual": [7.0, 7.2], "read": [3.0, 3.1]}, breakdown={"accrual_new_member": parts},
+              after_commit_per_accrual={"outbox_delete": 0.625, "eventbridge_event": 1.0})
+    results = {"item_growth": growth, "cost_per_million": cost,
+               "score_rfm": {"value": {"10000": 900.0}, "floor": {"10000": 1000.0}, "ratio": 0.9, "goal": "x", "unit": "m/s"}}
+    meta = {"finished_at": "now", "machine": "here", "seconds": 1.0}
+    verdicts = report.write(results, str(tmp_path), meta)
+    assert verdicts == {"item_growth": True, "cost_per_million": None}
+    text = (tmp_path / "RESULTS.md").read_text()
+    assert "| `item_growth` write units of one accrual | 10 | 8 | 1.25 |" in text
+    assert "| `cost_per_million` accrual new member | $9.00 | $8.90 (bare calls) |" in text
+    assert "| `score_rfm` |" in text  # another module's figure gets its row and plot
+    for name in ("plot_item_growth.png", "plot_cost.png", "plot_score_rfm.png"):
+        assert (tmp_path / name).stat().st_size > 1000 and f"]({name})" in text
+    assert set(json.loads((tmp_path / "results.json").read_text())) == {"item_growth", "cost_per_million"}
