@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
 from typing import Iterable, Mapping, Optional
 
+from chalicelib.domain import expiry
 from chalicelib.domain.months import add_months
 
 PERIOD_MONTHS = 12  # issued / redeemed / expired cover the 12 months before as_of
@@ -51,25 +52,15 @@ def expiring_schedule(lots: Mapping[str, int], policy: ExpiryPolicy,
                       member_state: Optional[Mapping] = None) -> dict[str, int]:
     """Points by the month at whose end they expire, for `lots` (earning month → points).
 
-    The one place the report asks when points expire. Where the program's expiry module
-    (`domain/expiry.py`, shared with the expire-points job and member reads) is present,
-    its schedule is used, so the report and the job cannot disagree."""
+    The one place the report asks when points expire: it is the program's expiry schedule
+    (`domain/expiry.py`, shared with the expire-points job and member reads), given the
+    available lots and the lots held points came from, so the report and the job cannot
+    disagree, whatever the policy."""
     lots = {m: int(n) for m, n in lots.items() if int(n) > 0}
     if policy.months is None or not lots:
         return {}
-    try:
-        from chalicelib.domain import expiry
-    except ImportError:  # pragma: no cover - before the policies module existed
-        expiry = None
-    if expiry is not None and hasattr(expiry, "expiring_by_month"):
-        state = {**(member_state or {}), "wallet": {"lots": lots}}
-        return dict(expiry.expiring_by_month(state, policy.kind, policy.months))
-    if policy.kind != "earned_month":
-        raise ValueError(f"unknown points expiry policy {policy.kind!r}")
-    out: Counter = Counter()
-    for month, points in lots.items():
-        out[add_months(month, policy.months)] += points
-    return dict(out)
+    state = {**(member_state or {}), "wallet": {"lots": lots}}
+    return dict(expiry.expiring_by_month(state, policy.kind, policy.months))
 
 
 # --- one member --------------------------------------------------------------------

@@ -142,6 +142,18 @@ def test_expiry_disabled_leaves_nothing_expiring(api):
     assert (report["outstanding"]["available"], report["expiring_by_month"]) == (70, [])
 
 
+def test_the_programs_expiry_policy_decides_the_expiry_months(api):
+    api.settings(points_expiry_policy="last_activity")
+    api.enrol("la1")
+    _ok(api.adjust("la1", 100, now="2026-01-10T00:00:00Z"))
+    _ok(api.adjust("la1", 50, now="2026-03-05T00:00:00Z"))
+    _ok(api.post("/v1/admin/jobs", {"job": "report-liability", "as_of": AS_OF}, role="admin"), 202)
+    report = api.get(R, role="admin").body
+    # every point waits for the last activity (2026-03) + 12 months, as expire-points would
+    assert (report["points_expiry_policy"], report["expiring_by_month"]) == (
+        "last_activity", [{"month": "2027-03", "points": 150}])
+
+
 def test_fanned_out_segments_store_the_report_once_the_last_one_is_done(api):
     from chalicelib.jobs import framework
 

@@ -42,6 +42,13 @@ class TestMemberPosition:
         out = L.member_position({"available": 10, "lots": {"2026-01": 10}}, L.ExpiryPolicy(None))
         assert not [k for k in out if k.startswith(L.EXPIRING_PREFIX)]
 
+    def test_last_activity_policy_puts_every_lot_on_one_month_held_ones_too(self):
+        wallet = {"available": 30, "held": 20, "lots": {"2025-11": 30},
+                  "holds": {"h": {"points": 20, "lots": {"2025-09": 20}}}}
+        state = {"last_activity_month": "2026-02"}
+        out = L.member_position(wallet, L.ExpiryPolicy(12, "last_activity"), state)
+        assert {k: v for k, v in out.items() if k.startswith(L.EXPIRING_PREFIX)} == {"expiring:2027-02": 50}
+
     def test_expiry_by_earned_month(self):
         assert L.expiring_schedule({"2025-11": 5, "2025-12": 7, "2026-01": 0}, L.ExpiryPolicy(3)) == {
             "2026-02": 5, "2026-03": 7}
