@@ -8,9 +8,10 @@ from chalicelib.jobs.framework import JobContext, register
 @register("measure-campaigns", fanout=False)
 def measure_campaigns(ctx: JobContext) -> None:
     """Daily and on demand: index the new treatment/control records, attribute orders
-    within `attribution_days`, count treatment and control per source and day.
+    within `attribution_days`, count treatment and control per source and day, and sum
+    coupon campaigns' revenue.
 
-    Three checkpointed parallel scans, in order (each resumes from its per-segment
+    Four checkpointed parallel scans, in order (each resumes from its per-segment
     checkpoints; a run started again with the same job_id skips the phases done):
     1. `index`: the exposure batches the deliveries wrote → one record per member,
        source and period (only those whose claim committed, with the log's time);
@@ -20,7 +21,9 @@ def measure_campaigns(ctx: JobContext) -> None:
     3. `tally`: every record of the measured period → members, converters (a member
        with an attributed order whose net is above 0) and revenue per source, day and
        group; the counts ride on the checkpoints (a page counts once), and are then
-       written as the results of each (source, day).
+       written as the results of each (source, day);
+    4. `coupons`: the redemptions in force → each coupon campaign's revenue (the net
+       total of the orders that redeemed its codes), shown in its stats.
     It is not fanned out per segment: phase 3 needs every order of phase 2, whatever
     its segment (docs/UPLIFT.md, "Running at scale")."""
     from chalicelib.services import attribution

@@ -233,3 +233,127 @@ class TestCouponRevenue:
         assert api.get(f"{C}/c1", role="admin").body["stats"]["revenue"] == 15000
         listed = {c["campaign_id"]: c for c in api.get(C, role="admin").body["items"]}
         assert listed["c1"]["stats"]["revenue"] == 15000
+
+
+class TestTriggers:
+    def test_product_signal_and_cart_reminder_hold_out_by_day(self, api):
+        only(api, "back_in_stock", "cart_reminder", back_in_stock={"control_share": "0.5"},
+             cart_reminder={"control_share": "0.5"})
+        for i in range(6):
+            enrol_at(api, f"f{i}", "2026-03-01T00:00:00Z", consents=EMAIL)
+            assert api.post(f"/v1/members/f{i}/events", {"event_id": f"fav-{i}", "type": "favorite_added",
+                                                         "sku": "BAG"}, now="2026-03-02T00:00:00Z").status == 202
+        r = api.post("/v1/admin/product-signals", {"signal_id": "sig-1", "sku": "BAG", "type": "back_in_stock"},
+                     role="admin", now="2026-04-01T11:00:00Z")
+        assert r.status == 202 and (r.body["queued"], r.body["control"]) == (2, 4)
+        assert sorted(m["member_id"] for m in drain()) == ["f2", "f4"]  # back_in_stock:2026-04-01:f2, f4 not held
+
+        for i in range(6):
+            enrol_at(api, f"r{i}", "2026-03-01T00:00:00Z", consents=EMAIL)
+            assert api.post(f"/v1/members/r{i}/events", {"event_id": f"cart-{i}", "type": "cart_abandoned",
+                                                         "occurred_at": "2026-04-01T07:00:00Z"},
+                            now="2026-04-01T07:00:00Z").status == 202
+        counts = job(api, "run-triggers", "2026-04-01T10:00:00Z")["counts"]
+        assert (counts.get("trigger_queued"), counts.get("trigger_control")) == (3, 3)
+        assert sorted(m["member_id"] for m in drain()) == ["r0", "r2", "r3"]
+        # held-out events are done with: the next hour sends nothing to them
+        assert job(api, "run-triggers", "2026-04-01T11:00:00Z")["counts"].get("trigger_queued", 0) == 0
+        assert drain() == []
+
+        _order(api, "f0", "fo0", 3000, "2026-04-02T10:00:00Z")  # control
+        _order(api, "f2", "fo2", 5000, "2026-04-03T10:00:00Z")  # treated
+        _order(api, "r1", "ro1", 2000, "2026-04-01T12:00:00Z")  # control
+        _order(api, "r0", "ro0", 1000, "2026-04-01T12:00:00Z")  # treated
+        job(api, "measure-campaigns", "2026-04-10T00:00:00Z")
+        sig = _results(api, "/v1/admin/automations/back_in_stock/results?from=2026-04-01&to=2026-04-01").body
+        assert (sig["treatment"]["members"], sig["treatment"]["converters"], sig["treatment"]["revenue"]) == (2, 1, 5000)
+        assert (sig["control"]["members"], sig["control"]["converters"], sig["control"]["revenue"]) == (4, 1, 3000)
+        assert sig["uplift"]["incremental_revenue"] == 3500  # floor((2500 − 750) × 2)
+        rem = _results(api, "/v1/admin/automations/cart_reminder/results?from=2026-04-01&to=2026-04-01").body
+        assert (rem["treatment"]["members"], rem["treatment"]["converters"], rem["treatment"]["revenue"]) == (3, 1, 1000)
+        assert (rem["control"]["members"], rem["control"]["converters"], rem["control"]["revenue"]) == (3, 1, 2000)
+
+
+def test_two_racing_deliveries_of_one_broadcast_record_each_member_once(locked_emulator):
+    """The same broadcast's members offered by two deliveries at the same moment (a resumed
+    job beside its first run): each treated member gets one message, each control member
+    none, and exactly one treatment or control record each, with the time of its claim."""
+    import secrets
+    import threading
+
+    from chalicelib.services.outreach import Candidate, deliver
+    from chalicelib.store import attribution as store
+    from chalicelib.store.marketing import OutreachRecord
+
+    campaign_id = f"mc_race_{secrets.token_hex(3)}"
+    ids = [f"race-u{i}" for i in range(12)]
+    control = {m for m in ids if _held(f"{campaign_id}:{m}", 0.5)}
+    assert 0 < len(control) < len(ids)
+    profile = {"consents": EMAIL, "name": "x"}
+    barrier = threading.Barrier(2)
+    results = [None, None]
+
+    def run(k):
+        cands = [Candidate(m, profile, "sale", f"campaign:{campaign_id}", "once", {}, channel="email",
+                           campaign_id=campaign_id, control_share="0.5") for m in ids]
+        barrier.wait()
+        results[k] = deliver(cands, cap_per_week=3)
+
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    msgs = [m for m in drain() if m["campaign_id"] == campaign_id]
+    assert sorted(m["member_id"] for m in msgs) == sorted(set(ids) - control)
+    assert results[0]["queued"] + results[1]["queued"] == len(ids) - len(control)
+    assert results[0]["control"] + results[1]["control"] == 2 * len(control)  # each run counts them held out
+    for batch in list(store.ExposureBatchRecord.scan()):
+        store.index_batch(batch)
+    records = [r for r in store.ExposureRecord.scan() if r.source == f"campaign:{campaign_id}"]
+    assert sorted(r.member_id for r in records) == sorted(ids)  # one each
+    assert {r.member_id for r in records if r.group == "control"} == control
+    logs = {r.member_id: r for r in OutreachRecord.scan() if r.member_id in ids}
+    for r in records:
+        assert r.at == logs[r.member_id].sent[r.message_id]  # the claim's own time
+        assert logs[r.member_id].marketing == ([] if r.group == "control" else [r.at])  # no cap used when held out
+    assert list(store.ExposureBatchRecord.scan()) == []
+
+
+def test_a_measurement_cut_short_resumes_to_the_same_figures(api, monkeypatch):
+    """The store fails in the middle of the tally: the job fails, is started again with
+    the same job_id, resumes from its checkpoints and reports what a clean run reports."""
+    import pytest
+
+    from chalicelib.errors import RetryLater
+    from chalicelib.jobs import framework
+    from chalicelib.store import attribution as store
+
+    for m in IDS:
+        enrol_at(api, m, "2026-11-01T00:00:00Z", consents=EMAIL)
+    _broadcast(api, "mc_up", IDS, share="0.2")
+    for i, m in enumerate(IDS):
+        if i % 2 == 0:
+            _order(api, m, f"ro-{m}", 1000 * (i + 1), "2026-11-12T10:00:00Z")
+    clean = framework.execute(framework.create("measure-campaigns", framework.parse_as_of("2026-11-20"), "t")["job_id"])
+    expected = _results(api, "/v1/admin/message-campaigns/mc_up/results").body
+    assert expected["treatment"]["members"] + expected["control"]["members"] == 12
+    assert clean["status"] == "succeeded"
+
+    real, calls = store.attributions_of, []
+
+    def flaky(key):
+        calls.append(key)
+        if len(calls) == 7:
+            raise RetryLater("throttled")
+        return real(key)
+
+    monkeypatch.setattr(store, "attributions_of", flaky)
+    job = framework.create("measure-campaigns", framework.parse_as_of("2026-11-20"), "t")
+    with pytest.raises(RetryLater):
+        framework.execute(job["job_id"])
+    assert framework.get_job(job["job_id"])["status"] == "failed"
+    done = framework.execute(job["job_id"])
+    assert done["status"] == "succeeded"
+    assert done["counts"]["results_written"] == clean["counts"]["results_written"]
+    assert _results(api, "/v1/admin/message-campaigns/mc_up/results").body == expected
