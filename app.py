@@ -23,6 +23,7 @@ app.register_blueprint(__import__("chalicelib.api.webhooks", fromlist=["bp"]).bp
 app.register_blueprint(__import__("chalicelib.api.data", fromlist=["bp"]).bp)  # exports, imports (SPEC 2.17)
 app.register_blueprint(__import__("chalicelib.api.finance", fromlist=["bp"]).bp)  # liability, access export, lookups (SPEC 2.17)
 app.register_blueprint(__import__("chalicelib.api.results", fromlist=["bp"]).bp)  # uplift results (SPEC 2.18)
+app.register_blueprint(__import__("chalicelib.api.simulate", fromlist=["bp"]).bp)  # settings simulator (SPEC 2.20)
 http.install_fallbacks(app)  # 405 for a known path's other methods, 404 for unknown paths
 app.register_middleware(http.spec_shaped_errors, "http")
 

@@ -84,6 +84,15 @@ REQUEST_EXAMPLES: dict[str, Any] = {
     "jobs.JobRequest": {"job": "recalculate-tiers", "as_of": "2026-03-01"},
     "transfers.TransferRequest": {"transfer_id": "tr-1", "to_member_id": "m-2002", "points": 300},
     "transfers.MergeRequest": {"merge_id": "mg-1", "source_member_id": "m-1001-dup"},
+    "simulate.SimulateRequest": {
+        "settings": {"base_rate": {"points": 1, "per_amount": 100},
+                     "promotions": [{"promotion_id": "app-3x", "name": "Triple points in the app", "multiplier": "3",
+                                     "channels": ["app"], "starts_at": "2026-12-01T00:00:00Z",
+                                     "ends_at": "2027-01-01T00:00:00Z"}],
+                     "earning_caps": {"per_member_per_day": 5000, "per_member_per_month": None}},
+        "orders": [{"member_id": "m-1001", "order_id": "ord-1", "total_amount": 12800, "currency": "JPY",
+                    "channel": "app", "occurred_at": "2026-12-01T10:15:00Z"}],
+        "last_days": 7},
     "data.ExportRequest": {"export_id": "ledger-2026-03", "kind": "ledger", "from": "2026-03-01T00:00:00Z",
                            "to": "2026-04-01T00:00:00Z"},
     "data.ImportRequest": {"import_id": "migration-1", "rows": [
