@@ -243,7 +243,41 @@ def _merge(api):
         200, lambda b: b["points"]["available"] == 350
 
 
-WRITES = {"transfer": _transfer, "merge": _merge, "hold": _hold, "capture": _capture, "release": _release, "paid_accrual": _paid_accrual,
+def _voucher(api, member_id, reward_id):
+    _reward(api, reward_id)
+    api.enrol(member_id)
+    api.accrue(member_id, 20000, order_id=f"{member_id}-o")
+    return api.post(f"/v1/members/{member_id}/redemptions", {"reward_id": reward_id}, role="member",
+                    sub=member_id).body
+
+
+def _gift(api):
+    v = _voucher(api, "t-gif", "t-bag")
+    api.enrol("t-gif-friend")
+    return "t-gif", lambda: api.post(f"/v1/members/t-gif/redemptions/{v['redemption_id']}/gift",
+                                     {"to_member_id": "t-gif-friend"}, role="member", sub="t-gif"), 200, \
+        lambda b: b["member_id"] == "t-gif-friend" and b["code"] != v["code"]
+
+
+def _use(api):
+    v = _voucher(api, "t-use", "t-hat")
+    return "t-use", lambda: api.post(f"/v1/vouchers/{v['code']}/use", {"order_id": "t-use-pos"}), 200, \
+        lambda b: b["status"] == "used"
+
+
+def _rollback(api):
+    member_id, redeem, _, _ = _coupon(api)
+    rid = redeem().body["coupon_redemption_id"]
+    return member_id, lambda: api.post(f"/v1/coupons/redemptions/{rid}/rollback"), 200, \
+        lambda b: b["status"] == "rolled_back"
+
+
+def _close(api):
+    api.enrol("t-clo")
+    return "t-clo", lambda: api.post("/v1/members/t-clo/close", role="admin"), 200, lambda b: b["status"] == "closed"
+
+
+WRITES = {"gift": _gift, "use": _use, "rollback": _rollback, "close": _close, "transfer": _transfer, "merge": _merge, "hold": _hold, "capture": _capture, "release": _release, "paid_accrual": _paid_accrual,
           "accrual": _accrual, "refund": _refund, "activity": _activity, "adjustment": _adjustment,
           "redemption": _redemption, "keyed_redemption": _keyed_redemption, "enrol": _enrol, "patch": _patch,
           "cancel": _cancel, "coupon_redeem": _coupon}
