@@ -1,15 +1,18 @@
 """The points liability report (SPEC 2.17): daily, on demand, fanned out over segments.
 
-Each segment scans its share of the members table; per member it adds the outstanding
-points (from the member item) and the 12-month flows (from the member's newest ledger
-entries) to the page's partial sums. The partial sums are kept in the segment's
-checkpoint with the page they belong to, so a page scanned again after a crash is never
-counted twice. The segment that finds every segment done sums their checkpoints and
-stores the report (docs/FINANCE.md).
+Each segment scans its share of the members table. A page's members are summed at the
+page's end: per member the outstanding points (from the member item) and the 12-month
+flows (from the member's newest ledger entries, read for several members at once). The
+page's partial sums are kept in the segment's checkpoint with the page they belong to, so
+a page scanned again after a crash is never counted twice. The segment that finds every
+segment done sums their checkpoints and stores the report (docs/FINANCE.md).
 """
 from __future__ import annotations
 
+import contextvars
+import os
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 
 from chalicelib.jobs.framework import JobContext, register
 from chalicelib.store import jobs as job_store
@@ -19,30 +22,53 @@ from chalicelib.store.models import MemberRecord
 PHASE = "main"
 
 
+def ledger_workers() -> int:
+    """Members whose ledgers a segment reads at once (LOYALTY_REPORT_WORKERS, default 8):
+    the reads are independent queries, so a segment's time divides by about this much."""
+    raw = os.environ.get("LOYALTY_REPORT_WORKERS", "8")
+    return max(1, min(int(raw), 32)) if raw.isdigit() else 8
+
+
 @register("report-liability")
 def report_liability(ctx: JobContext) -> None:
     """Outstanding points, their value, expiry by month, 12-month flows, breakage, estimated liability."""
+    from chalicelib.errors import RetryLater
     from chalicelib.services import finance
     from chalicelib.store.base import Conflict, is_transient
-    from chalicelib.errors import RetryLater
 
     policy = finance.expiry_policy()
-    page: Counter = Counter()
+    page: list = []  # the scanned page's member records, summed at its end
+
+    def partials(rec):
+        try:
+            return finance.member_partials(store.MemberRow.from_record(rec), ctx.as_of, policy)
+        except Exception as exc:  # noqa: BLE001 - sorted out below, on the page's thread
+            return exc
 
     def handle(rec):
-        try:
-            page.update(finance.member_partials(store.MemberRow.from_record(rec), ctx.as_of, policy))
-        except Exception as exc:  # noqa: BLE001 - one bad member never stops the report
-            if isinstance(exc, (RetryLater, Conflict)) or is_transient(exc):
-                raise  # the page is scanned again on resume; its partial sums were not kept
-            ctx.record_failed(rec, exc)
-            page["failed"] += 1
+        page.append(rec)
         return None
 
     def page_end() -> dict:
-        done = dict(page)
+        records = list(page)
         page.clear()
-        return done
+        workers = min(ledger_workers(), len(records))
+        if workers > 1:
+            context = contextvars.copy_context()  # the job's pinned clock, in every thread
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                results = list(pool.map(lambda r: context.copy().run(partials, r), records))
+        else:
+            results = [partials(r) for r in records]
+        sums: Counter = Counter()
+        for rec, result in zip(records, results):
+            if isinstance(result, Exception):
+                if isinstance(result, (RetryLater, Conflict)) or is_transient(result):
+                    raise result  # the page is scanned again on resume; none of its sums were kept
+                ctx.record_failed(rec, result)  # one bad member never stops the report
+                sums["failed"] += 1
+            else:
+                sums.update(result)
+        return dict(sums)
 
     ctx.scan(MemberRecord, handle, phase=PHASE, on_page_end=page_end)
     totals = finance.segment_totals(ctx.job_id, ctx.segments, job_store.load_checkpoint, PHASE)
