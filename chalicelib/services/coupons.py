@@ -808,13 +808,18 @@ def _redeem_once(body, code: str, req_hash: str, actor: str) -> tuple[int, dict]
     cid = _shared_campaign(code)
     read_code = cid is None and bool(_CODE_SHAPE.match(code))
     okey = store.order_key(body.order_id)
-    keys = [(OrderCouponsRecord, okey), (MemberRecord, member_id)] + ([(CodeRecord, code)] if read_code else [])
+    # the order's redemption under the id of before stacking (one per order), in the same read
+    legacy_rid = store.redemption_id(body.order_id)
+    keys = [(OrderCouponsRecord, okey), (MemberRecord, member_id), (RedemptionRecord, legacy_rid)]
+    keys += [(CodeRecord, code)] if read_code else []
     got = tx.get_many(*keys)
-    order_rec, member = got[0], got[1]
-    code_rec = got[2] if read_code else None
+    order_rec, member, legacy = got[0], got[1], got[2]
+    code_rec = got[3] if read_code else None
     if cid is None and code_rec is not None:
         cid = code_rec.campaign_id
     rid = store.redemption_id(body.order_id, cid) if cid is not None else None
+    if legacy is not None and (legacy.campaign_id == cid or cid is None):
+        return _replay(legacy, body.order_id, req_hash)
     if rid is not None and order_rec is not None and cid in (order_rec.campaigns or ()):
         prior = _prior(rid)
         if prior is not None:
@@ -846,6 +851,8 @@ def _redeem_once(body, code: str, req_hash: str, actor: str) -> tuple[int, dict]
         verdict = judge(camp)
     if not verdict.valid:
         raise CouponRejected(verdict.reason)
+    if legacy is not None and legacy.status == "redeemed":
+        raise CouponRejected(rules_.NOT_STACKABLE)  # an order of before stacking held one coupon
     if _stacking_refused(camp, order_rec):
         if cached and _stale(camp):
             raise Conflict()  # judged by an old definition (stackable may have changed)

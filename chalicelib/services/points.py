@@ -282,7 +282,20 @@ def _replay_order(order_id: str, member_id: str, req_hash: str) -> tuple[int, di
 
 def accrue(member_id: str, body, actor: str) -> tuple[int, dict]:
     """Credit an order's points (201), or replay the stored response (200)."""
-    req_hash = canonical_hash(body.model_dump(mode="json"))
+def _hashed_body(body) -> dict:
+    """The accrual body as its idempotency hash sees it: the fields added later (`store_id`,
+    an item's `brand`) count only when sent, so an order accrued before they existed still
+    replays."""
+    d = body.model_dump(mode="json")
+    if d.get("store_id") is None:
+        d.pop("store_id", None)
+    for item in d.get("items") or []:
+        if item.get("brand") is None:
+            item.pop("brand", None)
+    return d
+
+
+    req_hash = canonical_hash(_hashed_body(body))
 
     def refused(err: LoyaltyError) -> tuple[int, dict]:
         # A replay gets its original answer even when a rule would now refuse the order

@@ -81,6 +81,27 @@ class TestConditions:
                                  "promotion_bonus:acme-ginza": 7}
         assert api.member("c1", now=T0)["points"]["available"] == 0  # nothing written
 
+    def test_new_fields_left_out_keep_the_idempotency_hash_of_before(self, api):
+        """An order accrued before store_id and brand existed replays: they count only when sent."""
+        from chalicelib.domain.hashing import canonical_hash
+        from chalicelib.schemas.members import AccrualRequest
+        from chalicelib.services.points import _hashed_body
+
+        body = {"order_id": "h1", "total_amount": 1000, "currency": "JPY",
+                "items": [{"sku": "a", "amount": 1000, "category": "x"}]}
+        req = AccrualRequest.model_validate(body)
+        old = req.model_dump(mode="json")
+        old.pop("store_id")
+        for i in old["items"]:
+            i.pop("brand")
+        assert canonical_hash(_hashed_body(req)) == canonical_hash(old)
+        first = api.accrue("c1", 1000, order_id="h1", items=body["items"], now=T0)
+        again = api.accrue("c1", 1000, order_id="h1", store_id=None, now=T0,
+                           items=[{**body["items"][0], "brand": None}])
+        assert (first.status, again.status) == (201, 200) and again.body == first.body
+        assert api.accrue("c1", 1000, order_id="h1", store_id="ginza", items=body["items"],
+                          now=T0).error == "IDEMPOTENCY_MISMATCH"
+
     def test_brand_is_validated(self, api):
         r = api.accrue("c1", 1000, items=[{"sku": "a", "amount": 1000, "brand": ""}], now=T0)
         assert r.status == 400

@@ -71,6 +71,30 @@ class TestStacking:
         assert api.patch(f"{C}/b", {"stackable": "yes"}, role="admin", now=NOW).status == 400
 
 
+    def test_an_order_redeemed_before_stacking_existed_still_replays(self, api):
+        """Redemptions written under the old one-per-order id (no order record) replay, and
+        count as the order's only coupon."""
+        from chalicelib.store import coupons as store
+
+        api.enrol("m1")
+        create(api, shared("a", "AAAA1", stackable=True))
+        create(api, shared("b", "BBBB1", stackable=True))
+        first = redeem(api, "AAAA1", "m1", "o1")
+        rec = store.RedemptionRecord.get(first.body["coupon_redemption_id"], consistent_read=True)
+        legacy = store.redemption_id("o1")
+        store.RedemptionRecord(legacy, order_id=rec.order_id, member_id=rec.member_id, campaign_id=rec.campaign_id,
+                               code=rec.code, shard=rec.shard, status=rec.status, request_hash=rec.request_hash,
+                               response={**rec.response, "coupon_redemption_id": legacy},
+                               data={k: v for k, v in rec.data.items() if k not in ("order_tracked", "stackable")}).save()
+        rec.delete()
+        store.OrderCouponsRecord(store.order_key("o1")).delete()
+        again = redeem(api, "AAAA1", "m1", "o1")
+        assert again.status == 200 and again.body["coupon_redemption_id"] == legacy
+        assert redeem(api, "BBBB1", "m1", "o1").error == "COUPON_NOT_STACKABLE"
+        assert rollback(api, legacy).status == 200
+        assert stats(api, "a")["redeemed"] == 0
+
+
 # --- budgets ------------------------------------------------------------------------------------
 
 class TestBudget:
