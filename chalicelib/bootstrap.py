@@ -32,7 +32,28 @@ def create_tables() -> list[str]:
             if ttl:
                 client.update_time_to_live(TableName=model.Meta.table_name,
                                            TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl})
+        else:
+            created += add_missing_indexes(model, client)  # a table kept from before (LOYALTY_PERSIST)
     return created
+
+
+def add_missing_indexes(model, client) -> list[str]:
+    """Global secondary indexes a model gained since its table was created (e.g. the members
+    table's `by-email`): created on the existing table, one per call as DynamoDB allows."""
+    table = model.Meta.table_name or model.table_name()
+    have = {i["IndexName"] for i in client.describe_table(TableName=table)["Table"].get("GlobalSecondaryIndexes", [])}
+    schema = model._get_schema()
+    added = []
+    for index in schema.get("global_secondary_indexes") or []:
+        if index["index_name"] in have:
+            continue
+        client.update_table(
+            TableName=table, AttributeDefinitions=index["attribute_definitions"],
+            GlobalSecondaryIndexUpdates=[{"Create": {"IndexName": index["index_name"], "KeySchema": index["key_schema"],
+                                                     "Projection": index["projection"]}}])
+        client.get_waiter("table_exists").wait(TableName=table)
+        added.append(f"{table}/{index['index_name']}")
+    return added
 
 
 def create_queues() -> list[str]:

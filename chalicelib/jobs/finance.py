@@ -75,3 +75,17 @@ def report_liability(ctx: JobContext) -> None:
     if totals is not None:  # this was the last segment to finish (or the in-process run)
         job = job_store.get(ctx.job_id) or {}
         finance.finish_liability(ctx.job_id, ctx.as_of, job.get("started_at") or "", totals)
+
+
+@register("index-member-emails")
+def index_member_emails(ctx: JobContext) -> None:
+    """Backfill of the `by-email` index: members written before it existed get their
+    `email_key` (CLI and worker only; run once after deploying the index, see docs/FINANCE.md)."""
+    from chalicelib.services import finance
+
+    def handle(rec):
+        if not finance.email_index_stale(rec.email_key, store.MemberRow.from_record(rec)):
+            return None
+        return {"reindexed": 1} if finance.reindex_email(rec.member_id) else None
+
+    ctx.scan(MemberRecord, handle)

@@ -114,6 +114,36 @@ def members_by_email(email: str, limit: int, cursor: Optional[dict]) -> tuple[li
     return items, last
 
 
+def email_index_stale(stored_key: Optional[str], row: member_store.MemberRow) -> bool:
+    """Whether a member item's `email_key` differs from what its profile says (members
+    written before the index existed have none)."""
+    expected = member_store.email_key(row.profile.get("email")) if row.status != "closed" else None
+    return (stored_key or None) != expected
+
+
+def reindex_email(member_id: str) -> bool:
+    """Rewrite the member item as it is, so that `save_op` sets its `email_key` (the one
+    write of the `index-member-emails` backfill). Conditional on the version read; nothing
+    else changes, so no event is published. Returns whether a write was made."""
+    from chalicelib.services.uow import UnitOfWork, retry
+    from chalicelib.store import tx
+    from chalicelib.store.base import Conflict
+
+    def attempt() -> bool:
+        row = member_store.get(member_id)
+        if row is None:
+            return False
+        uow = UnitOfWork()
+        uow.add(member_store.save_op(row, row.version), anchor=member_store.MemberRecord)
+        try:
+            uow.commit()
+        except tx.TxCancelled:
+            raise Conflict()
+        return True
+
+    return retry(attempt)
+
+
 def all_rewards(limit: int, cursor: Optional[dict]) -> tuple[list[dict], Optional[dict]]:
     """Every reward in the catalogue, inactive and out-of-window ones too, by reward_id,
     each with `stock` and `remaining`."""

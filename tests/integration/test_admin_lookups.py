@@ -101,3 +101,46 @@ def test_rewards_list_4xx(api):
     assert api.get("/v1/admin/rewards?limit=101", role="admin").error == "VALIDATION_ERROR"
     assert api.get("/v1/admin/rewards?cursor=abc", role="admin").error == "VALIDATION_ERROR"
     assert api.get("/v1/admin/rewards?active=true", role="admin").error == "VALIDATION_ERROR"
+
+
+def test_members_written_before_the_index_are_found_after_the_backfill(api):
+    from chalicelib.jobs import framework
+    from chalicelib.store.models import MemberRecord
+
+    api.enrol("old1", email="Old.One@example.com")
+    api.enrol("old2")
+    rec = MemberRecord.get("old1")
+    rec.update(actions=[MemberRecord.email_key.remove()])  # as written before the index existed
+    assert ids(api.get(M + "?email=old.one%40example.com", role="admin")) == []
+    version = int(MemberRecord.get("old1").version)
+    job = framework.create("index-member-emails", framework.parse_as_of(None), actor="test", segments=2)
+    done = framework.execute(job["job_id"])
+    assert (done["status"], done["counts"].get("reindexed")) == ("succeeded", 1)  # old2 has no email
+    assert ids(api.get(M + "?email=old.one%40example.com", role="admin")) == ["old1"]
+    assert int(MemberRecord.get("old1").version) == version + 1
+    again = framework.execute(framework.create("index-member-emails", framework.parse_as_of(None),
+                                               actor="test")["job_id"])
+    assert again["counts"].get("reindexed", 0) == 0  # nothing left to do
+    from tests.factories import assert_invariant
+
+    assert_invariant("old1")
+
+
+def test_bootstrap_adds_the_index_to_a_members_table_kept_from_before(aws_env):
+    from moto import mock_aws
+
+    with mock_aws():
+        from chalicelib.bootstrap import bootstrap
+        from chalicelib.store.base import dynamodb_client
+        from chalicelib.store.models import MemberRecord
+
+        client = dynamodb_client()
+        name = MemberRecord.table_name()
+        client.create_table(TableName=name, KeySchema=[{"AttributeName": "member_id", "KeyType": "HASH"}],
+                            AttributeDefinitions=[{"AttributeName": "member_id", "AttributeType": "S"}],
+                            BillingMode="PAY_PER_REQUEST")  # the table as an older version made it
+        created = bootstrap()["tables"]
+        assert f"{name}/by-email" in created and f"{name}/by-segment" in created and name not in created
+        indexes = {i["IndexName"] for i in client.describe_table(TableName=name)["Table"]["GlobalSecondaryIndexes"]}
+        assert indexes == {"by-email", "by-segment"}
+        assert bootstrap()["tables"] == []  # nothing more to add
