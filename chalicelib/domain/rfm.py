@@ -22,6 +22,7 @@ from decimal import ROUND_FLOOR, Decimal
 from typing import Iterable, Optional, Sequence
 
 from chalicelib.clock import iso, parse_instant
+from chalicelib.domain import order_stats
 from chalicelib.domain.months import add_months, month_of, month_start
 from chalicelib.domain.value_model import Calibration, History, Model, Prediction
 
@@ -100,16 +101,17 @@ def inputs_from_state(member_id: str, state: dict, as_of: datetime) -> Inputs:
     orders = state.get("orders") or {}
     until = iso(as_of)
     count = int(orders.get("count") or 0)
-    recent = sorted(d for d in (orders.get("recent") or []) if d)
-    before = [d for d in recent if d <= until]
+    recent = order_stats.recent_seconds(orders)  # compared in seconds, as encode(as_of) (whole seconds)
+    until_s = order_stats.encode(as_of)
+    before = [d for d in recent if d <= until_s]
     later = len(recent) - len(before)
     lifetime = max(0, count - later)
-    last = before[-1] if before else None
+    last = order_stats.decode(before[-1]) if before else None
     if last is None and lifetime and orders.get("last_at") and orders["last_at"] <= until:
         last = orders["last_at"]  # older than the kept timestamps
     if not lifetime or last is None:
         return Inputs(member_id, None, 0, 0, 0)
-    horizon = iso(as_of - timedelta(days=365))
+    horizon = order_stats.encode(as_of - timedelta(days=365))
     recency = max(0, (as_of.date() - parse_instant(last).date()).days)
     frequency = sum(1 for d in before if d > horizon)
     first = orders.get("first_at") or last
@@ -129,10 +131,11 @@ def calibration_from_state(state: dict, as_of: datetime, inner_days: int) -> Cal
     orders = state.get("orders") or {}
     spend = state.get("spend") or {}
     months = orders.get("months") or {}
-    until, cut_s = iso(as_of), iso(cut)
-    recent = sorted(d for d in (orders.get("recent") or []) if d and d <= until)
+    cut_s = iso(cut)
+    until_n, cut_n = order_stats.encode(as_of), order_stats.encode(cut)
+    recent = [d for d in order_stats.recent_seconds(orders) if d <= until_n]
     current = inputs_from_state("", state, as_of)
-    after = [d for d in recent if d > cut_s]
+    after = [d for d in recent if d > cut_n]
     count0 = max(0, current.orders - len(after))
     first = orders.get("first_at")
     cut_month = month_of(cut)
@@ -143,9 +146,9 @@ def calibration_from_state(state: dict, as_of: datetime, inner_days: int) -> Cal
     spent = max(0, spent)
     if not count0 or not first or first > cut_s:
         return Calibration(None, spent, bool(after))
-    before = [d for d in recent if d <= cut_s]
+    before = [d for d in recent if d <= cut_n]
     if before:
-        last = before[-1]
+        last = order_stats.decode(before[-1])
     elif count0 == 1:
         last = first
     else:  # older than the kept timestamps: at the edge of the kept window (an approximation)

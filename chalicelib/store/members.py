@@ -1,6 +1,7 @@
 """Member items and their ledger: reads and the ops a points transaction is made of."""
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -37,14 +38,28 @@ def from_record(rec: Optional[MemberRecord]) -> Optional[MemberRow]:
     return MemberRow.from_record(rec) if rec is not None else None
 
 
+def compact_json(value: dict) -> str:
+    """The member's JSON as stored: no spaces after separators and UTF-8 as is (a kana name is
+    3 bytes a character, not a 6-byte escape). The item is rewritten by every points write and
+    billed per started KB (docs/PERFORMANCE.md, `item_growth`); JSONAttribute reads it alike."""
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate from a JSON escape: keep it escaped
+            return json.dumps(value, separators=(",", ":"))
+    return text
+
+
 def save_op(row: MemberRow, expected_version: Optional[int]) -> tx.Op:
     """Write the whole member item, conditional on the version read (optimistic lock)."""
     segment = row.state.get("segment") or {}
     item = MemberRecord.to_item(member_id=row.member_id,
                                 version=expected_version + 1 if expected_version is not None else 0,
-                                status=row.status, profile=row.profile, state=row.state,
+                                status=row.status, profile=None, state=None,
                                 segment_label=segment.get("label") if row.status == "active" else None,
                                 email_key=email_key(row.profile.get("email")) if row.status != "closed" else None)
+    item["profile"], item["state"] = {"S": compact_json(row.profile)}, {"S": compact_json(row.state)}
     if expected_version is None:
         return tx.put_item(MemberRecord, item, MemberRecord.member_id.does_not_exist())
     return tx.put_item(MemberRecord, item, MemberRecord.version == expected_version)

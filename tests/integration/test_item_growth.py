@@ -1,0 +1,90 @@
+"""The member item stays small however long a member buys (SPEC 6 `item_growth`): every
+accrual rewrites it whole and DynamoDB bills 2 write units per started KB. The order
+timestamps are kept in epoch seconds, the JSON without separator spaces, and what the
+item holds is read back exactly as before (RFM inputs, refunds, the ledger invariant)."""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+import boto3
+
+from bench.item_growth import TransactionCapture, item_size, transaction_units
+from chalicelib import clock
+from chalicelib.domain import order_stats, rfm
+from chalicelib.store.base import dynamodb_client
+from chalicelib.store.models import MemberRecord
+from tests.factories import assert_invariant
+
+START = datetime(2025, 1, 10, 9, 30, tzinfo=timezone.utc)
+
+
+def _raw_member(member_id: str) -> dict:
+    ddb = boto3.client("dynamodb", region_name="us-east-1")
+    return ddb.get_item(TableName=MemberRecord.table_name(), Key={"member_id": {"S": member_id}},
+                        ConsistentRead=True)["Item"]
+
+
+def test_a_daily_buyer_s_item_stays_under_2_kb_and_reads_back_the_same(api):
+    api.enrol("daily", name="さくら 田中", email="daily@example.com")
+    stamps = []
+    for day in range(90):
+        at = START + timedelta(days=day, minutes=day)
+        stamps.append(at)
+        r = api.accrue("daily", 1200 + day * 10, order_id=f"daily-{day}", now=clock.iso(at))
+        assert r.status == 201, r.body
+    item = _raw_member("daily")
+    state = json.loads(item["state"]["S"])
+    recent = state["orders"]["recent"]
+    # the newest 40 order instants, in whole seconds, oldest first
+    assert recent == [order_stats.encode(t) for t in stamps[-40:]]
+    assert ", " not in item["state"]["S"] and '": ' not in item["state"]["S"]
+    assert "さくら 田中" in item["profile"]["S"]  # UTF-8 as is, not \\u escapes
+    assert item_size(item) < 2048
+    assert "tx_token" not in item  # the accrual's commit token is on its order, not on the member
+    assert state["orders"]["count"] == 90
+    # RFM reads the seconds as it read ISO strings
+    as_of = stamps[-1] + timedelta(days=3)
+    as_iso = {**state, "orders": {**state["orders"], "recent": [order_stats.decode(s) for s in recent]}}
+    got = rfm.inputs_from_state("daily", state, as_of)
+    assert got == rfm.inputs_from_state("daily", as_iso, as_of)
+    assert got.recency_days == 3 and got.frequency == 40 and got.orders == 90
+    # refunds and the invariant work on the compact item
+    r = api.refund("daily", "daily-89", 500, now=clock.iso(stamps[-1] + timedelta(hours=1)))
+    assert r.status == 201, r.body
+    assert_invariant("daily")
+    assert api.member("daily", now=clock.iso(as_of))["name"] == "さくら 田中"
+
+
+def test_an_item_written_with_iso_timestamps_keeps_working_and_converts_on_its_next_order(api):
+    api.enrol("legacy")
+    assert api.accrue("legacy", 3000, order_id="legacy-1", now="2025-03-01T10:00:00Z").status == 201
+    item = _raw_member("legacy")
+    state = json.loads(item["state"]["S"])
+    state["orders"]["recent"] = ["2025-02-20T08:00:00Z", "2025-03-01T10:00:00Z"]  # as older code wrote it
+    ddb = boto3.client("dynamodb", region_name="us-east-1")
+    ddb.put_item(TableName=MemberRecord.table_name(), Item={**item, "state": {"S": json.dumps(state)}})
+    assert api.accrue("legacy", 2000, order_id="legacy-2", now="2025-03-05T12:00:00Z").status == 201
+    after = json.loads(_raw_member("legacy")["state"]["S"])["orders"]["recent"]
+    assert after == [order_stats.encode(datetime(2025, 2, 20, 8, tzinfo=timezone.utc)),
+                     order_stats.encode(datetime(2025, 3, 1, 10, tzinfo=timezone.utc)),
+                     order_stats.encode(datetime(2025, 3, 5, 12, tzinfo=timezone.utc))]
+
+
+def test_the_capture_sees_the_accrual_s_one_transaction_and_bills_each_item(api):
+    api.enrol("cap")
+    ddb = boto3.client("dynamodb", region_name="us-east-1")
+    with TransactionCapture(dynamodb_client()) as cap:
+        assert api.accrue("cap", 4000, order_id="cap-1").status == 201
+    assert len(cap.requests) == 1
+    tables = [next(iter(op.values()))["TableName"].split("-")[-1] for op in cap.requests[0]]
+    assert tables[:3] == ["members", "ledger", "orders"]
+    keys = {t["TableName"]: [k["AttributeName"] for k in t["KeySchema"]]
+            for t in (ddb.describe_table(TableName=n)["Table"] for n in ddb.list_tables()["TableNames"])}
+    from bench import item_growth
+
+    item_growth._KEYS.update(keys)
+    units = transaction_units(cap.requests[0], lambda table, key: ddb.get_item(TableName=table, Key=key).get("Item"))
+    assert [u["wru"] for u in units] == [2] * len(units)  # every item under 1 KB for a new member
+    member = units[0]
+    assert member["bytes"] == item_size(_raw_member("cap"))  # a new item: billed on what was written
