@@ -179,6 +179,10 @@ def _ref_name(ref) -> str:
     return f"{ref.__module__.rsplit('.', 1)[-1]}.{ref.__name__}"
 
 
+# Query parameters other than a list's `limit` and `cursor`.
+_QUERY_DESCRIPTIONS = {"email": "an email address: exact match, compared case-insensitively (required)"}
+
+
 @functools.lru_cache(maxsize=1)
 def document() -> dict:
     models = {m for e in ENDPOINTS for m in (e.body, e.response) if m is not None} | {ErrorResponse}
@@ -200,7 +204,7 @@ def document() -> dict:
         params += [{"name": q, "in": "query", "required": False,
                     "schema": {"type": "integer", "minimum": 1, "maximum": 100} if q == "limit" else {"type": "string"},
                     "description": "page size, 1-100 (default 20)" if q == "limit"
-                    else "the `next_cursor` of the previous page of this same list"}
+                    else _QUERY_DESCRIPTIONS.get(q, "the `next_cursor` of the previous page of this same list")}
                    for q in e.query]
         if e.method == "POST":
             params.append({"name": "Idempotency-Key", "in": "header", "required": False,
