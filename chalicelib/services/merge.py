@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 from typing import Optional
 
 from chalicelib import clock, observability
+from chalicelib.domain import events
 from chalicelib.domain.hashing import canonical_hash
 from chalicelib.domain.months import month_of
 from chalicelib.domain.tiers import _retained_until, earned_index, index_of, prune_buckets, qualifying_spend
@@ -284,7 +285,7 @@ def merge(survivor_id: str, body, actor: str) -> dict:
         uow.add(audit.entry_op(actor, "member.merge", target=survivor_id,
                                details={"merge_id": body.merge_id, "source_member_id": source_id, "points": moved}))
         uow.publish(vch.messages + sch.messages)
-        uow.publish_events(vch.domain_events() + sch.domain_events())
+        uow.publish_events(_merged_events(vch, body.merge_id, now) + _merged_events(sch, body.merge_id, now))
         budget = MAX_ITEMS - RESERVED_ITEMS - len(uow.ops) - len(uow.messages)
         now_groups, later = [], []
         for g in voucher_moves(source_id, survivor_id) + wallet_moves(source_id, survivor_id):
@@ -311,3 +312,15 @@ def merge(survivor_id: str, body, actor: str) -> dict:
     if later:
         finish_moves(later)
     return result
+
+
+def _merged_events(ch: Change, merge_id: str, now: datetime) -> list:
+    """The change's events, its `merge_in`/`merge_out` entry's event carrying the Member as
+    the API now returns it (SPEC 2.16: a `member.*` event holds the resource, the source's
+    with `status: closed` and `merged_into`), in the same place of the member's sequence."""
+    found = ch.domain_events()
+    for i, e in enumerate(found):
+        if e["type"] == "member.merged":
+            found[i] = {**events.envelope("member.merged", f"{merge_id}:{ch.row.member_id}", ch.row.member_id,
+                                          clock.iso(now), members.view(ch.row, now)), "sequence": e["sequence"]}
+    return found

@@ -214,9 +214,11 @@ class TestMerge:
         api.adjust("so9", 70)
         tap()
         assert merge(api, "sv9", "so9", merge_id="mg-9").status == 200
-        got = tap()
-        assert sorted((e["type"], e["member_id"], e["data"]["points"]) for e in got) == [
-            ("member.merged", "so9", -70), ("member.merged", "sv9", 70)]
+        got = {e["member_id"]: e for e in tap()}
+        assert sorted(got) == ["so9", "sv9"] and {e["type"] for e in got.values()} == {"member.merged"}
+        # a member.* event holds the Member as the API returns it
+        assert (got["so9"]["data"]["status"], got["so9"]["data"]["merged_into"]) == ("closed", "sv9")
+        assert got["sv9"]["data"]["points"]["available"] == 70 and got["sv9"]["data"]["status"] == "active"
         audit = api.get("/v1/admin/audit", role="admin").body["items"]
         [entry] = [a for a in audit if a["action"] == "member.merge"]
         assert (entry["actor"], entry["target"], entry["details"]["source_member_id"]) == ("admin:cs-1", "sv9", "so9")
