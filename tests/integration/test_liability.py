@@ -237,3 +237,29 @@ def test_the_cli_runs_the_report(api, capsys):
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out["status"] == "succeeded" and out["counts"]["available"] == 40
     assert api.get(R, role="admin").body["outstanding"]["available"] == 40
+
+
+def test_segments_finishing_at_the_same_moment_store_one_complete_report(locked_emulator):
+    """The fanned-out segments run side by side on the locked emulator (thread-safe, like
+    DynamoDB): whichever finishes last builds the report, and it counts every member once."""
+    from chalicelib.jobs import framework
+    from chalicelib.services import finance, points
+    from chalicelib.store import reports
+    from tests.integration.test_concurrency import accrual, enrol, run_parallel
+
+    for i in range(9):
+        enrol(f"cc{i}")
+        points.accrue(f"cc{i}", accrual(f"cc{i}-o", 10000 + 100 * i), "svc")  # 100 + i points
+    from datetime import timedelta
+
+    from chalicelib import clock
+
+    as_of = clock.now() + timedelta(seconds=2)  # after the accruals (as_of is kept to the second)
+    job = framework.create("report-liability", as_of, actor="test", segments=4)
+    results = run_parallel([lambda s=s: framework.execute(job["job_id"], only_segment=s) for s in range(4)])
+    assert [r[0] for r in results] == ["ok"] * 4, results
+    assert framework.get_job(job["job_id"])["status"] == "succeeded"
+    stored = [r for r in reports.ReportRecord.query("liability") if r.job_id == job["job_id"]]
+    assert len(stored) == 1  # written once, or twice under the same key
+    report = finance.latest_liability()
+    assert (report["members"], report["outstanding"]["available"], report["issued"]) == (9, 900 + 36, 900 + 36)
