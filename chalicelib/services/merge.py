@@ -176,9 +176,9 @@ def wallet_moves(source_id: str, survivor_id: str) -> list:
     campaigns the survivor has no row of (its own row wins: one code per campaign)."""
     from chalicelib.store.coupons import CodeRecord, WalletRecord
 
-    theirs = {w.campaign_id for w in WalletRecord.query(survivor_id)}
+    theirs = {w.campaign_id for w in WalletRecord.query(survivor_id, consistent_read=True)}
     out = []
-    for w in WalletRecord.query(source_id):
+    for w in WalletRecord.query(source_id, consistent_read=True):
         if w.campaign_id in theirs:
             continue
         moved = WalletRecord(survivor_id, w.campaign_id, code=w.code, issued_at=w.issued_at, issued_sk=w.issued_sk,
