@@ -28,9 +28,22 @@ NOTES = [
     "walks the whole queue for every message), and a plain Scan page starts at its ExclusiveStartKey (moto "
     "sorts and hashes the whole table for every page). Without them 100k members cannot run at all.",
     "`cold_import_ratio`: routes name their request and response models as strings (`body=\"members.AccrualRequest\"`), "
-    "so the six schema modules (~80 pydantic classes, ~25 ms) are imported by a route's first call, not by "
-    "`import app`; a container builds only the models of the routes it serves. What is left of the app's own "
-    "import is ~35 modules' bodies: the route table, PynamoDB model classes, dataclasses of the domain rules.",
+    "so the schema modules (~100 pydantic classes, ~25 ms) are imported by a route's first call, not by "
+    "`import app`; a container builds only the models of the routes it serves. Every blueprint's views import "
+    "their service, and the points service with its earning rules is imported by the first points request "
+    "(a member read does not need it). What is left of the app's own import: the route table, the settings "
+    "model, PynamoDB model classes and the member read's services.",
+    "`item_growth`: an accrual's write units are computed from the items its TransactWriteItems carries (captured "
+    "by a botocore hook; DynamoDB's size rules; a Put billed on the larger of the new and the replaced item). The "
+    "member item is rewritten by every accrual, so what it keeps is bounded by rules, not history; after two years "
+    "of daily orders it stays under 2 KB (order timestamps in epoch seconds, compact UTF-8 JSON). A program with "
+    "a return window keeps a pending lot per order in the window (`with_return_window` in details.json).",
+    "`cost_per_million`: list prices of `bench/prices.py` (us-east-1, dated; not fetched, the bench has no "
+    "internet). The handler time is measured on the emulator, calls included; API Gateway's per-request price "
+    "and the transactional writes make up nearly all of it.",
+    "`load`: `make load`'s test in a child process with its own local server and emulator on free loopback ports; "
+    "it judges correctness (0 5xx, the invariant for every member); its throughput and latency are the local "
+    "server's (one process, threads) and the locked emulator's, not Lambda's.",
     "`fanout_ratio` is bounded by the emulator's CPU. Per chunk of up to 97 members the claim (dedupe and weekly "
     "cap, exact under concurrent jobs) is one BatchGetItem of the members' logs and one TransactWriteItems of "
     "their conditional log writes plus the pending messages; a chunk's SendMessageBatch calls go out on four "

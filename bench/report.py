@@ -479,7 +479,45 @@ def write(results: dict, out_dir: str, meta: dict) -> dict:
     names = plots(public, details, out_dir, others)
     with open(os.path.join(out_dir, "RESULTS.md"), "w") as f:
         f.write(markdown(public, details, meta, names, others))
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if os.path.abspath(out_dir) == os.path.join(root, "bench"):  # the repository's own results, not --out elsewhere
+        block = latest_block(public, details, meta)
+        for doc in ("README.md", os.path.join("docs", "PERFORMANCE.md")):
+            splice(os.path.join(root, doc), block)
     return verdicts(public)
+
+
+MARK_START, MARK_END = "<!-- bench:latest -->", "<!-- /bench:latest -->"
+
+
+def latest_block(public: dict, details: dict, meta: dict) -> str:
+    """The latest figures with their spread, as README.md and docs/PERFORMANCE.md carry them."""
+    rows = summary_rows(public, details)
+    calls = public.get("calls_per_op")
+    lines = [f"Latest `make bench`: {meta['finished_at']}, {meta['machine']}, {meta['seconds']:.0f} s "
+             "(every speed a ratio to a floor measured in the same run; *spread*: the range over its rounds).", ""]
+    lines += rows
+    if calls:
+        lines += ["", "DynamoDB calls per warm operation: " + ", ".join(f"{op} {n}" for op, n in calls["value"].items())
+                  + f" (goals {', '.join(g.split()[-1] for g in calls['goal'].values())})."]
+    return "\n".join(lines)
+
+
+def splice(path: str, block: str) -> bool:
+    """Replace what stands between the bench markers in `path` with `block`; False when the
+    file has no markers (nothing written)."""
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError:
+        return False
+    if MARK_START not in text or MARK_END not in text:
+        return False
+    head, rest = text.split(MARK_START, 1)
+    _, tail = rest.split(MARK_END, 1)
+    with open(path, "w") as f:
+        f.write(f"{head}{MARK_START}\n{block}\n{MARK_END}{tail}")
+    return True
 
 
 def load(out_dir: str) -> tuple[dict, dict]:

@@ -223,3 +223,20 @@ def test_the_report_renders_and_plots_every_new_figure(tmp_path):
     for name in ("plot_item_growth.png", "plot_cost.png", "plot_score_rfm.png"):
         assert (tmp_path / name).stat().st_size > 1000 and f"]({name})" in text
     assert set(json.loads((tmp_path / "results.json").read_text())) == {"item_growth", "cost_per_million"}
+
+
+def test_the_latest_figures_block_is_spliced_between_the_markers_only(tmp_path):
+    doc = tmp_path / "README.md"
+    doc.write_text(f"# t\n\nbefore\n{report.MARK_START}\nold figures\n{report.MARK_END}\nafter\n")
+    public, details = report.split({"cold_import_ratio": entry(108.0, 100.0, 1.08, "<= 1.1", "ms",
+                                                                app_runs_ms=[108.0, 110.0], floor_runs_ms=[100.0, 100.0])})
+    block = report.latest_block(public, details, {"finished_at": "2026-12-02 03:00 UTC", "machine": "2 CPUs",
+                                                   "seconds": 60.0})
+    assert "| `cold_import_ratio` | 108.0 | 100.0 | 1.08 | rounds 1.080–1.100 | <= 1.1 | ms | met |" in block
+    assert report.splice(str(doc), block)
+    text = doc.read_text()
+    assert text.startswith("# t\n\nbefore\n") and text.endswith(f"{report.MARK_END}\nafter\n")
+    assert "old figures" not in text and "2026-12-02 03:00 UTC" in text
+    plain = tmp_path / "other.md"
+    plain.write_text("no markers\n")
+    assert not report.splice(str(plain), block) and plain.read_text() == "no markers\n"
