@@ -127,6 +127,14 @@ def merge_state(survivor: dict, source: dict, source_id: str, now: datetime, set
     survivor["activities"] = acts
     survivor["rewards"] = _merge_counts(survivor.get("rewards"), source.get("rewards"))
     survivor["referral_paid"] = bool(survivor.get("referral_paid") or source.get("referral_paid"))
+    if source.get("earned"):  # earning-cap counters: one person's day and month
+        from chalicelib.domain.earning import CAP_DAYS_KEPT, CAP_MONTHS_KEPT
+
+        mine, theirs = survivor.get("earned") or {}, source["earned"]
+        days = _merge_counts(mine.get("days"), theirs.get("days"))
+        months = _merge_counts(mine.get("months"), theirs.get("months"))
+        survivor["earned"] = {"days": dict(sorted(days.items())[-CAP_DAYS_KEPT:]),
+                              "months": dict(sorted(months.items())[-CAP_MONTHS_KEPT:])}
     if source.get("last_activity_month"):  # the expiry policy's last earning or spending
         survivor["last_activity_month"] = max(survivor.get("last_activity_month") or "", source["last_activity_month"])
     sent, theirs = survivor.get("transfers") or {}, source.get("transfers") or {}

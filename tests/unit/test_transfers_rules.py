@@ -179,7 +179,9 @@ class TestMergedState:
                   "orders": {"count": 1, "first_at": "2025-01-01T00:00:00Z", "last_at": "2026-03-01T00:00:00Z",
                              "months": {"2026-03": 1}, "recent": ["2026-03-01T00:00:00Z"]},
                   "activities": {"review": {"total": 2, "days": {"2026-03-01": 2}}}, "referral_paid": True,
-                  "merged_from": ["older"], "transfers": {"month": "2026-03", "points": 20}}
+                  "merged_from": ["older"], "transfers": {"month": "2026-03", "points": 20},
+                  "earned": {"days": {"2026-03-10": 40}, "months": {"2026-03": 90}}}
+        survivor["earned"] = {"days": {"2026-03-10": 10}, "months": {"2026-03": 10, "2026-02": 5}}
         merge_state(survivor, source, "dup", NOW, ProgramSettings())
         assert survivor["spend"] == {"2026-02": 1500, "2026-03": 700}
         o = survivor["orders"]
@@ -191,3 +193,4 @@ class TestMergedState:
         assert survivor["referral_paid"] is True
         assert survivor["merged_from"] == ["old", "dup", "older"]
         assert survivor["transfers"] == {"month": "2026-03", "points": 50}
+        assert survivor["earned"] == {"days": {"2026-03-10": 50}, "months": {"2026-02": 5, "2026-03": 100}}
