@@ -65,12 +65,15 @@ def expiring_schedule(lots: Mapping[str, int], policy: ExpiryPolicy,
 
 # --- one member --------------------------------------------------------------------
 
-def member_position(wallet: Mapping, policy: ExpiryPolicy, member_state: Optional[Mapping] = None) -> Counter:
+def member_position(wallet: Mapping, policy: ExpiryPolicy, member_state: Optional[Mapping] = None,
+                    closed: bool = False) -> Counter:
     """A member's outstanding points as partial sums.
 
     `wallet` is the member's wallet as stored (`Wallet.to_dict()`), already matured and
     with holds past their time released as of the report. A negative available balance
     counts as 0 available (the deficit is reported as `negative_balance`, its magnitude).
+    A closed member's points still count (they are in the ledger) and are also reported as
+    `closed_points`: nobody can redeem them any more.
     Expiring points: the available lots and the lots each hold keeps, by the month at whose
     end they expire; pending points are not in lots yet and are left out.
     """
@@ -80,6 +83,8 @@ def member_position(wallet: Mapping, policy: ExpiryPolicy, member_state: Optiona
     out["available"] += max(available, 0)
     out["pending"] += int(wallet.get("pending", 0))
     out["held"] += int(wallet.get("held", 0))
+    if closed:
+        out["closed_points"] += max(available, 0) + int(wallet.get("pending", 0)) + int(wallet.get("held", 0))
     if available < 0:
         out["negative_balance"] += -available
         out["members_negative"] += 1
@@ -184,6 +189,7 @@ def build_report(totals: Mapping[str, int], point_value: int) -> dict:
         "estimated_liability": estimated_liability(value, rate),
         "other_flows": {"reversed": t["reversed"], "adjusted_down": t["adjusted_down"], "moved_net": t["moved_net"]},
         "negative_balance": t["negative_balance"],
+        "closed_points": t["closed_points"],
         "members": t["members"],
         "members_negative": t["members_negative"],
         "members_failed": t["failed"],

@@ -43,6 +43,7 @@ class LiabilityReport(Out):
     estimated_liability: int  # floor(outstanding_value × (1 − breakage_rate)), minor units
     other_flows: OtherFlows
     negative_balance: int  # Σ of negative available balances (owed by members; not in outstanding)
+    closed_points: int  # points of closed members: in outstanding, but nobody can redeem them any more
     members: int
     members_negative: int
     members_failed: int  # members the job could not read (then the report is incomplete)

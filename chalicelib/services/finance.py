@@ -38,7 +38,7 @@ def member_partials(row: member_store.MemberRow, as_of: datetime, policy: liabil
     wallet = Wallet.from_dict(row.state.get("wallet"))
     wallet.mature(as_of)
     wallet.release_expired(as_of)
-    out = liability.member_position(wallet.to_dict(), policy, row.state)
+    out = liability.member_position(wallet.to_dict(), policy, row.state, closed=row.status == "closed")
     if int(row.state.get("seq", 0) or 0) > 0:  # a member without ledger entries costs no query
         start, end = liability.period(as_of)
         out.update(liability.ledger_flows(_recent_entries(row.member_id, start), start, end, clock.parse_instant))

@@ -82,6 +82,7 @@ EXPECTED = {
     "estimated_liability": 600,  # floor(900 × 0.6667) = floor(600.03)
     "other_flows": {"reversed": 200, "adjusted_down": 0, "moved_net": 0},
     "negative_balance": 200,
+    "closed_points": 0,
     "members": 3,
     "members_negative": 1,
     "members_failed": 0,
@@ -131,6 +132,15 @@ def test_no_redemption_and_no_expiry_means_no_breakage_rate(api):
     assert (report["issued"], report["other_flows"]["adjusted_down"], report["breakage_rate"],
             report["estimated_liability"], report["outstanding_value"]) == (120, 20, None, 100, 100)
     assert report["expiring_by_month"] == [{"month": "2027-05", "points": 100}]
+
+
+def test_a_closed_members_points_are_outstanding_and_reported_apart(api):
+    api.enrol("gone", email="gone@example.com")
+    _ok(api.adjust("gone", 80, now="2026-05-02T00:00:00Z"))
+    _ok(api.post("/v1/members/gone/close", role="admin", now="2026-05-03T00:00:00Z"), 200)
+    _ok(api.post("/v1/admin/jobs", {"job": "report-liability", "as_of": AS_OF}, role="admin"), 202)
+    report = api.get(R, role="admin").body
+    assert (report["outstanding"]["available"], report["closed_points"], report["issued"]) == (80, 80, 80)
 
 
 def test_expiry_disabled_leaves_nothing_expiring(api):

@@ -38,6 +38,11 @@ class TestMemberPosition:
         out = L.member_position({"available": -250, "pending": 40, "held": 0, "lots": {}}, POLICY)
         assert (out["available"], out["pending"], out["negative_balance"], out["members_negative"]) == (0, 40, 250, 1)
 
+    def test_a_closed_members_points_still_count_and_are_reported(self):
+        out = L.member_position({"available": 30, "pending": 5, "held": 0, "lots": {"2026-01": 30}}, POLICY,
+                                closed=True)
+        assert (out["available"], out["pending"], out["closed_points"], out["expiring:2027-01"]) == (30, 5, 35, 30)
+
     def test_no_expiry_means_nothing_expiring(self):
         out = L.member_position({"available": 10, "lots": {"2026-01": 10}}, L.ExpiryPolicy(None))
         assert not [k for k in out if k.startswith(L.EXPIRING_PREFIX)]
@@ -119,7 +124,7 @@ class TestRateAndReport:
             "breakage_rate": "0.3333",
             "estimated_liability": 600,
             "other_flows": {"reversed": 200, "adjusted_down": 0, "moved_net": 0},
-            "negative_balance": 200, "members": 3, "members_negative": 1, "members_failed": 0,
+            "negative_balance": 200, "closed_points": 0, "members": 3, "members_negative": 1, "members_failed": 0,
         }
 
     def test_an_empty_program(self):
