@@ -253,8 +253,10 @@ def export_member(member_id: str) -> dict:
     paid = _batch_get(reward_store.RedemptionRecord, refs.get("redemption_id", set()) - {r.redemption_id for r in owned})
     redemptions = [_attrs(r, drop=("version",)) for r in sorted(owned + paid, key=lambda r: r.issued_at)]
     coupons = [_attrs(r) for r in coupon_store.WalletRecord.query(member_id)]
-    coupon_uses = [_attrs(r) for r in _batch_get(coupon_store.RedemptionRecord,
-                                                 [coupon_store.redemption_id(o) for o in refs.get("order_id", ())])
+    order_ids = sorted(refs.get("order_id", ()))
+    coupon_ids = [coupon_store.redemption_id(o) for o in order_ids]  # one per order, before stacking
+    coupon_ids += coupon_store.redemption_ids_for_orders(order_ids)  # one per campaign and order
+    coupon_uses = [_attrs(r) for r in _batch_get(coupon_store.RedemptionRecord, coupon_ids)
                    if r.member_id == member_id]
     holds = [_attrs(r) for r in hold_store.HoldRecord.by_member.query(member_id)]
     feedback_ids = {a.split(":", 1)[1] for a in refs.get("activity_id", ()) if a.startswith("feedback:")}

@@ -32,6 +32,12 @@ def rich_member(api, member_id="dx", other="dy"):
     _ok(api.post(f"/v1/members/{member_id}/feedback", {"feedback_id": "dx-f1", "score": 9, "comment": "nice"},
                  now=NOW))
     _ok(api.post(f"/v1/members/{other}/feedback", {"feedback_id": "dy-f1", "score": 3, "comment": "meh"}, now=NOW))
+    _ok(api.post("/v1/coupons/redeem", {"code": "XWINTER10", "member_id": member_id, "order_id": "dx-o1",
+                                        "order": {"total_amount": 50000}}, now=NOW))
+    api.enrol("dz", email="dz@example.com")
+    _ok(api.adjust("dz", 30, now=NOW))
+    _ok(api.post(f"/v1/admin/members/{member_id}/merge", {"merge_id": "dx-m1", "source_member_id": "dz"},
+                 role="admin", now=NOW), 200)
     from chalicelib.store import transfers
     from chalicelib.store import tx
     from chalicelib.store.marketing import OutreachRecord
@@ -51,10 +57,10 @@ def test_the_export_holds_everything_about_the_member(api):
     assert doc["member_id"] == "dx" and doc["exported_at"] == NOW
     m = doc["member"]
     assert (m["name"], m["email"], m["birthday"], m["consents"]["email"]) == ("Dee", "dx@example.com", "02-03", True)
-    assert (m["points"]["available"], m["points"]["held"]) == (500 - 100 + 20 - 50, 50)
+    assert (m["points"]["available"], m["points"]["held"]) == (500 - 100 + 20 - 50 + 30, 50)
     assert doc["account"]["profile"]["email"] == "dx@example.com"
     assert doc["account"]["state"]["wallet"]["holds"]["dx-h1"]["points"] == 50
-    assert [e["type"] for e in doc["ledger"]] == ["earn", "redeem", "activity"]  # oldest first
+    assert [e["type"] for e in doc["ledger"]] == ["earn", "redeem", "activity", "merge_in"]  # oldest first
     assert sum(e["points"] for e in doc["ledger"]) == m["points"]["available"] + m["points"]["held"]
     assert [o["order_id"] for o in doc["orders"]] == ["dx-o1"]
     assert [v["redemption_id"] for v in doc["redemptions"]] == [voucher["redemption_id"]]
@@ -65,7 +71,9 @@ def test_the_export_holds_everything_about_the_member(api):
     assert [(f["feedback_id"], f["score"], f["comment"]) for f in doc["feedback"]] == [("dx-f1", 9, "nice")]
     assert doc["messages"] == {"sent": {"msg-1": NOW}, "marketing_sends": [NOW]}
     assert [(h["from"], h["to"], h["reason"]) for h in doc["tier_history"]] == [("bronze", "silver", "order:dx-o1")]
-    assert doc["merges"] == [] and doc["coupon_redemptions"] == [] and doc["experiments"] == []
+    assert [(g["merge_id"], g["source_id"]) for g in doc["merges"]] == [("dx-m1", "dz")]
+    assert [(c["order_id"], c["code"]) for c in doc["coupon_redemptions"]] == [("dx-o1", "XWINTER10")]
+    assert doc["experiments"] == []
     # nothing of the other member
     text = str(doc)
     for foreign in ("dy@example.com", "Why", "dy-o1", "dy-f1", "meh"):
