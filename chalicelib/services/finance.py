@@ -304,10 +304,8 @@ def _transfers_and_merges(member_id: str, refs: dict) -> tuple[list, list]:
 
 def _experiments(member_id: str) -> list:
     """Control groups (SPEC 2.18): each exposure of the member, with the orders attributed to it."""
-    try:
-        from chalicelib.store import attribution
-    except ImportError:  # a stack without control groups
-        return []
+    from chalicelib.store import attribution
+
     out = []
     for exp in attribution.ExposureRecord.query(member_id):
         orders = [_attrs(a, drop=("expires_at", "exposure"))

@@ -80,6 +80,23 @@ def test_the_export_holds_everything_about_the_member(api):
         assert foreign not in text, foreign
 
 
+def test_control_group_exposures_and_their_attributed_orders_are_in_the_export(api):
+    from chalicelib.store.attribution import AttributionRecord, ExposureRecord
+
+    api.enrol("ex1")
+    api.enrol("ex2")
+    for member_id in ("ex1", "ex2"):
+        ExposureRecord(member_id, "broadcast:b1#2026-01-15", source="broadcast:b1", period="2026-01-15",
+                       group="control" if member_id == "ex1" else "treatment", at=NOW, day="2026-01-15",
+                       message_id=f"msg-{member_id}").save()
+        AttributionRecord(f"{member_id}|broadcast:b1|2026-01-15", f"{member_id}-o", net=1200, occurred_at=NOW).save()
+    doc = api.get("/v1/members/ex1/export", role="admin").body
+    assert [(x["source"], x["group"], x["message_id"]) for x in doc["experiments"]] == [
+        ("broadcast:b1", "control", "msg-ex1")]
+    assert [(o["order_id"], o["net"]) for o in doc["experiments"][0]["attributed_orders"]] == [("ex1-o", 1200)]
+    assert "ex2" not in str(doc["experiments"])
+
+
 def test_tier_history_is_in_the_export(api):
     api.enrol("tx1")
     _ok(api.accrue("tx1", 60000, order_id="tx1-o", now=NOW))  # crosses silver (50,000)
