@@ -136,10 +136,19 @@ def measure(ctx) -> None:
         source, day, group, field = key[len(_KEY):].rsplit("|", 3)
         by_day[(source, day)][group][field] = int(ctx.counts.pop(key))
     measured = {"as_of": as_of_iso, "attribution_days": days, "job_id": ctx.job_id}
+    # rows the previous measurement wrote in this window and this one did not see (a
+    # measurement as of an earlier time): emptied, so no figure is newer than `as_of`
+    previous = store.meta() or {}
+    for row in previous.get("rows") or []:
+        source, day = row.rsplit("|", 1)
+        if day >= first_day and (source, day) not in by_day:
+            by_day[(source, day)]  # noqa: B018 - the defaultdict's empty groups
     for (source, day), groups in by_day.items():
         store.save_result(source, day, {**groups, **measured, "source": source, "day": day})
     if ctx.only_segment is None:
-        store.save_meta({**measured, "first_day": first_day, "measured_at": clock.iso(clock.now())})
+        store.save_meta({**measured, "first_day": first_day, "measured_at": clock.iso(clock.now()),
+                         "rows": sorted(f"{s}|{d}" for (s, d), g in by_day.items() if g["treatment"]["members"]
+                                        or g["control"]["members"])})
     ctx.counts["results_written"] += len(by_day)
     ctx.counts["sources"] += len({s for s, _ in by_day})
 

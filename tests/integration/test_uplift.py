@@ -357,3 +357,16 @@ def test_a_measurement_cut_short_resumes_to_the_same_figures(api, monkeypatch):
     assert done["status"] == "succeeded"
     assert done["counts"]["results_written"] == clean["counts"]["results_written"]
     assert _results(api, "/v1/admin/message-campaigns/mc_up/results").body == expected
+
+
+def test_a_measurement_as_of_an_earlier_time_reports_nothing_newer(api):
+    for m in ("u1", "u9"):
+        enrol_at(api, m, "2026-11-01T00:00:00Z", consents=EMAIL)
+    _broadcast(api, "mc_up", ["u1"], share="0.2", now="2026-11-10T10:00:00Z")
+    _broadcast(api, "mc_late", ["u9"], now="2026-11-15T10:00:00Z")
+    job(api, "measure-campaigns", "2026-11-20T00:00:00Z")
+    assert _results(api, "/v1/admin/message-campaigns/mc_late/results").body["treatment"]["members"] == 1
+    job(api, "measure-campaigns", "2026-11-12T00:00:00Z")  # before mc_late was sent
+    body = _results(api, "/v1/admin/message-campaigns/mc_late/results").body
+    assert body["as_of"] == "2026-11-12T00:00:00Z" and body["treatment"]["members"] == 0
+    assert _results(api, "/v1/admin/message-campaigns/mc_up/results").body["treatment"]["members"] == 1
