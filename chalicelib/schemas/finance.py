@@ -33,6 +33,8 @@ class LiabilityReport(Out):
     period: dict  # {"from", "to"}: the 12 months the flows cover, [from, to)
     currency: str
     point_value: int  # minor units of the currency per point
+    points_expiry_months: Optional[int]  # the program's expiry at the run (null: points never expire)
+    points_expiry_policy: str  # earned_month | last_activity
     outstanding: Outstanding
     outstanding_value: int  # (available + pending + held) × point_value, minor units
     expiring_by_month: list[ExpiringMonth]
