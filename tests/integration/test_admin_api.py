@@ -17,6 +17,8 @@ POINTS_DEFAULTS = {
     "point_value": 1, "min_points_per_use": 1, "max_points_share": "1.0", "hold_ttl_minutes": 30,
     "earn_on_points_paid": False, "webhook_retry_base_seconds": 30,
     "transfers": {"enabled": True, "min_points": 1, "max_points_per_month": None},  # SPEC 2.15
+    "earning_caps": {"per_member_per_day": None, "per_member_per_month": None},  # SPEC 2.20
+    "points_expiry_policy": "earned_month",
 }
 
 

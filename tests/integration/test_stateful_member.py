@@ -666,6 +666,9 @@ def test_member_life(api):
                     expected = {"codes": 1, "issued": 1, "redeemed": used, "redemption_rate": 1.0 if used else 0.0}
                 else:
                     expected = {"codes": 2, "issued": 1, "redeemed": used, "redemption_rate": float(used)}
+                # SPEC 2.20: the discount of the redemptions in force
+                expected["discount_total"] = sum(cr["body"]["discount_amount"] for cr in self.coupon_redemptions.values()
+                                                 if cr["key"] == key and cr["rollback"] is None)
                 assert r.body["stats"] == expected
                 assert c["max"] is None or r.body["stats"]["redeemed"] <= c["max"]
                 assert all(0 <= n <= c["per_member"] for n in c["uses"].values())
