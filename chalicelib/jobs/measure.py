@@ -5,7 +5,7 @@ from __future__ import annotations
 from chalicelib.jobs.framework import JobContext, register
 
 
-@register("measure-campaigns", fanout=False)
+@register("measure-campaigns")
 def measure_campaigns(ctx: JobContext) -> None:
     """Daily and on demand: index the new treatment/control records, attribute orders
     within `attribution_days`, count treatment and control per source and day, and sum
@@ -24,8 +24,9 @@ def measure_campaigns(ctx: JobContext) -> None:
        written as the results of each (source, day);
     4. `coupons`: the redemptions in force → each coupon campaign's revenue (the net
        total of the orders that redeemed its codes), shown in its stats.
-    It is not fanned out per segment: phase 3 needs every order of phase 2, whatever
-    its segment (docs/UPLIFT.md, "Running at scale")."""
+    Fanned out in AWS (one worker invocation per segment): a segment goes on to the next
+    phase once that phase is done in every segment, and the segment that finishes a phase
+    last sends the others on (services/attribution.py, docs/UPLIFT.md)."""
     from chalicelib.services import attribution
 
     attribution.measure(ctx)

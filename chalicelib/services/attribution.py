@@ -48,38 +48,88 @@ def _in_window(exposure_at: str, occurred_at: str, days: int, as_of_iso: str) ->
     return clock.parse_instant(occurred_at) < clock.parse_instant(exposure_at) + timedelta(days=days)
 
 
+def _pinned_days(ctx) -> int:
+    """attribution_days as the job's first invocation read it: every segment measures alike."""
+    from chalicelib.store import jobs as job_store
+
+    current = program.settings().attribution_days
+    data = job_store.update(ctx.job_id, lambda d: None if "attribution_days" in (d.get("params") or {}) else
+                            {**d, "params": {**(d.get("params") or {}), "attribution_days": current}})
+    return int((data.get("params") or {}).get("attribution_days", current))
+
+
+def _phase_done(ctx, phase: str) -> bool:
+    from chalicelib.store import jobs as job_store
+
+    return all(job_store.load_checkpoint(ctx.job_id, phase, s).get("done") for s in range(ctx.segments))
+
+
+def _wake_the_others(ctx, phase: str) -> None:
+    """Fanned out: the segment that finished `phase` last sends the other segments on to the
+    next phase, once (a conditional write on the job record elects the sender)."""
+    import secrets
+
+    from chalicelib.jobs import framework
+    from chalicelib.store import jobs as job_store
+
+    token = secrets.token_hex(8)
+    data = job_store.update(ctx.job_id, lambda d: None if phase in (d.get("released") or {}) else
+                            {**d, "released": {**(d.get("released") or {}), phase: token}})
+    if (data.get("released") or {}).get(phase) == token:
+        framework._send_job_messages([{"job_id": ctx.job_id, "segment": s}
+                                      for s in range(ctx.segments) if s != ctx.only_segment])
+
+
+def _summed(ctx, phase: str, prefix: str) -> Counter:
+    """A phase's counts over every segment's checkpoint (this run's, whoever ran them)."""
+    from chalicelib.store import jobs as job_store
+
+    total: Counter = Counter()
+    for s in range(ctx.segments):
+        total.update({k: v for k, v in (job_store.load_checkpoint(ctx.job_id, phase, s).get("counts") or {}).items()
+                      if k.startswith(prefix)})
+    return total
+
+
 def measure(ctx) -> None:
+    """The four phases (jobs/measure.py). In one process every phase runs all its segments in
+    turn; fanned out (one invocation per segment) each invocation runs its segment's phases
+    while the phase before is complete everywhere, and the last segment to finish a phase
+    sends the others on. Re-running a segment is harmless: every write is a put of the same
+    value and the counts ride on the checkpoints."""
+    from chalicelib.store.coupons import RedemptionRecord
     from chalicelib.store.models import OrderRecord
 
-    days = program.settings().attribution_days
+    days = _pinned_days(ctx)
     first_day, as_of_iso = _window(ctx.as_of, days)
 
     # 1. index the exposure batches by member
-    ctx.scan(store.ExposureBatchRecord, lambda rec: {"exposures_indexed": store.index_batch(rec)}, phase="index")
+    def index() -> None:
+        ctx.scan(store.ExposureBatchRecord, lambda rec: {"exposures_indexed": store.index_batch(rec)},
+                 phase="index")
 
     # 2. attribute the orders of the measured period
     found: list = []
+    merged: dict = {}  # member_id → ids it answers for (itself and the members merged into it), per page
 
-    def match(order) -> Optional[dict]:
+    def answering_for(member_id: str) -> list:
+        if member_id not in merged:
+            row = member_store.get(member_id)
+            merged[member_id] = [member_id, *(((row.state or {}).get("merged_from") or ()) if row else ())]
+        return merged[member_id]
+
+    def match_order(order) -> Optional[dict]:
         data = dict(order.data or {})
         occurred = str(data.get("occurred_at") or "")
         if not occurred or occurred[:10] < first_day or occurred > as_of_iso:
             return None
         net = max(int(data.get("total_amount", 0)) - int(data.get("refunded_amount", 0)), 0)
         n = 0
-        for exp in (e for m in _answering_for(order.member_id) for e in store.member_exposures(m)):
+        for exp in (e for m in answering_for(order.member_id) for e in store.member_exposures(m)):
             if exp.day >= first_day and exp.at <= as_of_iso and _in_window(exp.at, occurred, days, as_of_iso):
                 found.append((exp.attribution_key, order.order_id, net, occurred))
                 n += 1
         return {"orders_attributed": 1} if n else None
-
-    merged: dict = {}  # member_id → ids it answers for (itself and the members merged into it), per page
-
-    def _answering_for(member_id: str) -> list:
-        if member_id not in merged:
-            row = member_store.get(member_id)
-            merged[member_id] = [member_id, *(((row.state or {}).get("merged_from") or ()) if row else ())]
-        return merged[member_id]
 
     def write_found() -> dict:
         merged.clear()
@@ -88,10 +138,11 @@ def measure(ctx) -> None:
             found.clear()
         return {}
 
-    ctx.scan(OrderRecord, match, phase="match", on_page_end=write_found)
+    def match() -> None:
+        ctx.scan(OrderRecord, match_order, phase="match", on_page_end=write_found)
 
     # 3. count treatment and control per source, day and group
-    def tally(exp) -> Optional[dict]:
+    def tally_exposure(exp) -> Optional[dict]:
         if exp.day < first_day or exp.at > as_of_iso or exp.group not in GROUPS:
             return None
         orders = [a for a in store.attributions_of(exp.attribution_key)
@@ -105,11 +156,10 @@ def measure(ctx) -> None:
             inc[prefix + "revenue"] = revenue
         return inc
 
-    ctx.scan(store.ExposureRecord, tally, phase="tally")
+    def tally() -> None:
+        ctx.scan(store.ExposureRecord, tally_exposure, phase="tally")
 
     # 4. coupon campaigns: the net total of the orders that redeemed their codes (SPEC 2.18)
-    from chalicelib.store.coupons import RedemptionRecord
-
     def coupon(red) -> Optional[dict]:
         data = dict(red.data or {})
         if red.status != "redeemed" or str(data.get("redeemed_at") or "") > as_of_iso:
@@ -121,36 +171,66 @@ def measure(ctx) -> None:
             net = int(data.get("order_total") or 0)
         return {f"{_COUPON}{red.campaign_id}|orders": 1, f"{_COUPON}{red.campaign_id}|revenue": net}
 
-    ctx.scan(RedemptionRecord, coupon, phase="coupons", filter_condition=RedemptionRecord.status == "redeemed")
-    for key in [k for k in ctx.counts if k.startswith(_COUPON) and k.endswith("|revenue")]:
-        campaign_id = key[len(_COUPON):-len("|revenue")]
-        orders = int(ctx.counts.pop(f"{_COUPON}{campaign_id}|orders", 0))
-        store.save_result(f"coupon:{campaign_id}", store.ALL_DAYS,
-                          {"revenue": int(ctx.counts.pop(key)), "orders": orders, "as_of": as_of_iso,
-                           "job_id": ctx.job_id})
-        ctx.counts["coupon_campaigns"] += 1
+    def coupons() -> None:
+        ctx.scan(RedemptionRecord, coupon, phase="coupons", filter_condition=RedemptionRecord.status == "redeemed")
 
-    # 5. the results of each (source, day) measured, then the measurement itself
+    fanned = ctx.only_segment is not None
+    for name, run in (("index", index), ("match", match), ("tally", tally), ("coupons", coupons)):
+        run()
+        if fanned:
+            if not _phase_done(ctx, name):
+                return  # the segment that finishes this phase last carries on and wakes this one
+            if name != "coupons":
+                _wake_the_others(ctx, name)
+    _finish(ctx, days, first_day, as_of_iso)
+
+
+def _finish(ctx, days: int, first_day: str, as_of_iso: str) -> None:
+    """Every phase is done in every segment: write the results, the measurement, and (fanned
+    out) the `main` checkpoints the framework completes the job on."""
+    from chalicelib.store import jobs as job_store
+
+    for key in [k for k in ctx.counts if k.startswith((_KEY, _COUPON))]:
+        ctx.counts.pop(key)  # the job record keeps the summary only; the figures come from the checkpoints
+    summary: Counter = Counter()
+
+    coupon_counts = _summed(ctx, "coupons", _COUPON)
+    for key in [k for k in coupon_counts if k.endswith("|revenue")]:
+        campaign_id = key[len(_COUPON):-len("|revenue")]
+        store.save_result(f"coupon:{campaign_id}", store.ALL_DAYS,
+                          {"revenue": int(coupon_counts[key]),
+                           "orders": int(coupon_counts.get(f"{_COUPON}{campaign_id}|orders", 0)),
+                           "as_of": as_of_iso, "job_id": ctx.job_id})
+        summary["coupon_campaigns"] += 1
+
     by_day: dict = defaultdict(lambda: {g: {"members": 0, "converters": 0, "revenue": 0} for g in GROUPS})
-    for key in [k for k in ctx.counts if k.startswith(_KEY)]:
+    for key, value in _summed(ctx, "tally", _KEY).items():
         source, day, group, field = key[len(_KEY):].rsplit("|", 3)
-        by_day[(source, day)][group][field] = int(ctx.counts.pop(key))
+        by_day[(source, day)][group][field] = int(value)
     measured = {"as_of": as_of_iso, "attribution_days": days, "job_id": ctx.job_id}
     # rows the previous measurement wrote in this window and this one did not see (a
     # measurement as of an earlier time): emptied, so no figure is newer than `as_of`
     previous = store.meta() or {}
-    for row in previous.get("rows") or []:
-        source, day = row.rsplit("|", 1)
-        if day >= first_day and (source, day) not in by_day:
-            by_day[(source, day)]  # noqa: B018 - the defaultdict's empty groups
+    if previous.get("job_id") != ctx.job_id:
+        for row in previous.get("rows") or []:
+            source, day = row.rsplit("|", 1)
+            if day >= first_day and (source, day) not in by_day:
+                by_day[(source, day)]  # noqa: B018 - the defaultdict's empty groups
     for (source, day), groups in by_day.items():
         store.save_result(source, day, {**groups, **measured, "source": source, "day": day})
+    store.save_meta({**measured, "first_day": first_day, "measured_at": clock.iso(clock.now()),
+                     "rows": sorted(f"{s}|{d}" for (s, d), g in by_day.items()
+                                    if g["treatment"]["members"] or g["control"]["members"])})
+    summary["results_written"] += len(by_day)
+    summary["sources"] += len({s for s, _ in by_day})
     if ctx.only_segment is None:
-        store.save_meta({**measured, "first_day": first_day, "measured_at": clock.iso(clock.now()),
-                         "rows": sorted(f"{s}|{d}" for (s, d), g in by_day.items() if g["treatment"]["members"]
-                                        or g["control"]["members"])})
-    ctx.counts["results_written"] += len(by_day)
-    ctx.counts["sources"] += len({s for s, _ in by_day})
+        ctx.counts.update(summary)
+    else:
+        for phase, key in (("index", "exposures_indexed"), ("match", "orders_attributed")):
+            summary.update(_summed(ctx, phase, key))
+        for s in range(ctx.segments):
+            job_store.store_checkpoint(ctx.job_id, "main", s, {"done": True, "last_key": None,
+                                                               "counts": dict(summary) if s == 0 else {}})
 
 
 # --- results -----------------------------------------------------------------------------

@@ -370,3 +370,40 @@ def test_a_measurement_as_of_an_earlier_time_reports_nothing_newer(api):
     body = _results(api, "/v1/admin/message-campaigns/mc_late/results").body
     assert body["as_of"] == "2026-11-12T00:00:00Z" and body["treatment"]["members"] == 0
     assert _results(api, "/v1/admin/message-campaigns/mc_up/results").body["treatment"]["members"] == 1
+
+
+def test_fanned_out_one_invocation_per_segment_gives_the_same_figures(api, monkeypatch):
+    """As in AWS: one worker invocation per segment (jobs-queue messages). Each segment runs
+    its phases while the phase before is done everywhere; the last one to finish a phase
+    sends the others on, once; the job succeeds with the same results as in one process."""
+    from chalicelib.jobs import framework
+    from chalicelib.store import attribution as store
+
+    for m in IDS:
+        enrol_at(api, m, "2026-11-01T00:00:00Z", consents=EMAIL)
+    _broadcast(api, "mc_up", IDS, share="0.2")
+    for i, m in enumerate(IDS):
+        if i % 3:
+            _order(api, m, f"fo-{m}", 700 * (i + 1), "2026-11-13T10:00:00Z")
+    batches = list(store.ExposureBatchRecord.scan())
+    framework.execute(framework.create("measure-campaigns", framework.parse_as_of("2026-11-20"), "t")["job_id"])
+    expected = _results(api, "/v1/admin/message-campaigns/mc_up/results").body
+    assert expected["treatment"]["members"] + expected["control"]["members"] == 12
+    for b in batches:  # the same delivery again, not indexed yet
+        b.save()
+    store.save_meta({})  # forget the measurement
+
+    queue: list = []
+    monkeypatch.setattr(framework, "_send_job_messages", lambda bodies: queue.extend(bodies))
+    job = framework.create("measure-campaigns", framework.parse_as_of("2026-11-20"), "t")
+    framework.enqueue(job["job_id"])
+    assert len(queue) == job["segments"] == 4
+    handled = 0
+    while queue and handled < 100:
+        framework.handle_worker_message(__import__("json").dumps(queue.pop(0)))
+        handled += 1
+    assert handled == 4 + 3 * 3  # the first wave, then the others woken once after index, match and tally
+    done = framework.get_job(job["job_id"])
+    assert done["status"] == "succeeded", done
+    assert done["counts"]["exposures_indexed"] == 12 and done["counts"]["sources"] == 1
+    assert _results(api, "/v1/admin/message-campaigns/mc_up/results").body == expected
