@@ -76,14 +76,11 @@ def absorbed(row: member_store.MemberRow) -> set:
 
 
 def owner_for_order(row: member_store.MemberRow, order_member_id: Optional[str]) -> member_store.MemberRow:
-    """A refund's member: addressed to a merged source, the survivor; for an order of a member
-    merged into the addressed one, the addressed one. Reads only when a merge is involved."""
-    row = follow(row)
-    if order_member_id and order_member_id not in absorbed(row):
-        other = member_store.get(order_member_id)
-        if other is not None and follow(other).member_id == row.member_id:
-            return row
-    return row
+    """A refund's member: addressed to a merged source, the survivor (the end of its
+    `merged_into` chain), else the addressed member. The caller then accepts the order when
+    its member is among the ids this member answers for (`absorbed`: itself and its
+    `merged_from`). Reads only when the addressed member was merged away."""
+    return follow(row)
 
 
 # --- the merge ------------------------------------------------------------------------

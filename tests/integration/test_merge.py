@@ -108,6 +108,20 @@ class TestMerge:
         assert_invariant("sv3")
         assert_invariant("so3")
 
+    def test_a_chain_of_merges_still_reaches_the_last_survivor(self, api):
+        for m in ("ch-a", "ch-b", "ch-c"):
+            api.enrol(m)
+        assert api.accrue("ch-a", 10000, order_id="ch-a-o").status == 201  # 100 points
+        assert merge(api, "ch-b", "ch-a", merge_id="ch-m1").status == 200
+        assert merge(api, "ch-c", "ch-b", merge_id="ch-m2").status == 200
+        for i, addressed in enumerate(("ch-a", "ch-b", "ch-c")):
+            r = api.refund(addressed, "ch-a-o", 1000, refund_id=f"ch-r{i}")
+            assert r.status == 201 and r.body["points_reversed"] == 10, (addressed, r.body)
+        assert api.member("ch-c")["points"]["available"] == 70
+        assert (api.member("ch-a")["merged_into"], api.member("ch-b")["merged_into"]) == ("ch-b", "ch-c")
+        for m in ("ch-a", "ch-b", "ch-c"):
+            assert_invariant(m)
+
     def test_vouchers_of_the_source_belong_to_the_survivor(self, api):
         reward(api)
         api.enrol("sv4")
