@@ -19,6 +19,7 @@ POINTS_DEFAULTS = {
     "transfers": {"enabled": True, "min_points": 1, "max_points_per_month": None},  # SPEC 2.15
     "earning_caps": {"per_member_per_day": None, "per_member_per_month": None},  # SPEC 2.20
     "points_expiry_policy": "earned_month",
+    "attribution_days": 7,  # SPEC 2.18
 }
 
 
