@@ -178,7 +178,8 @@ def measure(url: str, sizes=(1000, 10000, 100000), rounds=None, log=print) -> di
     settings = get_settings()
     table = Table(url, settings.resource_name("members"))
     segments = settings.job_segments or DEFAULT_SEGMENTS
-    floor = Floor(url, table.name, segments, JobContext.__dataclass_fields__["page_size"].default)
+    page = JobContext.__dataclass_fields__["page_size"]  # the job's own page size, a default or a factory
+    floor = Floor(url, table.name, segments, page.default_factory() if callable(page.default_factory) else page.default)
     rounds = rounds or {1000: 7, 10000: 5, 100000: 3}
     value, fl, ratio, per_member, seed_s, detail = {}, {}, {}, {}, {}, {}
     for n in sizes:
