@@ -102,6 +102,14 @@ class TestConditions:
         assert api.accrue("c1", 1000, order_id="h1", store_id="ginza", items=body["items"],
                           now=T0).error == "IDEMPOTENCY_MISMATCH"
 
+    def test_tier_condition_uses_the_tier_held_before_the_order(self, api):
+        api.settings(promotions=[promo("silver", bonus_points=9, tiers=["silver"])])
+        api.enrol("c2")
+        first = api.accrue("c2", 60000, now=T0)  # makes the member silver: no bonus yet
+        assert first.body["tier_change"] == {"from": "bronze", "to": "silver"}
+        assert "promotion_bonus:silver" not in rules(first.body)
+        assert rules(api.accrue("c2", 1000, now=T0).body)["promotion_bonus:silver"] == 9
+
     def test_brand_is_validated(self, api):
         r = api.accrue("c1", 1000, items=[{"sku": "a", "amount": 1000, "brand": ""}], now=T0)
         assert r.status == 400
@@ -135,6 +143,17 @@ class TestCaps:
         m = api.member("k1", now="2026-06-01T00:00:00Z")
         assert m["points"]["available"] == 350
         assert_invariant("k1")
+
+    def test_a_refund_loop_gains_no_room(self, api):
+        """Buy, refund, buy again: the refund takes the points back, but the day's cap stays spent."""
+        api.settings(earning_caps={"per_member_per_day": 100})
+        api.enrol("k4")
+        assert api.accrue("k4", 10000, order_id="k4-o1", now=T0).body["points_earned"] == 100
+        assert api.refund("k4", "k4-o1", 10000, now=T0).body["points_reversed"] == 100
+        again = api.accrue("k4", 10000, order_id="k4-o2", now=T0)
+        assert again.body["points_earned"] == 0 and again.body["breakdown"][-1] == {"rule": "cap", "points": -100}
+        assert api.member("k4", now=T0)["points"]["available"] == 0
+        assert_invariant("k4")
 
     def test_cap_and_max_points_per_order_make_one_line(self, api):
         api.settings(max_points_per_order=60, earning_caps={"per_member_per_day": 50})
