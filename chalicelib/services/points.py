@@ -282,8 +282,6 @@ def _replay_order(order_id: str, member_id: str, req_hash: str) -> tuple[int, di
     return 200, stored
 
 
-def accrue(member_id: str, body, actor: str) -> tuple[int, dict]:
-    """Credit an order's points (201), or replay the stored response (200)."""
 def _hashed_body(body) -> dict:
     """The accrual body as its idempotency hash sees it: the fields added later (`store_id`,
     an item's `brand`) count only when sent, so an order accrued before they existed still
@@ -297,6 +295,8 @@ def _hashed_body(body) -> dict:
     return d
 
 
+def accrue(member_id: str, body, actor: str) -> tuple[int, dict]:
+    """Credit an order's points (201), or replay the stored response (200)."""
     req_hash = canonical_hash(_hashed_body(body))
 
     def refused(err: LoyaltyError) -> tuple[int, dict]:
