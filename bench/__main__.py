@@ -66,7 +66,7 @@ NOTES = [
 ]
 
 
-EXTRA_KEYS = ("ltv_quality", "score_rfm", "emulator_scale", "import_rows_per_s")  # entries report.py does not render yet: merged into the JSON files
+EXTRA_KEYS = ("ltv_quality", "score_rfm", "emulator_scale", "import_rows_per_s", "events_relay")  # entries report.py does not render yet: merged into the JSON files
 
 
 def _write_extra(results: dict, out: str) -> None:
@@ -187,6 +187,14 @@ def main(argv=None) -> int:
                     results["import_rows_per_s"] = (imports.measure(url, count=2000, rounds=1) if args.quick
                                                     else imports.measure(url, log=log))
                     log(f"  {results['import_rows_per_s']['value']} rows/s, ratio {results['import_rows_per_s']['ratio']:.3f}")
+                if "events_relay" in wanted:
+                    from bench import events_relay
+
+                    log("events_relay: domain events relayed/s by the outbox stream's relay vs bare PutEvents")
+                    fresh_stack(url)
+                    results["events_relay"] = (events_relay.measure(url, per_round=200, rounds=1) if args.quick
+                                               else events_relay.measure(url))
+                    log(f"  {results['events_relay']['value']} events/s, ratio {results['events_relay']['ratio']:.3f}")
                 growth = None
                 if "item_growth" in wanted or "cost_per_million" in wanted:
                     from bench import item_growth
