@@ -1,16 +1,16 @@
 """Admin job routes: start a job, read its status."""
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import Literal
 
 from chalice import Blueprint
-from pydantic import Field, field_validator
 
-from chalicelib.api.http import bounded_instant, endpoint
-from chalicelib.errors import ValidationFailed
-from chalicelib.schemas.common import Out, Strict
+from chalicelib.api.http import endpoint
 
 bp = Blueprint(__name__)
+
+# The request and response models are in chalicelib/schemas/jobs.py, imported by the first
+# call of a job route (not at `import app`); the job names stay here.
 
 JobName = Literal["recalculate-tiers", "expire-points", "mature-points", "expire-vouchers", "score-rfm",
                   "run-automations", "run-triggers", "release-holds",
@@ -18,34 +18,7 @@ JobName = Literal["recalculate-tiers", "expire-points", "mature-points", "expire
                   "measure-campaigns"]
 
 
-class JobRequest(Strict):
-    job: JobName
-    # ISO-8601 UTC (a bare date means 00:00Z), 2000-01-01 .. 2099-12-31.
-    as_of: Optional[str] = Field(default=None, max_length=40)
-
-    @field_validator("as_of")
-    @classmethod
-    def _as_of_in_range(cls, v: Optional[str]) -> Optional[str]:
-        if v is not None:
-            try:
-                bounded_instant(v, "as_of")
-            except ValidationFailed as exc:
-                raise ValueError(exc.details["fields"][0]["message"])
-        return v
-
-
-class Job(Out):
-    job_id: str
-    job: str
-    status: Literal["queued", "running", "succeeded", "failed"]
-    as_of: str
-    counts: dict
-    started_at: Optional[str]
-    finished_at: Optional[str]
-    error: Optional[str] = None  # why it failed, else null
-
-
-@endpoint(bp, "POST", "/v1/admin/jobs", roles=("admin",), body=JobRequest, response=Job, status=202, tag="jobs",
+@endpoint(bp, "POST", "/v1/admin/jobs", roles=("admin",), body="jobs.JobRequest", response="jobs.Job", status=202, tag="jobs",
           idempotent=True)
 def start_job(req):
     """Run a job now (`as_of` pins its clock; local stage: any time, elsewhere: not in the future)."""
@@ -57,7 +30,7 @@ def start_job(req):
     return 202, job
 
 
-@endpoint(bp, "GET", "/v1/admin/jobs/{job_id}", roles=("admin",), response=Job, tag="jobs")
+@endpoint(bp, "GET", "/v1/admin/jobs/{job_id}", roles=("admin",), response="jobs.Job", tag="jobs")
 def get_job(req, job_id):
     """A job's status, counts and timestamps."""
     from chalicelib.jobs import framework
