@@ -147,6 +147,9 @@ def simulate(body) -> dict:
         if row is None:
             skipped.append({"order_id": order.order_id, "member_id": order.member_id, "reason": "MEMBER_NOT_FOUND"})
             continue
+        if row.status != "active" and order.source == "sample":  # it could not earn (SPEC 2.2)
+            skipped.append({"order_id": order.order_id, "member_id": order.member_id, "reason": "MEMBER_INACTIVE"})
+            continue
         if order.source == "recorded":
             first = (row.state.get("orders") or {}).get("first_at") == clock.iso(order.occurred_at)
         else:

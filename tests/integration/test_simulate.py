@@ -92,6 +92,14 @@ def test_last_days_reads_recorded_orders(api, aws_calls):
     assert by_id(r.body) == {"old": (100, 100), "new1": (40, 45), "new2": (30, 60), "extra": (10, 10)}
 
 
+def test_inactive_members_sample_orders_are_skipped(api):
+    api.enrol("i1")
+    assert api.patch("/v1/members/i1", {"status": "suspended"}).status == 200
+    r = api.post(URL, {"settings": settings_with(api), "orders": [order("i1", "z", 1000)]}, role="admin", now=NOW)
+    assert r.status == 200 and r.body["orders"] == [] and r.body["totals"] == {"current": 0, "candidate": 0}
+    assert r.body["skipped"] == [{"order_id": "z", "member_id": "i1", "reason": "MEMBER_INACTIVE"}]
+
+
 def test_first_purchase_promotion_in_a_sample(api):
     api.enrol("f1")
     candidate = settings_with(api, promotions=[
