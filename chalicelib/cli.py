@@ -1,4 +1,4 @@
-"""`python -m chalicelib.cli`: token, bootstrap, seed, job.
+"""`python -m chalicelib.cli`: token, bootstrap, seed, job, upload.
 
 In the local stage the CLI talks to the emulator `make run` started (its URL is in
 `.local/endpoint`), unless AWS_ENDPOINT_URL is set. Errors are one line on stderr and a
@@ -197,6 +197,20 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
+def cmd_upload(args) -> int:
+    """Put a file in the exports bucket (an import's source; multipart for large files)."""
+    from chalicelib.clients import s3_client
+    from chalicelib.config import get_settings
+
+    if not os.path.isfile(args.file):
+        raise CliError(f"no file {args.file!r}")
+    key = args.key or "imports/" + os.path.basename(args.file)
+    bucket = get_settings().exports_bucket
+    s3_client().upload_file(args.file, bucket, key)
+    print(json.dumps({"bucket": bucket, "s3_key": key, "bytes": os.path.getsize(args.file)}))
+    return 0
+
+
 def main(argv=None) -> int:
     parser = _Parser(prog="python -m chalicelib.cli", description=__doc__,
                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -219,6 +233,10 @@ def main(argv=None) -> int:
     j.add_argument("--as-of", dest="as_of", default=None)
     j.add_argument("--segments", type=int, default=4)
     j.set_defaults(fn=cmd_job)
+    u = sub.add_parser("upload", help="put a file in the exports bucket (for POST /v1/admin/imports)")
+    u.add_argument("file")
+    u.add_argument("--key", default=None, help="object key (default imports/FILENAME)")
+    u.set_defaults(fn=cmd_upload)
     args = parser.parse_args(argv)
     if args.cmd != "token":
         _local_defaults()

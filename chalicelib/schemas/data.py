@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal, Optional
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from chalicelib import clock
 from chalicelib.schemas.common import FUTURE_SKEW, MemberId, NonNegInt, Out, PosInt, Strict, UtcDatetime
@@ -122,12 +122,28 @@ Instant = Annotated[str, Field(max_length=40), AfterValidator(_instant)]
 PastInstant = Annotated[str, Field(max_length=40), AfterValidator(_past_instant)]
 
 
-class Lot(Strict):
+# Import rows are validated by the million in one process: their models strip whitespace
+# themselves, because pydantic-core's `str_strip_whitespace` keeps ~33 bytes of every string
+# it strips (measured with pydantic-core 2.46: 20,000 rows, +0.66 MB that never comes back).
+_ROW_CONFIG = ConfigDict(extra="forbid", defer_build=True)
+
+
+def _stripped(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: v.strip() if isinstance(v, str) else v for k, v in value.items()}
+    return value
+
+
+class Lot(BaseModel):
+    model_config = _ROW_CONFIG
+
     points: PosInt
     earned_at: PastInstant  # its month decides when the points expire (SPEC 2.6)
 
 
-class ImportRow(Strict):
+class ImportRow(BaseModel):
+    model_config = _ROW_CONFIG
+
     member_id: MemberId
     name: Optional[Name] = None
     email: Optional[Email] = None
@@ -138,6 +154,13 @@ class ImportRow(Strict):
     tier_retained_until: Optional[Instant] = None
     balances: Optional[Annotated[list[Lot], Field(max_length=MAX_LOTS)]] = None
     lifetime_earned: Optional[NonNegInt] = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _strip(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("balances"), list):
+            data = {**data, "balances": [_stripped(lot) for lot in data["balances"]]}
+        return _stripped(data)
 
     @model_validator(mode="after")
     def _checks(self) -> "ImportRow":

@@ -430,6 +430,8 @@ def run(job_id: str, params: dict, actor: str, deadline: Optional[float] = None,
     at = Position(int(progress.get("row") or 1), int(progress.get("offset") or 0))
     import_id = params["import_id"]
     limit = _schemas().MAX_ERRORS
+    data_store.warm_tables()
+    program.settings(), program.tiers()  # read once here, not by eight threads at once
     try:
         source = _source(params, at, progress)
         batch: list = []
@@ -473,6 +475,9 @@ def _run_batch(pool, import_id: str, actor: str, batch: list, progress: dict, li
             except Exception as exc:  # noqa: BLE001 - decided below
                 if isinstance(exc, (Conflict, RetryLater)) or is_transient(exc):
                     raise  # the store is busy: the job stops here and resumes at this batch
+                import logging
+
+                logging.getLogger("loyalty.imports").exception("import %s row %s", import_id, number)
                 return "failed", "INTERNAL_ERROR", f"{type(exc).__name__}: {exc}"[:200]
 
     # A member named twice in one batch: the earlier row enrols it, so the repeats run after

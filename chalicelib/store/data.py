@@ -92,6 +92,16 @@ def store_progress(job_id: str, phase: str, progress: dict) -> None:
     job_store.store_checkpoint(job_id, phase, 0, progress)
 
 
+def warm_tables() -> None:
+    """Resolve the tables an enrolment writes before threads share them: PynamoDB describes a
+    table on its first use and registers it in the shared connection, which is not safe to do
+    from several threads at once."""
+    from chalicelib.store.models import LookupRecord, OutboxRecord
+
+    for model in (MemberRecord, LedgerRecord, LookupRecord, OutboxRecord):
+        model.table_name()
+
+
 # --- what an export reads: one scan page at a time -----------------------------------------
 
 def ledger_page(last_key: Optional[dict], limit: int) -> tuple[list[dict], Optional[dict]]:

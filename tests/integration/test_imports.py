@@ -273,7 +273,7 @@ class TestResume:
         framework.execute("import-imp-rs")
         done = status(api, "imp-rs")
         assert done["status"] == "succeeded"
-        assert done["counts"] == {"rows": 35, "imported": 35, "skipped": 0, "failed": 0}
+        assert done["counts"] == {"rows": 35, "imported": 35, "skipped": 0, "failed": 0}, done["errors"]
         for i in (0, 10, 11, 34):
             assert api.member(f"rs-{i:03d}", now=NOW)["points"]["available"] == i + 1
             assert len(api.ledger(f"rs-{i:03d}")) == 1
@@ -304,3 +304,150 @@ class TestResume:
         again = finished(api, "imp-fl")
         assert again["status"] == "succeeded"
         assert again["counts"] == {"rows": 4, "imported": 4, "skipped": 0, "failed": 0}
+
+
+class TestReaders:
+    """The streaming readers: records with the byte offset after them, so a resume reads on
+    from there; CSV records whose quoted fields hold newlines; cells as row fields."""
+
+    def test_lines_carry_the_offset_after_them_across_chunk_boundaries(self):
+        from chalicelib.services.imports import _lines
+
+        data = b'{"a":1}\n\n{"b":22}\r\nlast'
+        chunks = [data[i:i + 3] for i in range(0, len(data), 3)]
+        out = list(_lines(iter(chunks), 100))
+        assert out == [(b'{"a":1}', 108), (b"", 109), (b'{"b":22}\r', 119), (b"last", 123)]
+
+    def test_a_csv_record_may_span_lines_inside_quotes(self):
+        from chalicelib.services.imports import _csv_records
+
+        data = b'member_id,name\r\na,"x\r\ny"\r\nb,z\r\n'
+        records = list(_csv_records(iter([data]), 0))
+        assert [r for r, _ in records] == ["member_id,name", 'a,"x\ny"', "b,z"]
+        assert records[-1][1] == len(data)
+
+    def test_cells_become_row_fields(self):
+        from chalicelib.services.imports import csv_row
+
+        assert csv_row({"member_id": "m", "name": "", "consents": "email; SMS", "lifetime_earned": "30",
+                        "balances": "10@2026-01-01; 20@2026-02-01T10:00:00Z"}) == {
+            "member_id": "m", "consents": {"email": True, "push": False, "sms": True}, "lifetime_earned": 30,
+            "balances": [{"points": 10, "earned_at": "2026-01-01"}, {"points": 20, "earned_at": "2026-02-01T10:00:00Z"}]}
+        for bad in ({"lifetime_earned": "-3"}, {"balances": "10"}, {"balances": "x@2026-01-01"}, {"consents": "fax"}):
+            with pytest.raises(ValueError):
+                csv_row(bad)
+
+    def test_the_header_names_known_columns_once_and_member_id(self):
+        from chalicelib.services.imports import BadHeader, parse_header
+
+        assert parse_header("\ufeffMember_ID, name") == ["member_id", "name"]
+        for bad in ("name,email", "member_id,member_id", "member_id,points"):
+            with pytest.raises(BadHeader):
+                parse_header(bad)
+
+
+@pytest.fixture
+def child_emulator(aws_env, monkeypatch):
+    """The emulator in its own process: what an import holds in memory is then the import's own
+    (moto keeps objects in its process, and an in-process ranged GET copies the rest of the object)."""
+    import socket
+    import subprocess
+    import sys
+
+    from chalicelib.local import wait_for_port
+    from tests.factories import reset_caches
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "chalicelib.emulator", "--port", str(port)])
+    try:
+        wait_for_port("127.0.0.1", port, timeout=60)
+        monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}")
+        reset_caches()
+        from chalicelib.bootstrap import bootstrap
+
+        bootstrap()
+        yield
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        reset_caches()
+
+
+class TestMemory:
+    def test_reading_a_large_object_holds_one_chunk_whatever_its_size(self, child_emulator, monkeypatch):
+        import tracemalloc
+
+        from chalicelib.services import imports
+
+        monkeypatch.setattr(imports, "CHUNK_BYTES", 256 * 1024)
+        line = json.dumps({"member_id": "m-{:06d}", "name": "x" * 100,
+                           "balances": [{"points": 10, "earned_at": "2026-01-01"}]})
+        text = "".join(line.replace("{:06d}", f"{n:06d}") + "\n" for n in range(60_000))
+        put_object("imports/large.jsonl", text)
+        size = len(text)
+        del text
+        assert size > 9_000_000
+        tracemalloc.start()
+        try:
+            rows = sum(1 for _ in imports._source({"s3_key": "imports/large.jsonl"}, imports.Position(), {}))
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert rows == 60_000
+        assert peak < 2_500_000 < size / 3  # about one chunk (and the stream's buffers), not the object
+
+    def test_the_import_job_needs_the_same_memory_for_4x_the_rows(self, child_emulator, monkeypatch):
+        import tracemalloc
+
+        from chalice.test import Client
+
+        from app import app
+        from chalicelib.jobs import data as data_jobs
+        from chalicelib.jobs import framework
+        from chalicelib.services import imports
+        from tests.factories import ApiClient, reset_caches
+
+        monkeypatch.setattr(imports, "BATCH", 100)
+        monkeypatch.setattr(imports, "CHUNK_BYTES", 16 * 1024)  # the objects span several chunks
+        monkeypatch.setattr(data_jobs, "launch", lambda job_id, wait_seconds=20.0: None)  # run below, measured
+        monkeypatch.setenv("LOYALTY_RELAY", "stream")  # the events stay in the outbox: the job's own work only
+        reset_caches()
+        peaks = {}
+        with Client(app) as c:
+            api = ApiClient(c)
+            for n in (300, 600, 2400):  # the first warms the process up (imports, models, connections)
+                put_object(f"imports/m{n}.jsonl", "".join(json.dumps({
+                    "member_id": f"mem{n}-{i:05d}", "email": f"m{i}@example.com",
+                    "balances": [{"points": 5, "earned_at": "2026-01-01"}]}) + "\n" for i in range(n)))
+                assert start(api, {"import_id": f"mem-{n}", "s3_key": f"imports/m{n}.jsonl"}).status == 202
+                tracemalloc.start()
+                try:
+                    framework.execute(f"import-mem-{n}")
+                    _, peaks[n] = tracemalloc.get_traced_memory()
+                finally:
+                    tracemalloc.stop()
+                body = status(api, f"mem-{n}")
+                assert body["counts"] == {"rows": n, "imported": n, "skipped": 0, "failed": 0}, body
+        assert peaks[2400] < 1.15 * peaks[600], peaks
+
+
+def test_the_readme_migration_uploads_the_example_csv_and_imports_it(api, monkeypatch, capsys):
+    """README: `cli upload docs/examples/members.csv`, POST the import, read its status."""
+    from pathlib import Path
+
+    from chalicelib import cli
+
+    monkeypatch.setenv("LOYALTY_EMULATOR", "0")  # the test's own (in-process) AWS, not make run's
+    example = Path(__file__).resolve().parents[2] / "docs" / "examples" / "members.csv"
+    assert cli.main(["upload", str(example)]) == 0
+    assert json.loads(capsys.readouterr().out)["s3_key"] == "imports/members.csv"
+    assert start(api, {"import_id": "migration-1", "s3_key": "imports/members.csv"}).status == 202
+    body = finished(api, "migration-1")
+    assert body["counts"] == {"rows": 4, "imported": 3, "skipped": 0, "failed": 1}
+    assert [(e["row"], e["code"]) for e in body["errors"]] == [(3, "VALIDATION_ERROR")]
+    gold = api.member("old-1001", now=NOW)
+    assert (gold["tier"]["tier_id"], gold["points"]["available"], gold["points"]["lifetime_earned"]) == (
+        "gold", 1500, 48000)
+    assert cli.main(["upload", "no/such/file.csv"]) == 1
