@@ -34,7 +34,7 @@ from chalicelib import clock
 from chalicelib.auth import Principal, authorize, verify_token
 from chalicelib.config import get_settings
 from chalicelib.errors import LoyaltyError, MethodNotAllowed, NotFound, RetryLater, ValidationFailed
-from chalicelib.schemas.common import MEMBER_ID_PATTERN
+from chalicelib.schemas.patterns import MEMBER_ID_PATTERN  # not schemas.common: its models load with a route
 
 log = logging.getLogger("loyalty.api")
 

@@ -7,8 +7,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from chalicelib import clock
 
-MEMBER_ID_PATTERN = r"^[A-Za-z0-9._:@-]{1,64}$"
-ID_PATTERN = r"^[A-Za-z0-9._:@#/-]{1,128}$"
+from chalicelib.schemas.patterns import ID_PATTERN, MEMBER_ID_PATTERN  # noqa: F401 - re-exported
 
 MemberId = Annotated[str, Field(pattern=MEMBER_ID_PATTERN, min_length=1, max_length=64)]
 ClientId = Annotated[str, Field(pattern=ID_PATTERN, min_length=1, max_length=128)]
