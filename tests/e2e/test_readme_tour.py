@@ -9,14 +9,16 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+import requests
 
 ROOT = Path(__file__).resolve().parents[2]
 
 # README sections whose blocks are run, in this order (each up to the next "## " heading).
-SECTIONS = ("## A tour of the API",)
+SECTIONS = ("## A tour of the API", "## Trying a rule change before saving it", "## Migrating members from a CSV")
 
 
 def blocks_of(readme: str, heading: str) -> list[str]:
@@ -27,7 +29,7 @@ def blocks_of(readme: str, heading: str) -> list[str]:
 
 
 @pytest.mark.skipif(not (shutil.which("curl") and shutil.which("jq")), reason="the tour needs curl and jq")
-def test_the_readme_tour_runs_by_copy_and_paste(live_server, tmp_path):
+def test_the_readme_tour_runs_by_copy_and_paste(live_server, admin_token):
     readme = (ROOT / "README.md").read_text()
     port = live_server["base"].rsplit(":", 1)[1]
     emulator_port = live_server["emulator"].rsplit(":", 1)[1]
@@ -57,3 +59,17 @@ def test_the_readme_tour_runs_by_copy_and_paste(live_server, tmp_path):
     assert '"code":"VALIDATION_ERROR"' in out and '"code":"NOT_FOUND"' in out and '"code":"METHOD_NOT_ALLOWED"' in out
     assert "email spring_news -> m-1001 Hanako" in out  # the consumer read the campaign's message
     assert "null" not in re.findall(r"^voucher: (.*)$", out, re.M)
+    # the simulator's totals (the tour's orders, under today's settings and the candidate)
+    totals = re.search(r'"totals": \{\s*"current": (\d+),\s*"candidate": (\d+)', out)
+    assert totals and int(totals.group(1)) > 0, out[-2000:]
+    # the migration: the import was accepted and reports its counts and the bad row
+    assert '"import_id": "migration-1"' in out and '"job_id"' in out
+    assert re.search(r'"status": "(queued|running|succeeded)"', out)
+    deadline, body = time.monotonic() + 60, {}
+    while time.monotonic() < deadline and body.get("status") not in ("succeeded", "failed"):
+        time.sleep(0.2)
+        body = requests.get(live_server["base"] + "/v1/admin/imports/migration-1",
+                            headers={"Authorization": f"Bearer {admin_token}"}, timeout=10).json()
+    assert body["status"] == "succeeded", body
+    assert body["counts"] == {"rows": 4, "imported": 3, "skipped": 0, "failed": 1}, body  # 11-31 is no birthday
+    assert [e["row"] for e in body["errors"]] == [3], body
