@@ -12,9 +12,17 @@ from chalicelib.errors import AlreadyExists, MemberInactive, MemberNotFound, Val
 from chalicelib.services import audit, program
 from chalicelib.store import members as store
 from chalicelib.store import tx
-from chalicelib.services.uow import UnitOfWork, retry
 from chalicelib.store.base import Conflict
 from chalicelib.store.models import LookupRecord
+
+
+def _uow():
+    # The unit of work (and with it the relay, the outbox, messaging) is imported by the first
+    # write, not at `import app`: a member read does not need it (cold start, docs/PERFORMANCE.md).
+    from chalicelib.services import uow
+
+    return uow
+
 
 DEFAULT_CONSENTS = {"email": False, "push": False, "sms": False}
 PROFILE_FIELDS = ("name", "email", "birthday", "locale")
@@ -121,7 +129,7 @@ def _enrol(body, idem: Optional[tuple]) -> tuple[int, dict]:
         row = store.MemberRow(body.member_id, 0, "active", profile, new_state(now))
         lookup = LookupRecord("referral#" + code, target=body.member_id)
         result = view(row, now)
-        uow = UnitOfWork()
+        uow = _uow().UnitOfWork()
         uow.add(store.save_op(row, None), anchor=store.MemberRecord)
         uow.add(tx.put(lookup, LookupRecord.key.does_not_exist()))
         if idem:
@@ -175,7 +183,7 @@ def patch(member_id: str, body, may_set_status: bool, actor: Optional[str] = Non
         elif actor and actor.startswith("admin:"):
             audited.append(audit.entry_op(actor, "member.update", target=member_id,
                                           details={"fields": sorted(changes)}))
-        uow = UnitOfWork()
+        uow = _uow().UnitOfWork()
         uow.add(store.save_op(row, expected), anchor=store.MemberRecord)
         uow.extend(audited)
         uow.publish_events([member_event("member.updated", row, view(row), expected + 1)])
@@ -185,7 +193,7 @@ def patch(member_id: str, body, may_set_status: bool, actor: Optional[str] = Non
             raise Conflict()
         return view(row)
 
-    return retry(attempt)
+    return _uow().retry(attempt)
 
 
 def close(member_id: str, actor: str) -> dict:
@@ -205,7 +213,7 @@ def close(member_id: str, actor: str) -> dict:
                        "consents": dict(DEFAULT_CONSENTS), "enrolled_at": row.profile.get("enrolled_at"),
                        "referral_code": None, "referred_by": row.profile.get("referred_by"),
                        "closed_at": clock.iso(clock.now())}
-        uow = UnitOfWork()
+        uow = _uow().UnitOfWork()
         uow.add(store.save_op(row, expected), anchor=store.MemberRecord)
         if code:
             uow.add(tx.delete(LookupRecord("referral#" + code, target=member_id)))
@@ -217,7 +225,7 @@ def close(member_id: str, actor: str) -> dict:
             raise Conflict()
         return view(row)
 
-    closed = retry(attempt)
+    closed = _uow().retry(attempt)
     marketing_store.erase_comments(member_id)
     return closed
 
