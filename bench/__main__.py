@@ -31,8 +31,9 @@ NOTES = [
     "so the schema modules (~100 pydantic classes, ~25 ms) are imported by a route's first call, not by "
     "`import app`; a container builds only the models of the routes it serves. Every blueprint's views import "
     "their service, and the points service with its earning rules is imported by the first points request "
-    "(a member read does not need it). What is left of the app's own import: the route table, the settings "
-    "model, PynamoDB model classes and the member read's services.",
+    "(a member read does not need it), the unit of work by the first write. What is left of the app's own import: "
+    "the route table, the settings model, PynamoDB model classes and the member read's services. Both sides are "
+    "timed in CPU time inside the child (the wall clock of a shared machine counts waits for a core).",
     "`item_growth`: an accrual's write units are computed from the items its TransactWriteItems carries (captured "
     "by a botocore hook; DynamoDB's size rules; a Put billed on the larger of the new and the replaced item). The "
     "member item is rewritten by every accrual, so what it keeps is bounded by rules, not history; after two years "
