@@ -322,7 +322,7 @@ class TestReaders:
     from there; CSV records whose quoted fields hold newlines; cells as row fields."""
 
     def test_lines_carry_the_offset_after_them_across_chunk_boundaries(self):
-        from chalicelib.services.imports import _lines
+        from chalicelib.services.import_sources import _lines
 
         data = b'{"a":1}\n\n{"b":22}\r\nlast'
         chunks = [data[i:i + 3] for i in range(0, len(data), 3)]
@@ -330,7 +330,7 @@ class TestReaders:
         assert out == [(b'{"a":1}', 108), (b"", 109), (b'{"b":22}\r', 119), (b"last", 123)]
 
     def test_a_csv_record_may_span_lines_inside_quotes(self):
-        from chalicelib.services.imports import _csv_records
+        from chalicelib.services.import_sources import _csv_records
 
         data = b'member_id,name\r\na,"x\r\ny"\r\nb,z\r\n'
         records = list(_csv_records(iter([data]), 0))
@@ -338,7 +338,7 @@ class TestReaders:
         assert records[-1][1] == len(data)
 
     def test_cells_become_row_fields(self):
-        from chalicelib.services.imports import csv_row
+        from chalicelib.services.import_sources import csv_row
 
         assert csv_row({"member_id": "m", "name": "", "consents": "email; SMS", "lifetime_earned": "30",
                         "balances": "10@2026-01-01; 20@2026-02-01T10:00:00Z"}) == {
@@ -349,7 +349,7 @@ class TestReaders:
                 csv_row(bad)
 
     def test_the_header_names_known_columns_once_and_member_id(self):
-        from chalicelib.services.imports import BadHeader, parse_header
+        from chalicelib.services.import_sources import BadHeader, parse_header
 
         assert parse_header("\ufeffMember_ID, name") == ["member_id", "name"]
         for bad in ("name,email", "member_id,member_id", "member_id,points"):
@@ -390,9 +390,9 @@ class TestMemory:
     def test_reading_a_large_object_holds_one_chunk_whatever_its_size(self, child_emulator, monkeypatch):
         import tracemalloc
 
-        from chalicelib.services import imports
+        from chalicelib.services import import_sources
 
-        monkeypatch.setattr(imports, "CHUNK_BYTES", 256 * 1024)
+        monkeypatch.setattr(import_sources, "CHUNK_BYTES", 256 * 1024)
         line = json.dumps({"member_id": "m-{:06d}", "name": "x" * 100,
                            "balances": [{"points": 10, "earned_at": "2026-01-01"}]})
         text = "".join(line.replace("{:06d}", f"{n:06d}") + "\n" for n in range(60_000))
@@ -402,7 +402,8 @@ class TestMemory:
         assert size > 9_000_000
         tracemalloc.start()
         try:
-            rows = sum(1 for _ in imports._source({"s3_key": "imports/large.jsonl"}, imports.Position(), {}))
+            rows = sum(1 for _ in import_sources.source({"s3_key": "imports/large.jsonl"}, import_sources.Position(),
+                                                        {}))
             _, peak = tracemalloc.get_traced_memory()
         finally:
             tracemalloc.stop()
@@ -442,11 +443,11 @@ class TestMemory:
         from app import app
         from chalicelib.jobs import data as data_jobs
         from chalicelib.jobs import framework
-        from chalicelib.services import imports
+        from chalicelib.services import import_sources, imports
         from tests.factories import ApiClient, reset_caches
 
         monkeypatch.setattr(imports, "BATCH", 100)
-        monkeypatch.setattr(imports, "CHUNK_BYTES", 16 * 1024)  # the objects span several chunks
+        monkeypatch.setattr(import_sources, "CHUNK_BYTES", 16 * 1024)  # the objects span several chunks
         monkeypatch.setattr(data_jobs, "launch", lambda job_id, wait_seconds=20.0: None)  # run below, measured
         monkeypatch.setenv("LOYALTY_RELAY", "stream")  # the events stay in the outbox: the job's own work only
         reset_caches()
