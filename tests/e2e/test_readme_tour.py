@@ -28,27 +28,30 @@ def blocks_of(readme: str, heading: str) -> list[str]:
     return re.findall(r"```sh\n(.*?)```", part, re.S)
 
 
-@pytest.mark.skipif(not (shutil.which("curl") and shutil.which("jq")), reason="the tour needs curl and jq")
-def test_the_readme_tour_runs_by_copy_and_paste(live_server, admin_token):
-    readme = (ROOT / "README.md").read_text()
+def run_blocks(live_server, blocks: list[str]) -> tuple[str, str, list[int]]:
+    """Run README blocks in one bash session against the live server, as pasted: the
+    README's ports become the server's, `.venv/bin/python` this interpreter. Returns stdout,
+    stderr and the HTTP status of every curl (each reports it on stderr, whatever its
+    block does with stdout). Fails when a block fails (pipefail)."""
     port = live_server["base"].rsplit(":", 1)[1]
     emulator_port = live_server["emulator"].rsplit(":", 1)[1]
-    script = ["set -euo pipefail",
-              # every curl reports its status on stderr, whatever the block does with stdout
-              "curl() { command curl -w '%{stderr}HTTP %{http_code}\\n' \"$@\"; }"]
-    for heading in SECTIONS:
-        for block in blocks_of(readme, heading):
-            block = (block.replace("127.0.0.1:8000", f"127.0.0.1:{port}")
-                     .replace("127.0.0.1:4566", f"127.0.0.1:{emulator_port}")
-                     .replace(".venv/bin/python", sys.executable))
-            script += [f"echo '--- block {len(script)}'", block]
+    script = ["set -euo pipefail", "curl() { command curl -w '%{stderr}HTTP %{http_code}\\n' \"$@\"; }"]
+    for n, block in enumerate(blocks):
+        script += [f"echo '--- block {n}'", block.replace("127.0.0.1:8000", f"127.0.0.1:{port}")
+                   .replace("127.0.0.1:4566", f"127.0.0.1:{emulator_port}").replace(".venv/bin/python", sys.executable)]
     env = {k: v for k, v in os.environ.items() if k not in ("AWS_ENDPOINT_URL", "LOYALTY_JWT_SECRET")}
     env.update(LOYALTY_STAGE="local", LOYALTY_EMULATOR_PORT=emulator_port)
     run = subprocess.run(["bash", "-c", "\n".join(script)], cwd=ROOT, env=env, capture_output=True, text=True,
                          timeout=300)
     out, err = run.stdout, run.stderr
     assert run.returncode == 0, f"exit {run.returncode}\n--- stdout\n{out[-3000:]}\n--- stderr\n{err[-3000:]}"
-    statuses = [int(s) for s in re.findall(r"^HTTP (\d{3})$", err, re.M)]
+    return out, err, [int(s) for s in re.findall(r"^HTTP (\d{3})$", err, re.M)]
+
+
+@pytest.mark.skipif(not (shutil.which("curl") and shutil.which("jq")), reason="the tour needs curl and jq")
+def test_the_readme_tour_runs_by_copy_and_paste(live_server, admin_token):
+    readme = (ROOT / "README.md").read_text()
+    out, err, statuses = run_blocks(live_server, [b for heading in SECTIONS for b in blocks_of(readme, heading)])
     assert len(statuses) >= 25 and not [s for s in statuses if s >= 500], statuses
     # what the tour's text promises
     assert '"points_earned": 128' in out  # ¥12,800 at 1 point per ¥100

@@ -5,16 +5,13 @@ measure-campaigns runs and the uplift report comes back."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_readme_tour import blocks_of
+from tests.e2e.test_readme_tour import blocks_of, run_blocks
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -22,18 +19,8 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.mark.skipif(not (shutil.which("curl") and shutil.which("jq")), reason="the example needs curl and jq")
 def test_the_readme_uplift_example_runs(live_server):
     readme = (ROOT / "README.md").read_text()
-    port = live_server["base"].rsplit(":", 1)[1]
-    emulator_port = live_server["emulator"].rsplit(":", 1)[1]
-    script = ["set -euo pipefail", "curl() { command curl -w '%{stderr}HTTP %{http_code}\\n' \"$@\"; }"]
-    for block in [blocks_of(readme, "## A tour of the API")[0], *blocks_of(readme, "## Control groups and uplift")]:
-        script.append(block.replace("127.0.0.1:8000", f"127.0.0.1:{port}").replace(".venv/bin/python", sys.executable))
-    env = {k: v for k, v in os.environ.items() if k not in ("AWS_ENDPOINT_URL", "LOYALTY_JWT_SECRET")}
-    env.update(LOYALTY_STAGE="local", LOYALTY_EMULATOR_PORT=emulator_port)
-    run = subprocess.run(["bash", "-c", "\n".join(script)], cwd=ROOT, env=env, capture_output=True, text=True,
-                         timeout=300)
-    out, err = run.stdout, run.stderr
-    assert run.returncode == 0, f"exit {run.returncode}\n--- stdout\n{out[-3000:]}\n--- stderr\n{err[-3000:]}"
-    statuses = [int(s) for s in re.findall(r"^HTTP (\d{3})$", err, re.M)]
+    out, err, statuses = run_blocks(live_server, [blocks_of(readme, "## A tour of the API")[0],
+                                                  *blocks_of(readme, "## Control groups and uplift")])
     assert statuses and not [s for s in statuses if s >= 400 and s != 409], statuses  # 409: members seeded before
     counts = json.loads(re.search(r'^\{"eligible".*\}$', out, re.M).group(0))
     assert counts["eligible"] == 8 and counts["queued"] + counts["control"] == 8
