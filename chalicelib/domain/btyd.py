@@ -22,6 +22,10 @@ from dataclasses import dataclass
 from typing import Sequence
 
 WEEK_DAYS = 7.0
+# BG/NBD parameters are kept within [BG_MIN, BG_MAX]: a population without heterogeneity
+# or drop-out drives r, α and b to infinity (the likelihood is flat out there), where the
+# hypergeometric function of the conditional expectation overflows; 1e4 is indistinguishable.
+BG_MIN, BG_MAX = 1e-4, 1e4
 
 
 @dataclass(frozen=True)
@@ -72,9 +76,10 @@ def _minimize(neg_ll, start: Sequence[float]):
     import numpy as np
     from scipy.optimize import minimize
 
-    res = minimize(lambda lp: neg_ll(np.exp(lp)), np.log(start), method="Nelder-Mead",
-                   options={"maxiter": 4000, "xatol": 1e-7, "fatol": 1e-9})
-    return np.exp(res.x)
+    with np.errstate(over="ignore"):  # a step far out is clipped by the caller's bounds
+        res = minimize(lambda lp: neg_ll(np.exp(lp)), np.log(start), method="Nelder-Mead",
+                       options={"maxiter": 4000, "xatol": 1e-7, "fatol": 1e-9})
+        return np.exp(res.x)
 
 
 def fit_bgnbd(x, t_x, T, weights=None, penalizer: float = 0.0) -> BgNbd:
@@ -92,8 +97,11 @@ def fit_bgnbd(x, t_x, T, weights=None, penalizer: float = 0.0) -> BgNbd:
             return 1e100
         return -ll / total + penalizer * float(np.sum(np.asarray(params) ** 2))
 
+    def bounded(params):
+        return neg(np.clip(params, BG_MIN, BG_MAX))
+
     scale = max(float(np.average(T, weights=w)), 1.0)
-    r, alpha, a, b = _minimize(neg, (0.5, scale / 4, 1.0, 2.0))
+    r, alpha, a, b = np.clip(_minimize(bounded, (0.5, scale / 4, 1.0, 2.0)), BG_MIN, BG_MAX)
     return BgNbd(float(r), float(alpha), float(a), float(b))
 
 

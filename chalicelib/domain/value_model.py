@@ -176,6 +176,8 @@ def fit(sample: Sequence[History], calibration: Sequence[Calibration], inner_day
     try:
         import numpy as np
 
+        from chalicelib.domain import btyd
+
         bg, gg = _fit_pair(sample)
         hs0 = [c.before for c in inner]
         bg0, gg0 = _fit_pair(hs0, gg)
@@ -190,6 +192,9 @@ def fit(sample: Sequence[History], calibration: Sequence[Calibration], inner_day
         params = [bg.r, bg.alpha, bg.a, bg.b, gg.p, gg.q, gg.gamma, k, *logit]
         if not all(math.isfinite(v) for v in params) or gg.q <= 1 or bg.a <= 1e-9:
             return fallback("fit did not converge", len(sample), repeat)
+        x, t_x, T, _, _ = _arrays(sample)
+        if not np.all(np.isfinite(btyd.expected_orders(bg, YEAR_DAYS / WEEK, x, t_x, T))):
+            return fallback("fit degenerate: expectations not finite", len(sample), repeat)
     except (ValueError, FloatingPointError, ZeroDivisionError) as exc:
         return fallback(f"fit failed: {exc}", len(sample), repeat)
     return Model("btyd", "", bg.as_dict(), gg.as_dict(), best, k, inner_days, logit, len(sample), repeat)

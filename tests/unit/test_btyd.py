@@ -158,3 +158,18 @@ def test_the_calibration_slice_is_half_the_history_and_at_most_half_a_year():
     assert segments.inner_days(as_of, "2026-02-15T00:00:00Z") == 60
     assert segments.inner_days(as_of, "2020-01-01T00:00:00Z") == 182
     assert segments.inner_days(as_of, None) == 0
+
+
+def test_a_population_without_heterogeneity_or_drop_out_keeps_finite_expectations():
+    """Everyone buying monthly and nobody leaving drives r, α and b to infinity; the fit stays
+    within its bounds and the expectation is finite and close to the common rate."""
+    x, t_x, T = [], [], []
+    for i in range(600):
+        n = 4 + i % 8  # orders, one every ~4.3 weeks up to now
+        x.append(n - 1)
+        t_x.append((n - 1) * 4.3)
+        T.append((n - 1) * 4.3 + (i % 4))
+    m = btyd.fit_bgnbd(np.array(x, float), np.array(t_x, float), np.array(T, float))
+    assert btyd.BG_MIN <= min(m.r, m.alpha, m.a, m.b) and max(m.r, m.alpha, m.a, m.b) <= btyd.BG_MAX
+    eo = btyd.expected_orders(m, 52, np.array([6.0]), np.array([25.8]), np.array([27.0]))
+    assert np.all(np.isfinite(eo)) and 8 < float(eo[0]) < 16  # ~52 / 4.3 ≈ 12 orders
