@@ -95,6 +95,7 @@ def main(argv=None) -> int:
     if args.report:
         results, meta = report.load(args.out)
         report.write(results, args.out, {**meta, "notes": NOTES})
+        _write_extra(results, args.out)  # report.write keeps only its own keys: merge the others back
         return 0
     wanted = set(args.only or report.KEYS + EXTRA_KEYS)
     os.makedirs(args.out, exist_ok=True)
@@ -242,6 +243,7 @@ def main(argv=None) -> int:
             if key not in results:
                 results[key] = {**value, "_details": old_details.get(key, {})}
     meta = report.meta_now(started, time.time() - started, NOTES)
+    meta["measured"] = sorted(k for k in results if not args.only or k in wanted)  # the rest: the previous run's
     verdicts = report.write(results, args.out, meta)
     _write_extra(results, args.out)
     for key, ok in verdicts.items():

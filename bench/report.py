@@ -306,6 +306,13 @@ def _goal(e: dict) -> str:
     return e["goal"] if isinstance(e["goal"], str) else ", ".join(f"{k} {g}" for k, g in e["goal"].items())
 
 
+def _kept(public: dict, meta: dict) -> str:
+    """Which figures a partial run (`--only`) kept from the run before."""
+    measured = meta.get("measured")
+    kept = [k for k in public if measured is not None and k not in measured]
+    return f" Kept from the previous run (not re-measured this time): {', '.join(f'`{k}`' for k in kept)}." if kept else ""
+
+
 def summary_rows(public: dict, details: dict) -> list[str]:
     """The main table: one row per figure (tier_recalc per size), with its spread."""
     ok = verdicts(public)
@@ -368,7 +375,7 @@ def markdown(public: dict, details: dict, meta: dict, plot_name=None, others: di
              "Speeds are ratios to a floor measured side by side in the same run (alternating rounds, "
              "medians); absolute figures are for orientation only: this machine is shared and noisy. "
              "*Spread* is the range of the per-round ratios (or of the rounds). "
-             "How each figure is made, and what it means for cost in AWS: `docs/PERFORMANCE.md`.", ""]
+             "How each figure is made, and what it means for cost in AWS: `docs/PERFORMANCE.md`." + _kept(public, meta), ""]
     lines += summary_rows(public, details)
     if others:
         lines += ["", "Other figures (their own modules in `bench/`):", "", "| key | value | floor | ratio | goal | unit |",
@@ -495,7 +502,8 @@ def latest_block(public: dict, details: dict, meta: dict) -> str:
     rows = summary_rows(public, details)
     calls = public.get("calls_per_op")
     lines = [f"Latest `make bench`: {meta['finished_at']}, {meta['machine']}, {meta['seconds']:.0f} s "
-             "(every speed a ratio to a floor measured in the same run; *spread*: the range over its rounds).", ""]
+             "(every speed a ratio to a floor measured in the same run; *spread*: the range over its rounds)."
+             + _kept(public, meta), ""]
     lines += rows
     if calls:
         lines += ["", "DynamoDB calls per warm operation: " + ", ".join(f"{op} {n}" for op, n in calls["value"].items())
