@@ -122,9 +122,9 @@ Instant = Annotated[str, Field(max_length=40), AfterValidator(_instant)]
 PastInstant = Annotated[str, Field(max_length=40), AfterValidator(_past_instant)]
 
 
-# Import rows are validated by the million in one process: their models strip whitespace
-# themselves, because pydantic-core's `str_strip_whitespace` keeps ~33 bytes of every string
-# it strips (measured with pydantic-core 2.46: 20,000 rows, +0.66 MB that never comes back).
+# Import rows are validated by the million in one process; their models strip whitespace
+# themselves (pydantic-core's string cache behind `str_strip_whitespace` is bounded, about
+# 0.9 MB whatever the count: docs/DATA.md).
 _ROW_CONFIG = ConfigDict(extra="forbid", defer_build=True)
 
 
