@@ -80,6 +80,9 @@ def after_commit(messages: list[dict]) -> None:
     """Called by the unit of work once its transaction committed."""
     if not messages:
         return
+    mode = get_settings().relay_mode
+    if mode == "stream":  # the stream function sends them, a job's rows too
+        return
     buffer = getattr(_batching, "buffer", None)
     if buffer is not None:  # a job's page: ten per SendMessageBatch
         buffer.extend(messages)
@@ -87,17 +90,16 @@ def after_commit(messages: list[dict]) -> None:
             _batching.buffer = []
             deliver(buffer)
         return
-    mode = get_settings().relay_mode
     if mode == "inline":
         deliver(messages)
-    elif mode == "background":
+    else:  # background
         _wake.put(list(messages))
-    # "stream": the stream function sends them
 
 
 class batched:
     """For jobs: the rows of many small commits are sent ten per call when the scope closes
-    (or each time ten are waiting), instead of one call per member."""
+    (or each time ten are waiting), instead of one call per member. With the stream relay
+    (production) the rows are the stream function's to send: nothing is buffered."""
 
     def __enter__(self):
         self.outer = getattr(_batching, "buffer", None)

@@ -149,3 +149,24 @@ def test_the_stream_relay_sends_new_rows_and_reports_the_ones_it_could_not(api):
         relay.events.publish = real
     assert out == {"batchItemFailures": [{"itemIdentifier": "103"}]}
     assert [r.message_id for r in OutboxRecord.scan()] == ["event#ev-1"]
+
+
+def test_with_the_stream_relay_a_job_leaves_its_rows_to_the_stream(api, monkeypatch):
+    """Production: the outbox stream's function sends what a job's commits wrote; the job
+    itself sends nothing (it used to send its tier_changed messages too: twice each)."""
+    from chalicelib.messaging import queue_url, sqs_client
+    from chalicelib.store.models import OutboxRecord
+    from tests.factories import reset_caches
+
+    api.enrol("sr-1")
+    api.accrue("sr-1", 60000, order_id="sr-1-o", now="2025-01-10T00:00:00Z")  # silver, retained to 2026-01
+    while sqs_client().receive_message(QueueUrl=queue_url(), MaxNumberOfMessages=10).get("Messages"):
+        pass  # the accrual's own messages (inline relay)
+    monkeypatch.setenv("LOYALTY_RELAY", "stream")
+    reset_caches()
+    with count_calls() as calls:
+        job = api.post("/v1/admin/jobs", {"job": "recalculate-tiers", "as_of": "2026-03-01"}, role="admin").body
+        assert api.get(f"/v1/admin/jobs/{job['job_id']}", role="admin").body["counts"]["changed"] == 1
+    assert not [k for k in calls if k.startswith("sqs.Send")], calls
+    kinds = sorted((r.body.get("event") or {}).get("type", r.body.get("template")) for r in OutboxRecord.scan())
+    assert kinds == ["tier.changed", "tier_changed"], kinds  # the event and the message wait for the stream
