@@ -207,6 +207,7 @@ def test_member_life(api):
             [w] = [w for w in self.coupon_wallet(self.main) if w["campaign_id"] == self.camps["U"]["id"]]
             self.camps["U"]["code"] = w["code"]
             self.coupon_redemptions: dict[str, dict] = {}
+            self.merged = 0  # duplicate accounts merged into main
 
         # --- helpers ------------------------------------------------------------------------
         def iso(self) -> str:
@@ -375,6 +376,39 @@ def test_member_life(api):
             again = api.post(f"/v1/members/{sender}/transfers", body, now=self.iso())
             assert again.status == 200 and again.body == r.body  # SPEC 3: once per transfer_id
 
+        # --- merges (SPEC 2.15) -----------------------------------------------------------------------
+        @rule(lots=st.lists(st.integers(1, 900), min_size=0, max_size=3))
+        def merge_a_duplicate_into_main(self, lots):
+            """A duplicate account with a few lots earned over the last months is merged into
+            main: its lots arrive with their months, it is closed with merged_into, refused after."""
+            dup = f"{self.main}-dup{next(_ids)}"
+            assert api.enrol(dup)["member_id"] == dup
+            self.merged += 1
+            moved = Wallet()
+            for i, points in enumerate(lots):  # one lot per month going back from now
+                at = self.now - timedelta(days=31 * (len(lots) - 1 - i))
+                r = api.adjust(dup, points, adjustment_id=f"{dup}-a{i}", now=iso(at))
+                assert r.status == 201, r.body
+                moved.credit(points, month_of(at))
+            self._tick()
+            merge_id = f"{dup}-m"
+            r = api.post(f"/v1/admin/members/{self.main}/merge", {"merge_id": merge_id, "source_member_id": dup},
+                         role="admin", now=self.iso())
+            assert r.status == 200, r.body
+            w = self.wallets[self.main]
+            for month, n in sorted(moved.lots.items()):
+                w.credit(n, month)
+            assert r.body["member_id"] == self.main and r.body["points"]["available"] == w.available
+            again = api.post(f"/v1/admin/members/{self.main}/merge", {"merge_id": merge_id, "source_member_id": dup},
+                             role="admin", now=self.iso())
+            assert again.status == 200 and again.body["points"]["available"] == w.available  # once per merge_id
+            src = api.member(dup, now=self.iso())
+            assert (src["status"], src["merged_into"], src["points"]["available"]) == ("closed", self.main, 0)
+            assert self.ledger(dup)[0]["type"] == "merge_out"
+            r = api.accrue(dup, 10000, order_id=f"{dup}-late", now=self.iso())
+            assert (r.status, r.error) == (422, "MEMBER_INACTIVE"), r.body
+            assert_invariant(dup)
+
         # --- expiry ----------------------------------------------------------------------------------
         @rule(days=st.sampled_from([0, 20, 60, 200, 400]))
         def expire_points(self, days):
@@ -395,8 +429,8 @@ def test_member_life(api):
                     assert (top["type"], top["points"], top["balance_after"]) == ("expire", -expired, w.available)
                 else:
                     assert top["entry_id"] == tops[m]  # nothing written for this member
-            # each example starts from empty tables: our two members are all the job sees
-            assert job["counts"]["scanned"] == 2
+            # each example starts from empty tables: our two members and the merged duplicates
+            assert job["counts"]["scanned"] == 2 + self.merged
             assert job["counts"].get("points_expired", 0) == total
             assert job["counts"].get("members_expired", 0) == expired_members
             event(f"expire: {'some' if total else 'none'}")
