@@ -10,20 +10,16 @@ gc.disable()
 
 from chalice import Chalice, Cron, Rate  # noqa: E402
 
-from chalicelib.api import admin, coupons, http, jobs, marketing, members, rewards, system  # noqa: E402
+from chalicelib.api import (  # noqa: E402
+    admin, console, coupons, data, finance, holds, http, jobs, marketing, members, results, rewards, simulate,
+    system, transfers, webhooks)
 
 app = Chalice(app_name="loyalty")
 
-for blueprint in (system.bp, members.bp, rewards.bp, coupons.bp, marketing.bp, admin.bp, jobs.bp):
-    app.register_blueprint(blueprint)
-app.register_blueprint(__import__("chalicelib.api.console", fromlist=["bp"]).bp)  # the console (SPEC 5)
-app.register_blueprint(__import__("chalicelib.api.holds", fromlist=["bp"]).bp)  # holds, status match (SPEC 2.14-2.15)
-app.register_blueprint(__import__("chalicelib.api.transfers", fromlist=["bp"]).bp)  # transfers, merges (SPEC 2.15)
-app.register_blueprint(__import__("chalicelib.api.webhooks", fromlist=["bp"]).bp)  # webhooks (SPEC 2.16)
-app.register_blueprint(__import__("chalicelib.api.data", fromlist=["bp"]).bp)  # exports, imports (SPEC 2.17)
-app.register_blueprint(__import__("chalicelib.api.finance", fromlist=["bp"]).bp)  # liability, access export, lookups (SPEC 2.17)
-app.register_blueprint(__import__("chalicelib.api.results", fromlist=["bp"]).bp)  # uplift results (SPEC 2.18)
-app.register_blueprint(__import__("chalicelib.api.simulate", fromlist=["bp"]).bp)  # settings simulator (SPEC 2.20)
+# One blueprint per resource (SPEC 4.4 and 4.5); each imports its services on first use.
+for blueprint in (system, members, rewards, coupons, marketing, admin, jobs, console, holds, transfers, webhooks,
+                  data, finance, results, simulate):
+    app.register_blueprint(blueprint.bp)
 http.install_fallbacks(app)  # 405 for a known path's other methods, 404 for unknown paths
 app.register_middleware(http.spec_shaped_errors, "http")
 

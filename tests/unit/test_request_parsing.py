@@ -86,7 +86,7 @@ class TestModelReferences:
                 "if m.startswith('chalicelib.schemas.'))))")
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                              env={**os.environ, "LOYALTY_STAGE": "local"}, cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
-        assert out.stdout.strip() == "chalicelib.schemas.common"
+        assert out.stdout.strip() == "chalicelib.schemas.patterns"  # id patterns only: no pydantic model
 
     def test_every_route_model_reference_resolves_to_a_pydantic_model(self):
         from pydantic import BaseModel
