@@ -1,6 +1,7 @@
 """The real local server (`python -m chalicelib.local run`), started once per session on free ports."""
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -21,8 +22,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def live_server():
+@contextlib.contextmanager
+def _server():
+    """`python -m chalicelib.local run` on free ports, with its own embedded emulator (empty)."""
     port, emulator_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("AWS_ENDPOINT_URL", "LOYALTY_JWT_SECRET")}
     env["LOYALTY_STAGE"] = "local"
@@ -46,13 +48,30 @@ def live_server():
     else:
         proc.kill()
         raise RuntimeError("server did not start in 90 s")
-    yield {"base": base, "emulator": f"http://127.0.0.1:{emulator_port}", "proc": proc}
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    try:
+        yield {"base": base, "emulator": f"http://127.0.0.1:{emulator_port}", "proc": proc}
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+@pytest.fixture(scope="session")
+def live_server():
+    """One server for the session's tests (they keep to their own ids)."""
+    with _server() as server:
+        yield server
+
+
+@pytest.fixture
+def fresh_server():
+    """A server of its own, as `make run` starts it: for the README's examples, which a
+    newcomer pastes into a fresh program (fixed ids, the default settings and tiers)."""
+    with _server() as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

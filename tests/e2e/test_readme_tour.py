@@ -49,9 +49,9 @@ def run_blocks(live_server, blocks: list[str]) -> tuple[str, str, list[int]]:
 
 
 @pytest.mark.skipif(not (shutil.which("curl") and shutil.which("jq")), reason="the tour needs curl and jq")
-def test_the_readme_tour_runs_by_copy_and_paste(live_server, admin_token):
+def test_the_readme_tour_runs_by_copy_and_paste(fresh_server, admin_token):
     readme = (ROOT / "README.md").read_text()
-    out, err, statuses = run_blocks(live_server, [b for heading in SECTIONS for b in blocks_of(readme, heading)])
+    out, err, statuses = run_blocks(fresh_server, [b for heading in SECTIONS for b in blocks_of(readme, heading)])
     assert len(statuses) >= 25 and not [s for s in statuses if s >= 500], statuses
     # what the tour's text promises
     assert '"points_earned": 128' in out  # ¥12,800 at 1 point per ¥100
@@ -71,7 +71,7 @@ def test_the_readme_tour_runs_by_copy_and_paste(live_server, admin_token):
     deadline, body = time.monotonic() + 60, {}
     while time.monotonic() < deadline and body.get("status") not in ("succeeded", "failed"):
         time.sleep(0.2)
-        body = requests.get(live_server["base"] + "/v1/admin/imports/migration-1",
+        body = requests.get(fresh_server["base"] + "/v1/admin/imports/migration-1",
                             headers={"Authorization": f"Bearer {admin_token}"}, timeout=10).json()
     assert body["status"] == "succeeded", body
     assert body["counts"] == {"rows": 4, "imported": 3, "skipped": 0, "failed": 1}, body  # 11-31 is no birthday

@@ -17,9 +17,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.skipif(not (shutil.which("curl") and shutil.which("jq")), reason="the example needs curl and jq")
-def test_the_readme_uplift_example_runs(live_server):
+def test_the_readme_uplift_example_runs(fresh_server):
     readme = (ROOT / "README.md").read_text()
-    out, err, statuses = run_blocks(live_server, [blocks_of(readme, "## A tour of the API")[0],
+    out, err, statuses = run_blocks(fresh_server, [blocks_of(readme, "## A tour of the API")[0],
                                                   *blocks_of(readme, "## Control groups and uplift")])
     assert statuses and not [s for s in statuses if s >= 400 and s != 409], statuses  # 409: members seeded before
     counts = json.loads(re.search(r'^\{"eligible".*\}$', out, re.M).group(0))
