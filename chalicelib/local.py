@@ -432,6 +432,10 @@ def main(argv=None) -> int:
     a = sub.add_parser("api", help="the local API server alone (make run starts it)")
     a.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
     args = parser.parse_args(argv)
+    # Ctrl-C (SIGINT) stops every part, even when a script started us in the background,
+    # where the shell hands its background jobs SIGINT ignored (Python then never raises
+    # KeyboardInterrupt, and `make run` could not be stopped but by SIGKILL).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     if args.cmd == "emulator":
         from chalicelib.emulator import serve
 
