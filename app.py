@@ -10,6 +10,12 @@ gc.disable()
 
 from chalice import Chalice, Cron, Rate  # noqa: E402
 
+# urllib3 (botocore's HTTP layer, loaded by the first store module below anyway) is imported here, at the
+# top of the stack: its URL regexes are compiled by deeply recursive Python, and at the depth the store
+# import reaches, that recursion keeps crossing a boundary of CPython 3.11's frame-stack chunks, which
+# are mapped and unmapped at every crossing: ~15 ms more CPU for the same module (docs/PERFORMANCE.md).
+import urllib3  # noqa: E402,F401
+
 from chalicelib.api import (  # noqa: E402
     admin, console, coupons, data, finance, holds, http, jobs, marketing, members, results, rewards, simulate,
     system, transfers, webhooks)
