@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import bisect
 import calendar
+import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
@@ -79,19 +80,29 @@ class Score:
 
 # --- inputs -------------------------------------------------------------------------------
 
-def monetary(spend: dict, as_of: datetime) -> int:
-    """Net spend in the 365 days ending at `as_of` from monthly buckets: the 12 months
-    ending with `as_of`'s month in full, plus the 13th month prorated by the share of its
-    days that fall inside the window (floor). Never negative."""
+@functools.lru_cache(maxsize=64)
+def _window(as_of: datetime) -> tuple:
+    """What every member's inputs as of one moment share (a job scores thousands a second):
+    the 12 full months of the window, the 13th month, the days of it inside the window and
+    its length, the moment in ISO and in seconds, and the start of the 365 days in seconds."""
     current = month_of(as_of)
-    total = sum(int(spend.get(add_months(current, -i), 0)) for i in range(12))
     thirteenth = add_months(current, -12)
     first_day = as_of.date() - timedelta(days=364)  # the window's 365 dates end with as_of's date
     start = month_start(thirteenth).date()
     days = calendar.monthrange(start.year, start.month)[1]
     inside = max(0, min(days, (start + timedelta(days=days - 1) - first_day).days + 1))
+    return (tuple(add_months(current, -i) for i in range(12)), thirteenth, inside, days, iso(as_of),
+            order_stats.encode(as_of), order_stats.encode(as_of - timedelta(days=365)))
+
+
+def monetary(spend: dict, as_of: datetime) -> int:
+    """Net spend in the 365 days ending at `as_of` from monthly buckets: the 12 months
+    ending with `as_of`'s month in full, plus the 13th month prorated by the share of its
+    days that fall inside the window (floor). Never negative."""
+    months, thirteenth, inside, days = _window(as_of)[:4]
+    total = sum(int(spend.get(m, 0)) for m in months)
     if inside:
-        total += int((Decimal(int(spend.get(thirteenth, 0))) * inside / days).to_integral_value(rounding=ROUND_FLOOR))
+        total += int(spend.get(thirteenth, 0)) * inside // days  # floor, exact in integers
     return max(0, total)
 
 
@@ -99,10 +110,9 @@ def inputs_from_state(member_id: str, state: dict, as_of: datetime) -> Inputs:
     """R, F, M as of `as_of` from a member's `orders` and `spend` state. Orders placed
     after `as_of` do not count (back-dated scoring)."""
     orders = state.get("orders") or {}
-    until = iso(as_of)
+    until, until_s, horizon = _window(as_of)[4:]
     count = int(orders.get("count") or 0)
     recent = order_stats.recent_seconds(orders)  # compared in seconds, as encode(as_of) (whole seconds)
-    until_s = order_stats.encode(as_of)
     before = [d for d in recent if d <= until_s]
     later = len(recent) - len(before)
     lifetime = max(0, count - later)
@@ -111,7 +121,6 @@ def inputs_from_state(member_id: str, state: dict, as_of: datetime) -> Inputs:
         last = orders["last_at"]  # older than the kept timestamps
     if not lifetime or last is None:
         return Inputs(member_id, None, 0, 0, 0)
-    horizon = order_stats.encode(as_of - timedelta(days=365))
     recency = max(0, (as_of.date() - parse_instant(last).date()).days)
     frequency = sum(1 for d in before if d > horizon)
     first = orders.get("first_at") or last

@@ -13,8 +13,6 @@ from chalicelib.jobs.framework import JobContext, register
 from chalicelib.services import segments
 from chalicelib.store import jobs as job_store
 from chalicelib.store import marketing as store
-from chalicelib.store import members as member_store
-from chalicelib.store.models import MemberRecord
 
 WRITE_PHASE = "main"  # the framework ends a fanned-out job when every "main" checkpoint is done
 
@@ -40,9 +38,10 @@ def score_rfm(ctx: JobContext) -> None:
     2. Fit, once: the worker that finds every segment's statistics stored merges them and
        fits the plan (cut points, value model, touch thresholds), stored create-if-absent;
        in AWS the worker whose call created it sends the other segments their write phase.
-    3. Write, per segment: each member scored alone from the stored plan and written
-       conditionally on the version read (nothing when unchanged), resumable from the
-       segment's checkpoints. The report is summed from every segment's checkpointed
+    3. Write, per segment: each member scored alone from the stored plan; a page's changed
+       members written together (transactions of up to 100 puts, each conditional on its
+       member's version read; nothing when unchanged) before the page's checkpoint, so the
+       writes resume from the segment's checkpoints. The report is summed from every segment's checkpointed
        counts by whichever worker finds them all done (a page's report counts are kept
        only with the checkpoint that ends it, so a page scanned again counts once).
     In-process (CLI, tests, the local stage) one call runs the three steps for every segment."""
@@ -88,13 +87,13 @@ def _dispatch_others(ctx: JobContext) -> None:
 def _gather(ctx: JobContext, segment: int, sample_size: int) -> None:
     gather = segments.Gatherer(ctx.as_of, seed=f"{ctx.job_id}#{segment}", sample_size=sample_size)
 
-    def visit(rec):
-        if rec.status == "active":
-            gather.add(rec.member_id, dict(rec.state or {}))
+    def visit(read: segments.Read):
+        if read.status == "active":
+            gather.add(read.member_id, read.state)
         return None
 
     one = dataclasses.replace(ctx, only_segment=segment, counts=Counter(), errors=[])
-    one.scan(MemberRecord, visit, phase=f"gather-{secrets.token_hex(4)}")  # a fresh phase: never half-resumed
+    one.scan(segments.RawMembers, visit, phase=f"gather-{secrets.token_hex(4)}")  # a fresh phase: never half-resumed
     ctx.errors.extend(one.errors)
     segments.save_stats(ctx.job_id, segment, gather.stats())
 
@@ -103,24 +102,26 @@ def _write(ctx: JobContext, plan: segments.Plan) -> None:
     scorer = plan.scorer()
     scored_at = clock.iso(ctx.as_of)
     page: Counter = Counter()  # the report's counts of this page: kept only with its checkpoint
+    batch: list = []  # the page's (member row, score): stored together before its checkpoint
 
-    def write(rec):
-        if rec.status != "active":
+    def write(read: segments.Read):
+        if read.status != "active":
             return None
-        row = member_store.MemberRow.from_record(rec)
-        inputs = rfm.inputs_from_state(rec.member_id, row.state, ctx.as_of)
+        inputs = rfm.inputs_from_state(read.member_id, read.state, ctx.as_of)
         score = scorer.score(inputs, plan.predict(inputs))
-        outcome = segments.write_segment(row, score, scored_at)
+        batch.append((read, score))
         page.update({f"label_{score.label}": 1, f"touch_{score.touch}": 1, "ltv_total": score.ltv_12m, "scored": 1,
                      "buyers": int(inputs.orders >= 1), "repeat_buyers": int(inputs.orders >= 2)})
-        return {outcome: 1}
+        return None
 
     def page_end():
-        out = dict(page)
+        items, out = list(batch), Counter(page)
+        batch.clear()
         page.clear()
-        return out
+        out.update(segments.write_segments(items, scored_at))  # raises: the page is scanned again on resume
+        return dict(out)
 
-    ctx.scan(MemberRecord, write, phase=WRITE_PHASE, on_page_end=page_end)
+    ctx.scan(segments.RawMembers, write, phase=WRITE_PHASE, on_page_end=page_end)
     if ctx.only_segment is None:
         total = ctx.counts
     else:

@@ -1,8 +1,11 @@
 """Segments: writing a member's score, the segments report and segment listings (SPEC 2.11)."""
 from __future__ import annotations
 
+import logging
 import random
 import re
+import secrets
+import time
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -10,15 +13,17 @@ from typing import Iterable, Optional
 
 from chalicelib import clock
 from chalicelib.domain import rfm, value_model
-from chalicelib.errors import NotFound, ValidationFailed
+from chalicelib.errors import NotFound, RetryLater, ValidationFailed
 from chalicelib.schemas.common import MEMBER_ID_PATTERN
 from chalicelib.services import members
 from chalicelib.store import marketing as store
 from chalicelib.store import members as member_store
 from chalicelib.store import tx
-from chalicelib.store.base import Conflict, retrying
+from chalicelib.store.base import Conflict
 from chalicelib.store import jobs as job_store
 from chalicelib.store.models import MemberRecord
+
+log = logging.getLogger("loyalty.segments")
 
 NPS_DAYS = 90
 SAMPLE_SIZE = 50_000  # members kept for the model fit over all segments (uniform reservoir samples)
@@ -285,27 +290,153 @@ def report_from_counts(counts: dict, as_of: str, model: rfm.Model) -> dict:
     }
 
 
-def write_segment(row: member_store.MemberRow, score: rfm.Score, scored_at: str) -> str:
-    """Store a member's score on the member item, conditional on the version read; on a
-    concurrent write, re-read and decide again. 'written', 'unchanged' or 'skipped'."""
-    state = {"row": row}
+# A page's changed members go out in TransactWriteItems of up to WRITE_BATCH updates
+# (DynamoDB allows 100 actions and 4 MB a transaction), each conditional on its own member's
+# version read, so one call stores up to 100 scores and a concurrent write to any of them
+# cancels the call instead of being overwritten (docs/SEGMENTS.md, "Running at scale").
+WRITE_BATCH = 100
+BATCH_BYTES = 3_000_000  # under the 4 MB of a transaction, with room for names and keys
+WRITE_ROUNDS = 8
 
-    def attempt() -> str:
-        r = state["row"] or member_store.get(score.member_id)
-        state["row"] = None
-        if r is None or r.status != "active":
-            return "skipped"
-        new = rfm.segment_state(r.state.get("segment"), score, scored_at)
-        if r.state.get("segment") == new:
-            return "unchanged"  # a re-run for the same moment writes nothing
-        r.state["segment"] = new
-        try:
-            tx.write([member_store.save_op(r, r.version)])
-        except tx.TxCancelled:
-            raise Conflict()
-        return "written"
 
-    return retrying()(attempt)
+@dataclass(frozen=True)
+class Read:
+    """A member item as the scan read it, raw (every attribute as stored) and its parsed state."""
+    member_id: str
+    version: int
+    status: str
+    state: dict
+    item: dict
+
+    @classmethod
+    def of(cls, item: dict) -> "Read":
+        import json
+
+        state = item.get("state", {}).get("S")
+        return cls(item["member_id"]["S"], int(item.get("version", {}).get("N") or 0),
+                   item.get("status", {}).get("S") or "active", json.loads(state) if state else {}, item)
+
+
+class RawMembers:
+    """The members table for `JobContext.scan`, read raw: pages of Read instead of records
+    (the write puts the item back as read with only its state, index key and version
+    changed, so every attribute, known to this code or not, is kept as stored)."""
+
+    _hash_keyname = "member_id"
+
+    class _Page(list):
+        last_evaluated_key = None
+
+    @classmethod
+    def scan(cls, filter_condition=None, segment=None, total_segments=None, limit=None, last_evaluated_key=None,
+             consistent_read=False):
+        from chalicelib.store.base import dynamodb_client
+
+        kw = {"TableName": MemberRecord.table_name(), "ConsistentRead": consistent_read}
+        if total_segments:
+            kw.update(Segment=segment, TotalSegments=total_segments)
+        if limit:
+            kw["Limit"] = limit
+        if last_evaluated_key:
+            kw["ExclusiveStartKey"] = last_evaluated_key
+        result = dynamodb_client().scan(**kw)
+        page = cls._Page(Read.of(item) for item in result.get("Items", []))
+        page.last_evaluated_key = result.get("LastEvaluatedKey")
+        return page
+
+
+def _segment_op(read: Read, new: dict) -> tuple:
+    """The member item as read with its new `segment` in the state, its index key and the
+    next version, put conditional on the version read (the optimistic lock of every member
+    write), and the op's size in bytes. A put of the item as read, not an update: on the
+    emulator an update expression costs ~3x a put (DynamoDB bills both by item size)."""
+    state = member_store.compact_json({**read.state, "segment": new})
+    item = {**read.item, "state": {"S": state}, "segment_label": {"S": new["label"]},
+            "version": {"N": str(read.version + 1)}}
+    op = {"Put": {"TableName": MemberRecord.table_name(), "Item": item, "ConditionExpression": "#v = :read",
+                  "ExpressionAttributeNames": {"#v": "version"},
+                  "ExpressionAttributeValues": {":read": {"N": str(read.version)}}}}
+    return op, len(state.encode()) + sum(len(v.get("S", "")) for k, v in read.item.items() if k != "state") + 200
+
+
+def _chunks(ready: list) -> Iterable[list]:
+    chunk, size = [], 0
+    for entry in ready:
+        if chunk and (len(chunk) == WRITE_BATCH or size + entry[3] > BATCH_BYTES):
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(entry)
+        size += entry[3]
+    if chunk:
+        yield chunk
+
+
+def reread(member_ids: list) -> dict:
+    """Consistent reads of these members as Read (BatchGetItem, 100 a call)."""
+    from chalicelib.store.base import dynamodb_client
+
+    out: dict = {}
+    for i in range(0, len(member_ids), 100):
+        keys = [{"member_id": {"S": m}} for m in member_ids[i:i + 100]]
+        while keys:
+            result = dynamodb_client().batch_get_item(RequestItems={
+                MemberRecord.table_name(): {"Keys": keys, "ConsistentRead": True}})
+            for item in result.get("Responses", {}).get(MemberRecord.table_name(), []):
+                out[item["member_id"]["S"]] = Read.of(item)
+            keys = (result.get("UnprocessedKeys") or {}).get(MemberRecord.table_name(), {}).get("Keys") or []
+    return out
+
+
+def write_segments(items: list, scored_at: str) -> Counter:
+    """Store the scores of (member as read (Read), score) pairs; counts of 'written',
+    'unchanged' (the stored segment is already this one: a re-run writes nothing) and
+    'skipped' (no longer an active member).
+
+    Each changed member is a put of the item as read with its new segment, conditional on
+    the version read, in transactions of up to WRITE_BATCH members. When a transaction is cancelled its
+    reasons name the members whose condition failed (a concurrent accrual, or a conflict
+    with another transaction): those are read again (consistent BatchGetItem) and decided
+    again; the others, not written either (a transaction is all or nothing), go out again
+    in the next round. Nothing is ever written over a version this call did not read."""
+    out: Counter = Counter()
+    todo = list(items)
+    for attempt in range(WRITE_ROUNDS):
+        ready = []
+        for row, score in todo:
+            if row is None or row.status != "active":  # closed or suspended since the scan
+                out["skipped"] += 1
+                continue
+            new = rfm.segment_state(row.state.get("segment"), score, scored_at)
+            if row.state.get("segment") == new:
+                out["unchanged"] += 1
+                continue
+            op, size = _segment_op(row, new)
+            ready.append((row, score, op, size))
+        todo, again = [], []
+        for chunk in _chunks(ready):
+            try:
+                tx.write([e[2] for e in chunk], token=secrets.token_hex(16))
+            except (tx.TxCancelled, Conflict) as exc:
+                codes = list(exc.codes or [])
+                for i, (row, score, _, _) in enumerate(chunk):
+                    code = codes[i] if i < len(codes) else "unknown"
+                    if code not in (None, "ConditionalCheckFailed", "TransactionConflict", "unknown"):
+                        out["failed"] += 1  # this member's put itself is refused (e.g. ValidationError)
+                        log.warning("score-rfm: member %s not written: %s", row.member_id, code)
+                    elif code is None:
+                        todo.append((row, score))  # cancelled for another member: send again as read
+                    else:
+                        again.append(score)  # its own condition failed (or no reason given): read again
+                continue
+            out["written"] += len(chunk)
+        if again:
+            fresh = reread([s.member_id for s in again])
+            todo.extend((fresh.get(s.member_id), s) for s in again)
+        if not todo:
+            return out
+        if again:
+            time.sleep(random.uniform(0, 0.01 * (2 ** attempt)))
+    raise RetryLater("too much contention on these members; retry shortly")
 
 
 def build_report(scores: Iterable[rfm.Score], inputs: Iterable[rfm.Inputs], as_of: str) -> dict:

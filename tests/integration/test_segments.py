@@ -113,20 +113,24 @@ def test_a_resumed_scoring_equals_an_uninterrupted_one(api, monkeypatch):
         api.enrol(f"extra{i}", consents=EMAIL)
         api.accrue(f"extra{i}", 5000 * (i + 1), order_id=f"extra-{i}", now=f"2026-0{1 + i % 5}-03T10:00:00Z")
     as_of = clock.parse_instant("2026-06-15T00:00:00Z")
-    real_write, calls = segments.write_segment, {"n": 0}
+    real_write, calls = segments.write_segments, {"n": 0}
 
-    def flaky(row, score, scored_at):
+    def flaky(items, scored_at):
         calls["n"] += 1
-        if calls["n"] == 5:
+        if calls["n"] == 2:
             raise RetryLater("the store is busy")  # transient: the segment stops at its checkpoint
-        return real_write(row, score, scored_at)
+        return real_write(items, scored_at)
 
-    monkeypatch.setattr(segments, "write_segment", flaky)
+    monkeypatch.setattr(segments, "write_segments", flaky)
+    monkeypatch.setattr(framework, "PAGE_SIZE", 2)  # several pages a segment: the failure is part-way
     data = framework.create("score-rfm", as_of, "test", segments=2)
     with pytest.raises(RetryLater):
         framework.execute(data["job_id"])
     plan = segments.load_plan(data["job_id"])
     assert plan is not None
+    everyone = ("big", "small", "lapsed", "none", *(f"extra{i}" for i in range(6)))
+    scored_before = [m for m in everyone if api.member(m).get("segment")]
+    assert 0 < len(scored_before) < 10  # the first page was stored, the rest not yet
     gathers = []
     monkeypatch.setattr(segments.Gatherer, "add", lambda self, *a: gathers.append(a))
     resumed = framework.execute(data["job_id"])
@@ -140,6 +144,44 @@ def test_a_resumed_scoring_equals_an_uninterrupted_one(api, monkeypatch):
     assert again["counts"].get("unchanged") == 10 and "written" not in again["counts"]
     assert {m: api.member(m)["segment"] for m in after_resume} == after_resume
     assert api.get("/v1/admin/segments", role="admin").body == report
+
+
+def test_a_member_written_while_its_page_is_scored_keeps_that_write(api, monkeypatch):
+    """An accrual lands between the scan that read a member and the batched write of its
+    page: the transaction is cancelled by that member's version condition, nothing of the
+    page is written over it, the member is read again and scored on top of the accrual."""
+    from chalicelib import clock
+    from chalicelib.jobs import framework
+    from chalicelib.services import segments
+    from chalicelib.store import tx
+
+    population(api)
+    before = api.member("big")["points"]
+    real_write, real_tx, raced, calls = segments.write_segments, tx.write, [], []
+
+    def racing(items, scored_at):
+        if not raced and any(read.member_id == "big" for read, _ in items):
+            raced.append(1)
+            assert api.accrue("big", 5000, order_id="race-1", now="2026-06-14T10:00:00Z").status == 201
+        return real_write(items, scored_at)
+
+    def counted(ops, token=None):
+        if all("segment" in ((op.get("Put") or {}).get("Item") or {}).get("state", {}).get("S", "") and
+               "segment_label" in op["Put"]["Item"] for op in ops):
+            calls.append(len(ops))  # a transaction of segment writes
+        return real_tx(ops, token)
+
+    monkeypatch.setattr(segments, "write_segments", racing)
+    monkeypatch.setattr(tx, "write", counted)
+    data = framework.create("score-rfm", clock.parse_instant("2026-06-15T00:00:00Z"), "test", segments=1)
+    done = framework.execute(data["job_id"])
+    assert raced and done["counts"]["written"] == 4 and done["counts"]["scored"] == 4
+    assert calls == [4, 4]  # one transaction for the page, cancelled by big's condition, then again
+    after = api.member("big")
+    assert after["points"] != before  # the accrual is kept
+    assert after["segment"]["label"] == "champions" and after["segment"]["scored_at"] == "2026-06-15T00:00:00Z"
+    ledger = api.get("/v1/members/big/ledger", role="admin").body
+    assert any((e.get("reference") or {}).get("order_id") == "race-1" for e in ledger["items"]), ledger
 
 
 from chalicelib.services.segments import Gatherer as _G  # noqa: E402
