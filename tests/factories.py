@@ -121,11 +121,9 @@ class ApiClient:
 
 def assert_invariant(member_id: str) -> None:
     """Σ ledger points == available + pending + held, and the lots match the available balance."""
-    from chalicelib.domain.wallet import Wallet
     from chalicelib.store import members
 
-    row = members.get(member_id)
-    wallet = Wallet.from_dict(row.state["wallet"])
+    wallet = members.get(member_id).wallet
     assert members.ledger_sum(member_id) == wallet.available + wallet.pending + wallet.held
     assert sum(wallet.lots.values()) == max(wallet.available, 0)
     assert wallet.pending == sum(p.points for p in wallet.pending_lots)

@@ -4,7 +4,7 @@
   M + points_expiry_months.
 - `last_activity`: all of a member's points expire together at the end of month
   L + points_expiry_months, L being the month of the member's last earning or spending
-  (`state["last_activity_month"]`, stamped by every write that earns or spends). A member
+  (`Member.last_activity_month`, stamped by every write that earns or spends). A member
   written before the stamp existed falls back to the newest lot's month.
 
 `expiring_by_month` is the one schedule every reader uses: the `expire-points` job,
@@ -22,29 +22,43 @@ EARNED_MONTH = "earned_month"
 LAST_ACTIVITY = "last_activity"
 
 
+def _positive(lots: Optional[dict]) -> dict[str, int]:
+    return {m: int(n) for m, n in (lots or {}).items() if int(n) > 0}
+
+
 def _lots(state: dict) -> dict[str, int]:
-    lots = ((state or {}).get("wallet") or {}).get("lots") or {}
-    return {m: int(n) for m, n in lots.items() if int(n) > 0}
+    return _positive(((state or {}).get("wallet") or {}).get("lots"))
 
 
 def last_activity_month(state: dict) -> Optional[str]:
-    lots = _lots(state)
-    candidates = [m for m in [(state or {}).get("last_activity_month"), max(lots) if lots else None] if m]
+    return _last_month(_lots(state), (state or {}).get("last_activity_month"))
+
+
+def _last_month(lots: dict, stamped: Optional[str]) -> Optional[str]:
+    candidates = [m for m in [stamped, max(lots) if lots else None] if m]
     return max(candidates) if candidates else None
 
 
 def expiring_by_month(state: dict, policy: str, expiry_months: Optional[int]) -> dict[str, int]:
+    """`schedule` of a stored member state (its `wallet.lots` and `last_activity_month`): the
+    liability report reads scanned items in this shape."""
+    return schedule((state or {}).get("wallet", {}).get("lots") if state else None,
+                    (state or {}).get("last_activity_month"), policy, expiry_months)
+
+
+def schedule(lots: Optional[dict], last_activity: Optional[str], policy: str,
+             expiry_months: Optional[int]) -> dict[str, int]:
     """A member's available points by the month at whose end (UTC) they expire:
     `{"2027-05": 1200, ...}`, sorted by month; {} when expiry is disabled.
 
-    `state`: the member record's `state` (its `wallet.lots` and `last_activity_month`).
-    Pending and held points are not in it: they expire only once available again."""
-    lots = _lots(state)
+    `lots`: the wallet's available lots (month -> points); `last_activity`: the month of
+    its last earning or spending. Pending and held points are not in it: they expire only
+    once available again."""
+    lots = _positive(lots)
     if expiry_months is None or not lots:
         return {}
     if policy == LAST_ACTIVITY:
-        last = last_activity_month(state)
-        return {add_months(last, expiry_months): sum(lots.values())}
+        return {add_months(_last_month(lots, last_activity), expiry_months): sum(lots.values())}
     out: dict[str, int] = {}
     for month in sorted(lots):
         at = add_months(month, expiry_months)
@@ -52,16 +66,16 @@ def expiring_by_month(state: dict, policy: str, expiry_months: Optional[int]) ->
     return dict(sorted(out.items()))
 
 
-def expire(wallet, state: dict, policy: str, expiry_months: Optional[int], as_of: datetime) -> int:
+def expire(wallet, last_activity: Optional[str], policy: str, expiry_months: Optional[int],
+           as_of: datetime) -> int:
     """Remove from `wallet` (a domain.wallet.Wallet) the lots past their expiry at `as_of`;
-    returns the points expired. `state` gives the last activity month."""
+    returns the points expired. `last_activity`: the member's last activity month."""
     if expiry_months is None:
         return 0
     if policy != LAST_ACTIVITY:
         return wallet.expire(as_of, expiry_months)
-    view = {**(state or {}), "wallet": {"lots": wallet.lots}}
-    schedule = expiring_by_month(view, policy, expiry_months)
-    if not schedule or as_of < month_start(add_months(next(iter(schedule)), 1)):
+    due = schedule(wallet.lots, last_activity, policy, expiry_months)
+    if not due or as_of < month_start(add_months(next(iter(due)), 1)):
         return 0
     expired = sum(wallet.lots.values())
     wallet.lots.clear()
@@ -69,12 +83,13 @@ def expire(wallet, state: dict, policy: str, expiry_months: Optional[int], as_of
     return expired
 
 
-def expiring_soon(state: dict, policy: str, expiry_months: Optional[int], now: datetime,
-                  warning_days: int) -> list[dict]:
-    """`[{"points", "expires_at"}]` for the points that expire within `warning_days` of `now`."""
+def expiring_soon(wallet, last_activity: Optional[str], policy: str, expiry_months: Optional[int],
+                  now: datetime, warning_days: int) -> list[dict]:
+    """`[{"points", "expires_at"}]` for the points of `wallet` that expire within
+    `warning_days` of `now`."""
     horizon = now + timedelta(days=warning_days)
     out = []
-    for month, points in expiring_by_month(state, policy, expiry_months).items():
+    for month, points in schedule(wallet.lots, last_activity, policy, expiry_months).items():
         expires = month_end(month)
         if expires <= horizon:
             out.append({"points": points, "expires_at": iso(expires)})

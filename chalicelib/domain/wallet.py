@@ -17,6 +17,9 @@ from chalicelib.clock import iso, parse_instant
 from chalicelib.domain.months import add_months, month_end, month_of, month_start
 
 
+MAX_PENDING_LOTS = 12  # pending lots kept one per order; beyond, the closest two merge (`_coalesce`)
+
+
 @dataclass
 class PendingLot:
     order_id: str
@@ -66,6 +69,9 @@ class Wallet:
             "holds": self.holds,
         }
 
+    def copy(self) -> "Wallet":
+        return Wallet.from_dict(self.to_dict())
+
     @property
     def balance(self) -> int:
         """What the ledger sums to."""
@@ -91,9 +97,32 @@ class Wallet:
         if release_at is not None and now is not None and release_at > now:
             self.pending_lots.append(PendingLot(order_id or "", points, month, iso(release_at)))
             self.pending += points
+            self._coalesce()
             return True
         self._credit_available(points, month)
         return False
+
+    def _coalesce(self) -> None:
+        """Keep at most MAX_PENDING_LOTS pending lots, so the member item stays bounded however
+        many orders fall in the return window: while there are more, the two lots of the same
+        earning month whose releases are closest merge into one released at the later of the
+        two instants (points never become available early; the earlier order's wait grows by
+        the gap, at most a few hours for a member with dozens of orders in the window). The
+        merged lot belongs to no single order: a refund of one of its orders reverses from
+        available points, as for an order whose points have matured."""
+        while len(self.pending_lots) > MAX_PENDING_LOTS:
+            lots = sorted(self.pending_lots, key=lambda p: (p.month, p.release_at))
+            pairs = [(parse_instant(b.release_at) - parse_instant(a.release_at), i)
+                     for i, (a, b) in enumerate(zip(lots, lots[1:])) if a.month == b.month]
+            if not pairs:  # every lot in another month (a window spans at most 13): the later month
+                lots.sort(key=lambda p: p.release_at)
+                pairs = [(parse_instant(b.release_at) - parse_instant(a.release_at), i)
+                         for i, (a, b) in enumerate(zip(lots, lots[1:]))]
+            _, i = min(pairs)
+            a, b = lots[i], lots[i + 1]
+            merged = PendingLot(a.order_id if a.order_id == b.order_id else "", a.points + b.points,
+                                max(a.month, b.month), max(a.release_at, b.release_at))
+            self.pending_lots = [p for p in self.pending_lots if p is not a and p is not b] + [merged]
 
     def mature(self, now: datetime) -> int:
         """Move pending lots whose return window has closed to available."""

@@ -35,7 +35,6 @@ from chalicelib.services.uow import retry
 from chalicelib.store import holds as store
 from chalicelib.store import tx
 from chalicelib.store.base import Conflict
-from chalicelib.store.holds import HoldRecord
 
 MAX_OPEN_HOLDS = 20  # open holds live in the member item, which stays small
 
@@ -46,7 +45,7 @@ def _effective_status(status: str, expires_at: str, now: datetime) -> str:
     return status
 
 
-def view(rec: HoldRecord, now: Optional[datetime] = None) -> dict:
+def view(rec, now: Optional[datetime] = None) -> dict:
     d = rec.data
     return {"hold_id": rec.hold_id, "member_id": rec.member_id, "order_id": d.get("order_id"),
             "points": d["points"], "amount": d["amount"], "captured_points": int(rec.captured_points or 0),
@@ -64,15 +63,18 @@ def create(member_id: str, body, actor: str) -> tuple[int, dict]:
     """Reserve points for a checkout (201), or answer a replay of the same hold_id (200)."""
     req_hash = canonical_hash({"member_id": member_id, **body.model_dump(mode="json")})
 
+    def answer(rec) -> tuple[int, dict]:
+        if rec.member_id != member_id or rec.request_hash != req_hash:
+            raise IdempotencyMismatch(hold_id=body.hold_id)
+        return 200, rec.response
+
     def replay(err: Optional[LoyaltyError] = None) -> tuple[int, dict]:
         rec = store.get_hold(body.hold_id)
         if rec is None:
             if err is not None:
                 raise err
             raise Conflict()  # the condition failed but the record is not there yet: decide again
-        if rec.member_id != member_id or rec.request_hash != req_hash:
-            raise IdempotencyMismatch(hold_id=body.hold_id)
-        return 200, rec.response
+        return answer(rec)
 
     def attempt():
         now = clock.now()
@@ -105,13 +107,10 @@ def create(member_id: str, body, actor: str) -> tuple[int, dict]:
         ch.events.append(events.envelope("hold.created", body.hold_id, member_id, clock.iso(now), out))
         uow = ch.unit_of_work()
         index = uow.add(store.put_hold_op(body.hold_id, member_id, clock.sortable(now), req_hash,
-                                          {**meta, "points": body.points, "lots": taken}, out), anchor=HoldRecord)
-        try:
-            uow.commit()
-        except tx.TxCancelled as c:
-            if c.failed(index):
-                return replay()
-            raise Conflict()
+                                          {**meta, "points": body.points, "lots": taken}, out), anchor=store.anchor())
+        replayed = uow.commit_or_replay(index, lambda: store.get_hold(body.hold_id), answer)
+        if replayed is not None:
+            return replayed
         observability.count("PointHolds")
         return 201, out
 
@@ -156,7 +155,7 @@ def capture(member_id: str, hold_id: str, body, actor: str) -> dict:
         uow = ch.unit_of_work()
         uow.add(store.close_hold_op(hold_id, member_id, "captured", closed_by="capture", closed_at=clock.iso(now),
                                     captured_points=points, spent_lots=spent, close_request=request),
-                anchor=HoldRecord)
+                anchor=store.anchor())
         try:
             uow.commit()
         except tx.TxCancelled:
@@ -183,7 +182,7 @@ def release(member_id: str, hold_id: str, actor: str) -> dict:
         ch.events.append(events.envelope("hold.released", hold_id, member_id, clock.iso(now), released))
         uow = ch.unit_of_work()
         uow.add(store.close_hold_op(hold_id, member_id, "released", closed_by="release", closed_at=clock.iso(now)),
-                anchor=HoldRecord)
+                anchor=store.anchor())
         try:
             uow.commit()
         except tx.TxCancelled:
@@ -225,16 +224,15 @@ def pay_with_hold(ch: Change, hold_id: str, order_id: str, actor: str, now: date
 
 def release_expired(row, as_of: datetime) -> int:
     """`release-holds` for one member: the holds past their time go back to available."""
-    from chalicelib.domain.wallet import Wallet
     from chalicelib.services.lifecycle import _apply
 
-    if not Wallet.from_dict(row.state.get("wallet")).expired_holds(as_of):
+    if not row.wallet.expired_holds(as_of):
         return 0
 
     def mutate(ch: Change) -> Optional[int]:
         # Change.begin released what was due at the clock's now; `as_of` may be later.
         ch.release_expired_holds(as_of)
-        released = Wallet.from_dict(ch.row.state.get("wallet")).held - ch.wallet.held
+        released = ch.held_at_start - ch.wallet.held
         return released or None
 
     return _apply(row.member_id, row, mutate) or 0

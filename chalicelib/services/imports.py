@@ -32,8 +32,9 @@ from chalicelib import clock
 from chalicelib.config import get_settings
 from chalicelib.domain import codes, events
 from chalicelib.domain.hashing import canonical_hash
+from chalicelib.domain.member import Member
 from chalicelib.domain.months import add_months, month_end, month_of
-from chalicelib.domain.wallet import Wallet
+from chalicelib.domain.tiers import TierState
 from chalicelib.errors import IdempotencyMismatch, NotFound, RetryLater
 from chalicelib.services import audit, members, program
 from chalicelib.services.import_sources import BadHeader, Position, RowError, source
@@ -42,7 +43,6 @@ from chalicelib.store import data as data_store
 from chalicelib.store import members as store
 from chalicelib.store import tx
 from chalicelib.store.base import Conflict, is_transient
-from chalicelib.store.models import LookupRecord
 
 BATCH = 200  # rows per checkpoint
 WORKERS = 8  # a batch's rows are enrolled by this many threads
@@ -115,7 +115,7 @@ def _first_error(exc: ValidationError) -> str:
     return (f"{where}: {e.get('msg')}" if where else str(e.get("msg")))[:200]
 
 
-def plan_member(import_id: str, row_no: int, row, now, actor: str) -> tuple[store.MemberRow, list, list, dict]:
+def plan_member(import_id: str, row_no: int, row, now, actor: str) -> tuple[Member, list, list, dict]:
     """Pure enough: the member item, its ledger entries (seq, entry) and its events for one
     valid row. Raises LookupError for an unknown tier."""
     settings = program.settings()
@@ -132,10 +132,10 @@ def plan_member(import_id: str, row_no: int, row, now, actor: str) -> tuple[stor
         "consents": {**members.DEFAULT_CONSENTS, **(row.consents.model_dump() if row.consents else {})},
         "enrolled_at": clock.iso(now), "referred_by": None, "referral_code": codes.random_code(8),
     }
-    state = members.new_state(now)
-    state["tier"] = {"tier_id": tier.tier_id, "retained_until": clock.iso(retained), "reached_at": clock.iso(now)}
-    state["import"] = {"import_id": import_id, "row": row_no}
-    wallet = Wallet()
+    member = members.new_member(row.member_id, profile, now)
+    member.tier = TierState(tier.tier_id, clock.iso(now), clock.iso(retained))
+    member.imported = {"import_id": import_id, "row": row_no}
+    wallet = member.wallet
     entries = []
     for seq, lot in enumerate(sorted(row.balances or [], key=lambda lot: lot.earned_at), start=1):
         wallet.earn(lot.points, month_of(lot.earned_at))  # the earning month decides the expiry (2.6)
@@ -145,9 +145,7 @@ def plan_member(import_id: str, row_no: int, row, now, actor: str) -> tuple[stor
             "recorded_at": clock.iso(now), "reference": {"import_id": import_id}, "actor": actor, "note": None}))
     if row.lifetime_earned is not None:
         wallet.lifetime_earned = row.lifetime_earned
-    state["wallet"] = wallet.to_dict()
-    state["seq"] = len(entries)
-    member = store.MemberRow(row.member_id, 0, "active", profile, state)
+    member.seq = len(entries)
     resource = members.view(member, now)
     balance = {"available": wallet.available, "pending": wallet.pending, "held": wallet.held}
     found = [events.envelope("member.enrolled", f"{row.member_id}@0", row.member_id, clock.iso(now), resource)]
@@ -170,10 +168,9 @@ def import_row(import_id: str, row_no: int, raw, actor: str) -> tuple[str, Optio
         except LookupError as exc:
             return "failed", "UNKNOWN_TIER", str(exc)[:200]
         uow = UnitOfWork()
-        uow.add(store.save_op(member, None), anchor=store.MemberRecord)
+        uow.add(store.save_op(member), anchor=store.anchor())
         uow.extend([store.ledger_op(member.member_id, seq, e) for seq, e in entries])
-        lookup_at = uow.add(tx.put(LookupRecord("referral#" + member.profile["referral_code"],
-                                                target=member.member_id), LookupRecord.key.does_not_exist()))
+        lookup_at = uow.add(store.referral_op(member.profile["referral_code"], member.member_id))
         uow.publish_events(found)
         try:
             uow.commit()
@@ -189,7 +186,7 @@ def import_row(import_id: str, row_no: int, raw, actor: str) -> tuple[str, Optio
 
 def _existing(import_id: str, row_no: int, member_id: str) -> tuple[str, Optional[str], Optional[str]]:
     existing = store.get(member_id)
-    mark = (existing.state.get("import") or {}) if existing else {}
+    mark = (existing.imported or {}) if existing else {}
     if mark.get("import_id") == import_id and mark.get("row") == row_no:
         return "imported", None, None  # this row, enrolled by a run of this import that stopped after it
     if mark.get("import_id") == import_id:

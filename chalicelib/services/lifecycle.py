@@ -10,9 +10,11 @@ from datetime import datetime
 from typing import Optional
 
 from chalicelib import clock
+from dataclasses import replace
+
+from chalicelib.domain.member import Member
 from chalicelib.domain.months import month_of
-from chalicelib.domain.tiers import qualifying_spend, recalculate
-from chalicelib.domain.wallet import Wallet
+from chalicelib.domain.tiers import TierState, qualifying_spend, recalculate
 from chalicelib.services import program
 from chalicelib.services.points import Change, record_tier_change
 from chalicelib.services.uow import retry
@@ -23,7 +25,7 @@ from chalicelib.store.base import Conflict
 JOB_ACTOR = "system"
 
 
-def _apply(member_id: str, first: Optional[store.MemberRow], mutate) -> Optional[dict]:
+def _apply(member_id: str, first: Optional[Member], mutate) -> Optional[dict]:
     """Run `mutate(change) -> result|None` on the member; write only when it returns a result."""
     state = {"row": first}
 
@@ -45,21 +47,21 @@ def _apply(member_id: str, first: Optional[store.MemberRow], mutate) -> Optional
     return retry(attempt)
 
 
-def recalculate_tier(row: store.MemberRow, as_of: datetime) -> Optional[dict]:
+def recalculate_tier(row: Member, as_of: datetime) -> Optional[dict]:
     """`recalculate-tiers` for one member: upgrade if due, downgrade once retention has passed."""
     settings = program.settings()
     tiers = program.tiers()
 
-    def decide(r: store.MemberRow, tier_state: dict) -> Optional[dict]:
-        spend = qualifying_spend(r.state.get("spend", {}), month_of(as_of), settings.tier_window_months)
+    def decide(r: Member, tier_state: TierState) -> Optional[dict]:
+        spend = qualifying_spend(r.spend, month_of(as_of), settings.tier_window_months)
         return recalculate(tier_state, spend, tiers, as_of, settings.tier_retention_months,
                            settings.tier_soft_landing)
 
-    if row.status == "closed" or decide(row, dict(row.state.get("tier", {}))) is None:
+    if row.status == "closed" or decide(row, replace(row.tier)) is None:
         return None  # the common case: nothing to do, no write
 
     def mutate(ch: Change) -> Optional[dict]:
-        change = decide(ch.row, ch.row.state.setdefault("tier", {}))
+        change = decide(ch.row, ch.row.tier)
         if change:
             record_tier_change(ch, change, as_of, "recalculate")
         return change
@@ -67,18 +69,17 @@ def recalculate_tier(row: store.MemberRow, as_of: datetime) -> Optional[dict]:
     return _apply(row.member_id, row, mutate)
 
 
-def expire_points(row: store.MemberRow, as_of: datetime) -> int:
+def expire_points(row: Member, as_of: datetime) -> int:
     """`expire-points` for one member: one `expire` ledger entry for all lots past their date."""
     from chalicelib.domain import expiry  # the policy (SPEC 2.20): earned_month or last_activity
 
     settings = program.settings()
     months, policy = settings.points_expiry_months, settings.points_expiry_policy
-    if months is None or expiry.expire(Wallet.from_dict(row.state.get("wallet")), row.state, policy, months,
-                                       as_of) == 0:
+    if months is None or expiry.expire(row.wallet.copy(), row.last_activity_month, policy, months, as_of) == 0:
         return 0
 
     def mutate(ch: Change) -> Optional[int]:
-        expired = expiry.expire(ch.wallet, ch.row.state, policy, months, as_of)
+        expired = expiry.expire(ch.wallet, ch.row.last_activity_month, policy, months, as_of)
         if not expired:
             return None
         note = (f"no earning or spending for {months} months" if policy == expiry.LAST_ACTIVITY
@@ -89,15 +90,14 @@ def expire_points(row: store.MemberRow, as_of: datetime) -> int:
     return _apply(row.member_id, row, mutate) or 0
 
 
-def mature_points(row: store.MemberRow, as_of: datetime) -> int:
+def mature_points(row: Member, as_of: datetime) -> int:
     """`mature-points` for one member: pending points whose return window closed become available."""
-    if Wallet.from_dict(row.state.get("wallet")).mature(as_of) == 0:
+    if row.wallet.copy().mature(as_of) == 0:
         return 0
 
     def mutate(ch: Change) -> Optional[int]:
         # Change.begin already matured at the pinned clock; compare with what was stored.
-        before = Wallet.from_dict(ch.row.state.get("wallet"))
-        matured = before.pending - ch.wallet.pending
+        matured = ch.pending_at_start - ch.wallet.pending
         return matured or None
 
     return _apply(row.member_id, row, mutate) or 0

@@ -5,6 +5,7 @@ from typing import Optional
 
 from chalicelib import clock
 from chalicelib.domain import codes, events, expiry
+from chalicelib.domain.member import Member
 from chalicelib.domain.months import month_of
 from chalicelib.domain.tiers import qualifying_spend, tier_view
 from chalicelib.domain.wallet import Wallet
@@ -13,7 +14,6 @@ from chalicelib.services import audit, program
 from chalicelib.store import members as store
 from chalicelib.store import tx
 from chalicelib.store.base import Conflict
-from chalicelib.store.models import LookupRecord
 
 
 def _uow():
@@ -28,40 +28,30 @@ DEFAULT_CONSENTS = {"email": False, "push": False, "sms": False}
 PROFILE_FIELDS = ("name", "email", "birthday", "locale")
 
 
-def new_state(now) -> dict:
-    return {
-        "wallet": Wallet().to_dict(),
-        "spend": {},
-        "tier": {"tier_id": program.tiers()[0].tier_id, "retained_until": None, "reached_at": clock.iso(now)},
-        "seq": 0,
-        "orders": {"count": 0, "first_at": None, "last_at": None, "recent": []},
-        "activities": {},
-        "referral_paid": False,
-        "rewards": {},
-        "segment": None,
-    }
+def new_member(member_id: str, profile: dict, now) -> Member:
+    return Member.new(member_id, profile, program.tiers()[0].tier_id, now)
 
 
-def require(member_id: str) -> store.MemberRow:
+def require(member_id: str) -> Member:
     row = store.get(member_id)
     if row is None:
         raise MemberNotFound(member_id=member_id)
     return row
 
 
-def require_active(row: store.MemberRow) -> None:
+def require_active(row: Member) -> None:
     if row.status != "active":
         raise MemberInactive(status=row.status)
 
 
-def view(row: store.MemberRow, now=None) -> dict:
+def view(row: Member, now=None) -> dict:
     """The Member shape of SPEC 4.4; pending points that matured show as available."""
     now = now or clock.now()
     settings = program.settings()
-    wallet = Wallet.from_dict(row.state.get("wallet"))
+    wallet = Wallet.from_dict(row.wallet.to_dict())  # a copy: a read changes nothing
     wallet.mature(now)
     wallet.release_expired(now)  # a hold past its time reads as released before any write
-    spend = qualifying_spend(row.state.get("spend", {}), month_of(now), settings.tier_window_months)
+    spend = qualifying_spend(row.spend, month_of(now), settings.tier_window_months)
     p = row.profile
     return {
         "member_id": row.member_id,
@@ -80,13 +70,13 @@ def view(row: store.MemberRow, now=None) -> dict:
             "held": wallet.held,
             "lifetime_earned": wallet.lifetime_earned,
             "lifetime_spent": wallet.lifetime_spent,
-            "expiring_soon": expiry.expiring_soon({**row.state, "wallet": wallet.to_dict()},
+            "expiring_soon": expiry.expiring_soon(wallet, row.last_activity_month,
                                                   settings.points_expiry_policy, settings.points_expiry_months,
                                                   now, settings.expiry_warning_days),
         },
-        "tier": tier_view(row.state.get("tier", {}), spend, program.tiers()),
-        "segment": row.state.get("segment"),
-        **({"merged_into": row.state["merged_into"]} if row.state.get("merged_into") else {}),  # SPEC 2.15
+        "tier": tier_view(row.tier, spend, program.tiers()),
+        "segment": row.segment,
+        **({"merged_into": row.merged_into} if row.merged_into else {}),  # SPEC 2.15
     }
 
 
@@ -112,9 +102,8 @@ def _enrol(body, idem: Optional[tuple]) -> tuple[int, dict]:
     now = clock.now()
     referred_by = None
     if body.referral_code:
-        try:
-            referred_by = LookupRecord.get("referral#" + codes.normalize(body.referral_code)).target
-        except LookupRecord.DoesNotExist:
+        referred_by = store.referral_owner(codes.normalize(body.referral_code))
+        if referred_by is None:
             raise ValidationFailed("unknown referral code",
                                    fields=[{"field": "referral_code", "message": "no member has this code"}])
     profile = {
@@ -126,12 +115,11 @@ def _enrol(body, idem: Optional[tuple]) -> tuple[int, dict]:
     for _ in range(5):
         code = codes.random_code(8)
         profile["referral_code"] = code
-        row = store.MemberRow(body.member_id, 0, "active", profile, new_state(now))
-        lookup = LookupRecord("referral#" + code, target=body.member_id)
+        row = new_member(body.member_id, dict(profile), now)
         result = view(row, now)
         uow = _uow().UnitOfWork()
-        uow.add(store.save_op(row, None), anchor=store.MemberRecord)
-        uow.add(tx.put(lookup, LookupRecord.key.does_not_exist()))
+        uow.add(store.save_op(row), anchor=store.anchor())
+        uow.add(store.referral_op(code, body.member_id))
         if idem:
             uow.add(idempotency.record_op(idem[0], idem[1], 201, result, body.member_id))
         uow.publish_events([member_event("member.enrolled", row, result, 0)])
@@ -149,7 +137,7 @@ def _enrol(body, idem: Optional[tuple]) -> tuple[int, dict]:
     raise Conflict()
 
 
-def member_event(type_: str, row: store.MemberRow, resource: dict, version: int) -> dict:
+def member_event(type_: str, row: Member, resource: dict, version: int) -> dict:
     """A `member.*` event: the member as the API returns it, named by the version it creates."""
     return events.numbered([events.envelope(type_, f"{row.member_id}@{version}", row.member_id,
                                             clock.iso(clock.now()), resource)], version)[0]
@@ -184,7 +172,7 @@ def patch(member_id: str, body, may_set_status: bool, actor: Optional[str] = Non
             audited.append(audit.entry_op(actor, "member.update", target=member_id,
                                           details={"fields": sorted(changes)}))
         uow = _uow().UnitOfWork()
-        uow.add(store.save_op(row, expected), anchor=store.MemberRecord)
+        uow.add(store.save_op(row), anchor=store.anchor())
         uow.extend(audited)
         uow.publish_events([member_event("member.updated", row, view(row), expected + 1)])
         try:
@@ -214,9 +202,9 @@ def close(member_id: str, actor: str) -> dict:
                        "referral_code": None, "referred_by": row.profile.get("referred_by"),
                        "closed_at": clock.iso(clock.now())}
         uow = _uow().UnitOfWork()
-        uow.add(store.save_op(row, expected), anchor=store.MemberRecord)
+        uow.add(store.save_op(row), anchor=store.anchor())
         if code:
-            uow.add(tx.delete(LookupRecord("referral#" + code, target=member_id)))
+            uow.add(store.referral_release_op(code, member_id))
         uow.add(audit.entry_op(actor, "member.close", target=member_id))
         uow.publish_events([member_event("member.closed", row, view(row), expected + 1)])
         try:

@@ -9,6 +9,7 @@ differs.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -17,7 +18,8 @@ from typing import Callable, Optional
 
 from chalicelib import clock, messaging, observability
 from chalicelib.domain.hashing import canonical_hash
-from chalicelib.domain import earning, events, order_stats
+from chalicelib.domain import earning, events
+from chalicelib.domain.member import Member
 from chalicelib.domain.months import month_of
 from chalicelib.domain.tiers import apply_upgrade, prune_buckets, qualifying_spend
 from chalicelib.domain.wallet import Wallet, slice_lots
@@ -33,13 +35,9 @@ from chalicelib.errors import (
 )
 from chalicelib.services import audit, members, program
 from chalicelib.store import members as store
-from chalicelib.store import tx
+from chalicelib.store import operations, tx
 from chalicelib.services.uow import UnitOfWork, retry
 from chalicelib.store.base import Conflict
-from chalicelib.store.models import IdempotencyRecord, OrderRecord, TierHistoryRecord
-
-RECENT_ORDER_DAYS = 400
-RECENT_ORDERS = 40  # timestamps kept (RFM recency and frequency; more than 40 a year all score 5)
 
 
 # --- the mutation frame ------------------------------------------------------------
@@ -48,20 +46,22 @@ RECENT_ORDERS = 40  # timestamps kept (RFM recency and frequency; more than 40 a
 class Change:
     """What one mutation of one member writes."""
 
-    row: store.MemberRow
-    wallet: Wallet
-    expected_version: int
+    row: Member
+    wallet: Wallet  # the member's own (row.wallet)
     entries: list = field(default_factory=list)
     ops: list = field(default_factory=list)
     messages: list = field(default_factory=list)
     events: list = field(default_factory=list)  # domain events besides the ledger's own
     lifetime_at_start: tuple = (0, 0)  # (earned, spent): did this change earn or spend?
+    pending_at_start: int = 0  # as read, before maturation
+    held_at_start: int = 0  # as read, before expired holds were released
 
     @classmethod
-    def begin(cls, row: store.MemberRow, now: datetime) -> "Change":
-        wallet = Wallet.from_dict(row.state.get("wallet"))
+    def begin(cls, row: Member, now: datetime) -> "Change":
+        wallet = row.wallet
+        ch = cls(row, wallet, lifetime_at_start=(wallet.lifetime_earned, wallet.lifetime_spent),
+                 pending_at_start=wallet.pending, held_at_start=wallet.held)
         wallet.mature(now)  # maturation happens on any write of the member
-        ch = cls(row, wallet, row.version, lifetime_at_start=(wallet.lifetime_earned, wallet.lifetime_spent))
         ch.release_expired_holds(now)  # and so does the release of holds past their time
         return ch
 
@@ -78,8 +78,7 @@ class Change:
     def entry(self, type_: str, points: int, *, reference: dict, actor: str, occurred_at: datetime,
               note: Optional[str] = None) -> dict:
         """Append a ledger entry; call after the wallet holds the new balance."""
-        seq = int(self.row.state.get("seq", 0)) + 1
-        self.row.state["seq"] = seq
+        seq = self.row.next_seq()
         now = clock.now()
         e = {
             "entry_id": f"le_{self.row.member_id}_{seq}",
@@ -97,12 +96,11 @@ class Change:
         return e
 
     def write_ops(self) -> list:
-        self.row.state["wallet"] = self.wallet.to_dict()
         earned, spent = self.lifetime_at_start
         if self.wallet.lifetime_earned > earned or self.wallet.lifetime_spent > spent:
             # the month of the last earning or spending: points_expiry_policy last_activity (SPEC 2.20)
-            self.row.state["last_activity_month"] = month_of(clock.now())
-        ops = [store.save_op(self.row, self.expected_version)]
+            self.row.last_activity_month = month_of(clock.now())
+        ops = [store.save_op(self.row)]
         ops += [store.ledger_op(self.row.member_id, seq, e) for seq, e in self.entries]
         ops += self.ops
         return ops
@@ -113,7 +111,7 @@ class Change:
         item carries no commit token (40 bytes less in the item every accrual rewrites)."""
         uow = UnitOfWork()
         member_op, *rest = self.write_ops()
-        uow.add(member_op, anchor=None if own_record else store.MemberRecord)
+        uow.add(member_op, anchor=None if own_record else store.anchor())
         uow.extend(rest)
         uow.publish(self.messages)
         uow.publish_events(self.domain_events())
@@ -124,7 +122,7 @@ class Change:
         by the member's new version (SPEC 2.16)."""
         now = balance(self.wallet)
         found = [events.for_ledger_entry(e, now) for _, e in self.entries] + self.events
-        version = self.expected_version + 1 if self.expected_version is not None else 0
+        version = self.row.version + 1 if self.row.version is not None else 0
         return events.numbered(found, version)
 
 
@@ -132,13 +130,13 @@ def balance(wallet: Wallet) -> dict:
     return {"available": wallet.available, "pending": wallet.pending, "held": wallet.held}
 
 
-def _active_member(member_id: str) -> store.MemberRow:
+def _active_member(member_id: str) -> Member:
     row = members.require(member_id)
     members.require_active(row)
     return row
 
 
-def tier_change_message(row: store.MemberRow, wallet: Wallet, change: dict, source_ref: str) -> dict:
+def tier_change_message(row: Member, wallet: Wallet, change: dict, source_ref: str) -> dict:
     return messaging.compose(
         template="tier_changed", member_id=row.member_id, profile=row.profile,
         channel=messaging.transactional_channel(row.profile.get("consents")),
@@ -147,8 +145,8 @@ def tier_change_message(row: store.MemberRow, wallet: Wallet, change: dict, sour
 
 
 def record_tier_change(ch: Change, change: dict, at: datetime, reason: str) -> None:
-    ch.ops.append(tx.put(TierHistoryRecord(ch.row.member_id, f"{clock.sortable(at)}#{reason}",
-                                           change={**change, "at": clock.iso(at), "reason": reason})))
+    ch.ops.append(operations.tier_history_op(ch.row.member_id, at, reason, {**change, "at": clock.iso(at),
+                                                                            "reason": reason}))
     ch.messages.append(tier_change_message(ch.row, ch.wallet, change, f"{reason}@{clock.iso(at)}"))
     ch.events.append(events.envelope("tier.changed", f"{ch.row.member_id}|{reason}@{clock.iso(at)}",
                                      ch.row.member_id, clock.iso(clock.now()),
@@ -186,7 +184,7 @@ def _promos(settings) -> list:
             for p in settings.promotions]
 
 
-def order_context(row: store.MemberRow, body, tier, occurred: datetime, first_purchase: bool) -> earning.OrderContext:
+def order_context(row: Member, body, tier, occurred: datetime, first_purchase: bool) -> earning.OrderContext:
     """The facts the earning rules judge an order by (the simulator builds the same)."""
     birthday = row.profile.get("birthday")
     return earning.OrderContext(
@@ -204,18 +202,17 @@ def earn_for(settings, ctx: earning.OrderContext, cash_share: Fraction = Fractio
         max_points_per_order=settings.max_points_per_order, cash_share=cash_share, cap_room=cap_room)
 
 
-def _cap_room(row: store.MemberRow, settings, now: datetime) -> Optional[int]:
+def _cap_room(row: Member, settings, now: datetime) -> Optional[int]:
     caps = settings.earning_caps
-    return earning.cap_room(row.state.get("earned"), now.date().isoformat(), month_of(now),
+    return earning.cap_room(row.earned, now.date().isoformat(), month_of(now),
                             caps.per_member_per_day, caps.per_member_per_month)
 
 
-def _count_earned(row: store.MemberRow, now: datetime, points: int) -> None:
+def _count_earned(row: Member, now: datetime, points: int) -> None:
     """Earning-cap counters, on the member item: its version condition in this write's own
     transaction makes them exact under concurrent writes (docs/RULES.md)."""
     if points > 0:
-        row.state["earned"] = earning.count_earned(row.state.get("earned"), now.date().isoformat(),
-                                                   month_of(now), points)
+        row.earned = earning.count_earned(row.earned, now.date().isoformat(), month_of(now), points)
 
 
 def _check_currency(body, settings) -> None:
@@ -223,7 +220,7 @@ def _check_currency(body, settings) -> None:
         raise CurrencyMismatch(expected=settings.currency, got=body.currency)
 
 
-def _plan_accrual(row: store.MemberRow, wallet: Wallet, body, now: datetime, apply: bool,
+def _plan_accrual(row: Member, body, now: datetime, apply: bool,
                   points_paid: int = 0) -> AccrualPlan:
     settings = program.settings()
     # Points pay part of the order: unless the program says otherwise, only the cash part earns.
@@ -233,24 +230,23 @@ def _plan_accrual(row: store.MemberRow, wallet: Wallet, body, now: datetime, app
         cash_share = Fraction(cash, body.total_amount)
     tiers = program.tiers()
     occurred = body.occurred_at or now
-    tier_state = row.state.setdefault("tier", {"tier_id": tiers[0].tier_id})
-    tier = program.tier_by_id(tier_state.get("tier_id")) or tiers[0]
-    ctx = order_context(row, body, tier, occurred, int(row.state.get("orders", {}).get("count", 0)) == 0)
+    tier = program.tier_by_id(row.tier.tier_id) or tiers[0]
+    ctx = order_context(row, body, tier, occurred, row.orders.count == 0)
     result = earn_for(settings, ctx, cash_share, _cap_room(row, settings, now))
     if apply:
         _count_earned(row, now, result.points)
     release_at = occurred + timedelta(days=settings.pending_days) if settings.pending_days else None
     pending = bool(release_at and release_at > now and result.points > 0)
     # Tier upgrade: on a copy unless applying, so a preview changes nothing.
-    spend = dict(row.state.get("spend", {}))
+    spend = dict(row.spend)
     month = month_of(occurred)
     spend[month] = int(spend.get(month, 0)) + body.total_amount
-    state = tier_state if apply else dict(tier_state)
+    state = row.tier if apply else dataclasses.replace(row.tier)
     qualifying = qualifying_spend(spend, month_of(now), settings.tier_window_months)
     change = apply_upgrade(state, qualifying, tiers, now, settings.tier_retention_months)
     if apply:
-        row.state["spend"] = prune_buckets(spend, month_of(now), max(settings.tier_window_months, 13))
-    return AccrualPlan(result.points, result.breakdown, pending, release_at, change, state["tier_id"])
+        row.spend = prune_buckets(spend, month_of(now), max(settings.tier_window_months, 13))
+    return AccrualPlan(result.points, result.breakdown, pending, release_at, change, state.tier_id)
 
 
 def preview(member_id: str, body) -> dict:
@@ -258,28 +254,22 @@ def preview(member_id: str, body) -> dict:
     now = clock.now()
     row = _active_member(member_id)
     _check_currency(body, program.settings())
-    wallet = Wallet.from_dict(row.state.get("wallet"))
-    plan = _plan_accrual(row, wallet, body, now, apply=False)
+    plan = _plan_accrual(row, body, now, apply=False)
     return {"points_earned": plan.points, "pending": plan.points if plan.pending else 0,
             "breakdown": plan.breakdown, "tier_after": plan.tier_after}
 
 
-def _stored_order(order_id: str, member_id: str, req_hash: str) -> Optional[dict]:
-    """The stored response of an accrual of this order, None when there is none."""
-    try:
-        order = OrderRecord.get(order_id, consistent_read=True)
-    except OrderRecord.DoesNotExist:
-        return None
+def _order_answer(order, member_id: str, req_hash: str) -> dict:
+    """A stored order's response, when it is this accrual's (else IDEMPOTENCY_MISMATCH)."""
     if order.member_id != member_id or order.request_hash != req_hash:
-        raise IdempotencyMismatch(order_id=order_id)
+        raise IdempotencyMismatch(order_id=order.order_id)
     return order.response
 
 
-def _replay_order(order_id: str, member_id: str, req_hash: str) -> tuple[int, dict]:
-    stored = _stored_order(order_id, member_id, req_hash)
-    if stored is None:
-        raise Conflict()  # the order vanished between condition and read: try again
-    return 200, stored
+def _stored_order(order_id: str, member_id: str, req_hash: str) -> Optional[dict]:
+    """The stored response of an accrual of this order, None when there is none."""
+    order = operations.get_order(order_id)
+    return _order_answer(order, member_id, req_hash) if order is not None else None
 
 
 def _hashed_body(body) -> dict:
@@ -330,23 +320,10 @@ def accrue(member_id: str, body, actor: str) -> tuple[int, dict]:
                                                                 actor, now)
             except LoyaltyError as err:
                 return refused(err)
-        plan = _plan_accrual(row, ch.wallet, body, now, apply=True, points_paid=paid)
+        plan = _plan_accrual(row, body, now, apply=True, points_paid=paid)
         ch.wallet.earn(plan.points, month_of(occurred), order_id=body.order_id,
                        release_at=plan.release_at, now=now)
-        orders = row.state.setdefault("orders", {"count": 0, "recent": []})
-        first_purchase = int(orders.get("count", 0)) == 0
-        orders["count"] = int(orders.get("count", 0)) + 1
-        orders["first_at"] = orders.get("first_at") or clock.iso(occurred)
-        orders["last_at"] = max(orders.get("last_at") or "", clock.iso(occurred))
-        # Order statistics stay bounded whatever the history (the member item ≤ 4 KB): counts
-        # per month for the last 13 months, and the newest RECENT_ORDERS timestamps.
-        month = month_of(occurred)
-        months = dict(orders.get("months") or {})
-        months[month] = int(months.get(month, 0)) + 1
-        orders["months"] = prune_buckets(months, month_of(now), 13)
-        # `recent` in epoch seconds (domain/order_stats.py): the item's largest list, rewritten each time
-        orders["recent"] = order_stats.with_order(orders.get("recent", []), occurred,
-                                                  now - timedelta(days=RECENT_ORDER_DAYS), RECENT_ORDERS)
+        first_purchase = row.orders.record(occurred, now)  # bounded statistics (domain/member.py)
         if plan.points:
             ch.entry("earn", plan.points, reference={"order_id": body.order_id}, actor=actor,
                      occurred_at=occurred, note="pending" if plan.pending else None)
@@ -364,24 +341,20 @@ def accrue(member_id: str, body, actor: str) -> tuple[int, dict]:
         }
         paid_data = {"points_paid": paid, "paid_lots": paid_lots, "points_returned": 0,
                      "hold_id": body.points_payment.hold_id} if paid else {}
-        order = OrderRecord.to_item(order_id=body.order_id, member_id=member_id, request_hash=req_hash,
-                                    response=response, data={
+        order = operations.new_order_op(body.order_id, member_id, req_hash, response, {
             "total_amount": body.total_amount, "currency": body.currency, "occurred_at": clock.iso(occurred),
             "month": month_of(occurred), "points": plan.points, "refunded_amount": 0, "reversed_points": 0,
             **_simulation_facts(body), **paid_data})
         uow = ch.unit_of_work(own_record=True)
-        order_index = uow.add(tx.put_item(OrderRecord, order, OrderRecord.order_id.does_not_exist()),
-                              anchor=OrderRecord)
+        order_index = uow.add(order, anchor=operations.order_anchor())
         uow.extend(hold_ops)
         if referrer is not None:  # the referrer's bonus, with its own points.earned event
             uow.extend(referrer.write_ops())
             uow.publish_events(referrer.domain_events())
-        try:
-            uow.commit()
-        except tx.TxCancelled as c:
-            if c.failed(order_index):
-                return _replay_order(body.order_id, member_id, req_hash)
-            raise Conflict()
+        replayed = uow.commit_or_replay(order_index, lambda: operations.get_order(body.order_id),
+                                        lambda order: (200, _order_answer(order, member_id, req_hash)))
+        if replayed is not None:
+            return replayed
         observability.count("Accruals")
         observability.count("PointsEarned", plan.points)
         return 201, response
@@ -408,9 +381,9 @@ def _referral_bonus(ch: Change, first_purchase: bool, order_id: str, occurred: d
     Returns the referrer's change (None when there is none to pay)."""
     referrer_id = ch.row.profile.get("referred_by")
     rule = program.settings().activity_rules.get("referral")
-    if not (first_purchase and referrer_id and rule and rule.points and not ch.row.state.get("referral_paid")):
+    if not (first_purchase and referrer_id and rule and rule.points and not ch.row.referral_paid):
         return None
-    ch.row.state["referral_paid"] = True
+    ch.row.referral_paid = True
     ch.wallet.earn(rule.points, month_of(now))
     ch.entry("bonus", rule.points, reference={"order_id": order_id}, actor="system", occurred_at=now,
              note="referral: referred member's first purchase")
@@ -428,13 +401,12 @@ def _referral_bonus(ch: Change, first_purchase: bool, order_id: str, occurred: d
 
 def refund(member_id: str, body, actor: str) -> tuple[int, dict]:
     """Reverse an order's points in proportion to the cumulative refunded amount."""
-    key = f"refund#{body.refund_id}"
     req_hash = canonical_hash({"member_id": member_id, **body.model_dump(mode="json")})
 
     def attempt():
         now = clock.now()
-        rec, order, prior = tx.get_many((store.MemberRecord, member_id), (OrderRecord, body.order_id),
-                                        (IdempotencyRecord, key))
+        rec, order, prior = tx.get_many(store.key(member_id), operations.order_key(body.order_id),
+                                        operations.key("refund", body.refund_id))
         if prior is not None:
             if prior.request_hash != req_hash:
                 raise IdempotencyMismatch(refund_id=body.refund_id)
@@ -442,11 +414,11 @@ def refund(member_id: str, body, actor: str) -> tuple[int, dict]:
         if rec is None:
             raise MemberNotFound(member_id=member_id)
         row = store.from_record(rec)
-        if row.state.get("merged_into") or (order is not None and order.member_id != member_id):
+        if row.merged_into or (order is not None and order.member_id != member_id):
             from chalicelib.services import merge  # a merged member's orders reach the survivor (SPEC 2.15)
 
             row = merge.owner_for_order(row, order.member_id if order is not None else None)
-        if order is None or order.member_id not in (member_id, *row.state.get("merged_from", ()), row.member_id):
+        if order is None or order.member_id not in (member_id, *row.merged_from, row.member_id):
             raise OrderNotFound(order_id=body.order_id)
         data = dict(order.data)
         total, refunded = int(data["total_amount"]), int(data.get("refunded_amount", 0))
@@ -455,7 +427,7 @@ def refund(member_id: str, body, actor: str) -> tuple[int, dict]:
         reverse_now = earning.reversal_for_refund(int(data["points"]), total, refunded, body.amount)
         ch = Change.begin(row, now)
         ch.wallet.reverse(reverse_now, body.order_id)
-        spend = row.state.setdefault("spend", {})
+        spend = row.spend
         if data["month"] in spend:  # refunds lower the order month's qualifying spend
             spend[data["month"]] = int(spend[data["month"]]) - body.amount
         if reverse_now:
@@ -477,12 +449,10 @@ def refund(member_id: str, body, actor: str) -> tuple[int, dict]:
                     reversed_points=int(data.get("reversed_points", 0)) + reverse_now)
         if paid:
             data["points_returned"] = returned_after
-        new_order = OrderRecord(order.order_id, member_id=order.member_id, version=int(order.version) + 1,
-                                request_hash=order.request_hash, data=data, response=order.response)
-        idem = IdempotencyRecord(key, member_id=member_id, request_hash=req_hash, status_code=201, response=response)
         uow = ch.unit_of_work()
-        uow.add(tx.put(new_order, OrderRecord.version == order.version))
-        uow.add(tx.put(idem, IdempotencyRecord.key.does_not_exist()), anchor=IdempotencyRecord)
+        uow.add(operations.order_update_op(order, data))
+        uow.add(operations.record_op("refund", body.refund_id, member_id, req_hash, response),
+                anchor=operations.record_anchor())
         try:
             uow.commit()
         except tx.TxCancelled:
@@ -494,22 +464,21 @@ def refund(member_id: str, body, actor: str) -> tuple[int, dict]:
 
 # --- activities -----------------------------------------------------------------------
 
-def _prior_response(key: str, member_id: str, req_hash: str) -> Optional[dict]:
+def _prior_response(kind: str, op_id: str, member_id: str, req_hash: str) -> Optional[dict]:
     """The stored response of an earlier request with this id, None when there is none;
     IDEMPOTENCY_MISMATCH when the id was used with another payload or member."""
-    try:
-        prior = IdempotencyRecord.get(key, consistent_read=True)
-    except IdempotencyRecord.DoesNotExist:
+    prior = operations.get_record(kind, op_id)
+    if prior is None:
         return None
     if prior.request_hash != req_hash or prior.member_id != member_id:
-        raise IdempotencyMismatch(key=key.split("#", 1)[1])
+        raise IdempotencyMismatch(key=op_id)
     return prior.response
 
 
-def _idempotent_member_op(key: str, member_id: str, req_hash: str,
+def _idempotent_member_op(kind: str, op_id: str, member_id: str, req_hash: str,
                           build: Callable[[Change, datetime], dict], actor: str,
                           extra_ops: Callable[[], list] = lambda: []) -> tuple[int, dict]:
-    """A member mutation made idempotent by an IdempotencyRecord written in the same transaction."""
+    """A member mutation made idempotent by its operation record, written in the same transaction."""
 
     def attempt():
         now = clock.now()
@@ -520,24 +489,17 @@ def _idempotent_member_op(key: str, member_id: str, req_hash: str,
         except LoyaltyError:
             # A business rule says no (limit reached, member suspended since): when this is the
             # retry of a request that already succeeded, the client gets its original answer.
-            prior = _prior_response(key, member_id, req_hash)
+            prior = _prior_response(kind, op_id, member_id, req_hash)
             if prior is not None:
                 return 200, prior
             raise
-        idem = IdempotencyRecord(key, member_id=member_id, request_hash=req_hash, status_code=201, response=response)
         uow = ch.unit_of_work()
-        idem_index = uow.add(tx.put(idem, IdempotencyRecord.key.does_not_exist()), anchor=IdempotencyRecord)
+        idem_index = uow.add(operations.record_op(kind, op_id, member_id, req_hash, response),
+                             anchor=operations.record_anchor())
         uow.extend(extra_ops())
-        try:
-            uow.commit()
-        except tx.TxCancelled as c:
-            if c.failed(idem_index):
-                prior = _prior_response(key, member_id, req_hash)
-                if prior is None:
-                    raise Conflict()  # the record vanished between condition and read: try again
-                return 200, prior
-            raise Conflict()
-        return 201, response
+        replayed = uow.commit_or_replay(idem_index, lambda: _prior_response(kind, op_id, member_id, req_hash),
+                                        lambda prior: (200, prior))
+        return replayed or (201, response)
 
     return retry(attempt)
 
@@ -556,7 +518,7 @@ def record_activity(member_id: str, body, actor: str) -> tuple[int, dict]:
         members.require_active(ch.row)
         occurred = body.occurred_at or now
         day = occurred.date().isoformat()
-        counts = ch.row.state.setdefault("activities", {}).setdefault(body.type, {"total": 0, "days": {}})
+        counts = ch.row.activities.setdefault(body.type, {"total": 0, "days": {}})
         days = dict(counts.get("days") or {})
         if rule.max_total is not None and counts["total"] >= rule.max_total:
             raise ActivityLimitReached(type=body.type, max_total=rule.max_total)
@@ -583,7 +545,7 @@ def record_activity(member_id: str, body, actor: str) -> tuple[int, dict]:
                      occurred_at=occurred, note=body.type)
         return {"activity_id": body.activity_id, "points_earned": points, "balance": balance(ch.wallet)}
 
-    return _idempotent_member_op(f"activity#{body.activity_id}", member_id, req_hash, build, actor)
+    return _idempotent_member_op("activity", body.activity_id, member_id, req_hash, build, actor)
 
 
 def adjust(member_id: str, body, actor: str) -> tuple[int, dict]:
@@ -603,7 +565,7 @@ def adjust(member_id: str, body, actor: str) -> tuple[int, dict]:
                                details={"adjustment_id": body.adjustment_id, "points": body.points,
                                         "reason": body.reason})]
 
-    return _idempotent_member_op(f"adjustment#{body.adjustment_id}", member_id, req_hash, build, actor, extra)
+    return _idempotent_member_op("adjustment", body.adjustment_id, member_id, req_hash, build, actor, extra)
 
 
 def ledger(member_id: str, limit: int, cursor: Optional[dict]) -> tuple[list, Optional[dict]]:

@@ -21,10 +21,11 @@ from typing import Optional
 
 from chalicelib import clock
 from chalicelib.domain import earning
+from chalicelib.domain.member import Member
 from chalicelib.domain.months import month_of
 from chalicelib.services import points, program
 from chalicelib.store import members as member_store
-from chalicelib.store.models import MemberRecord, OrderRecord
+from chalicelib.store import operations
 
 MAX_SCANNED = 5000  # order items read at most for `last_days` (the table has no time index)
 SCAN_PAGE = 500
@@ -60,7 +61,7 @@ def _from_body(o, now: datetime) -> _Order:
                   o.store_id)
 
 
-def _from_record(rec: OrderRecord) -> Optional[_Order]:
+def _from_record(rec) -> Optional[_Order]:
     d = rec.data or {}
     try:
         occurred = clock.parse_instant(d["occurred_at"])
@@ -81,7 +82,7 @@ def recent_orders(days: int, now: datetime) -> tuple[list[_Order], bool]:
     since = now - timedelta(days=days)
     found: list[_Order] = []
     scanned = 0
-    result = OrderRecord.scan(page_size=SCAN_PAGE, limit=MAX_SCANNED)
+    result = operations.scan_orders(SCAN_PAGE, MAX_SCANNED)
     for rec in result:
         scanned += 1
         order = _from_record(rec)
@@ -93,11 +94,8 @@ def recent_orders(days: int, now: datetime) -> tuple[list[_Order], bool]:
     return found, truncated
 
 
-def _members(ids: set) -> dict[str, member_store.MemberRow]:
-    out = {}
-    for rec in MemberRecord.batch_get(list(ids)):
-        out[rec.member_id] = member_store.from_record(rec)
-    return out
+def _members(ids: set) -> dict[str, Member]:
+    return member_store.batch_get(ids, consistent=False)
 
 
 class _Side:
@@ -108,10 +106,9 @@ class _Side:
         self.counters: dict[str, dict] = {}
         self.total = 0
 
-    def earn(self, row: member_store.MemberRow, order: _Order, first: bool) -> earning.Earning:
+    def earn(self, row: Member, order: _Order, first: bool) -> earning.Earning:
         s = self.settings
-        tier_id = (row.state.get("tier") or {}).get("tier_id")
-        tier = program.tier_by_id(tier_id) or program.tiers()[0]
+        tier = program.tier_by_id(row.tier_id) or program.tiers()[0]
         ctx = points.order_context(row, order, tier, order.occurred_at, first)
         share = Fraction(1)
         if order.points_paid and order.total_amount and not s.earn_on_points_paid:
@@ -151,9 +148,9 @@ def simulate(body) -> dict:
             skipped.append({"order_id": order.order_id, "member_id": order.member_id, "reason": "MEMBER_INACTIVE"})
             continue
         if order.source == "recorded":
-            first = (row.state.get("orders") or {}).get("first_at") == clock.iso(order.occurred_at)
+            first = row.orders.first_at == clock.iso(order.occurred_at)
         else:
-            first = int((row.state.get("orders") or {}).get("count", 0)) == 0 and order.member_id not in seen_members
+            first = row.orders.count == 0 and order.member_id not in seen_members
         seen_members.add(order.member_id)
         a, b = current.earn(row, order, first), candidate.earn(row, order, first)
         out.append({"order_id": order.order_id, "member_id": order.member_id, "source": order.source,

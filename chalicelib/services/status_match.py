@@ -7,6 +7,7 @@ transaction, audited with its reason. `recalculate-tiers` then treats it as any 
 from __future__ import annotations
 
 from chalicelib import clock
+from chalicelib.domain.tiers import TierState
 from chalicelib.errors import ValidationFailed
 from chalicelib.services import audit, members, program
 from chalicelib.services.points import Change, record_tier_change
@@ -26,12 +27,12 @@ def set_tier(member_id: str, body, actor: str) -> dict:
         now = clock.now()
         row = members.require(member_id)
         members.require_active(row)
-        tier = row.state.setdefault("tier", {"tier_id": program.tiers()[0].tier_id})
-        if tier.get("tier_id") == body.tier_id and tier.get("retained_until") == until:
+        tier = row.tier
+        if tier.tier_id == body.tier_id and tier.retained_until == until:
             return members.view(row, now)  # already so: a repeated PUT changes nothing
         ch = Change.begin(row, now)
-        change = {"from": tier.get("tier_id"), "to": body.tier_id}
-        tier.update(tier_id=body.tier_id, retained_until=until, reached_at=clock.iso(now))
+        change = {"from": tier.tier_id or program.tiers()[0].tier_id, "to": body.tier_id}
+        row.tier = TierState(body.tier_id, clock.iso(now), until)
         record_tier_change(ch, change, now, "status_match")
         uow = ch.unit_of_work()
         uow.add(audit.entry_op(actor, "member.tier", target=member_id,

@@ -19,6 +19,7 @@ from typing import Optional
 
 from chalicelib import clock, observability
 from chalicelib.domain.hashing import canonical_hash
+from chalicelib.domain.member import Member
 from chalicelib.domain.months import month_of
 from chalicelib.domain.wallet import give_lots, receive_lots
 from chalicelib.errors import (
@@ -35,14 +36,11 @@ from chalicelib.services.uow import UnitOfWork, retry
 from chalicelib.store import members as member_store
 from chalicelib.store import transfers as store
 from chalicelib.store import tx
-from chalicelib.store.base import Conflict
-from chalicelib.store.models import MemberRecord
-from chalicelib.store.transfers import TransferRecord
 
 
-def month_sent(state: dict, month: str) -> int:
+def month_sent(member: Member, month: str) -> int:
     """Points the member sent in `month` (UTC), from the counter in its own item."""
-    counter = state.get("transfers") or {}
+    counter = member.transfers or {}
     return int(counter.get("points", 0)) if counter.get("month") == month else 0
 
 
@@ -69,15 +67,15 @@ def transfer(member_id: str, body, actor: str) -> tuple[int, dict]:
                                fields=[{"field": "to_member_id", "message": "must be another member"}])
     req_hash = canonical_hash({"member_id": member_id, **body.model_dump(mode="json")})
 
-    def replay(rec: TransferRecord) -> tuple[int, dict]:
+    def replay(rec) -> tuple[int, dict]:
         if rec.from_member_id != member_id or rec.request_hash != req_hash:
             raise IdempotencyMismatch(transfer_id=body.transfer_id)
         return 200, rec.response
 
     def attempt():
         now = clock.now()
-        sender_rec, recipient_rec, prior = tx.get_many((MemberRecord, member_id), (MemberRecord, body.to_member_id),
-                                                       (TransferRecord, body.transfer_id))
+        sender_rec, recipient_rec, prior = tx.get_many(member_store.key(member_id), member_store.key(body.to_member_id),
+                                                       store.transfer_key(body.transfer_id))
         if prior is not None:
             return replay(prior)  # a replay gets its answer whatever the rules say now
         if sender_rec is None:
@@ -92,13 +90,13 @@ def transfer(member_id: str, body, actor: str) -> tuple[int, dict]:
         recipient = member_store.from_record(recipient_rec)
         members.require_active(recipient)
         month = month_of(now)
-        check_limits(settings, body.points, month_sent(sender.state, month))
+        check_limits(settings, body.points, month_sent(sender, month))
         ch, rch = Change.begin(sender, now), Change.begin(recipient, now)
         if not ch.wallet.can_spend(body.points):
             raise InsufficientPoints(available=ch.wallet.available, required=body.points)
         lots = give_lots(ch.wallet, body.points)
         receive_lots(rch.wallet, lots)
-        sender.state["transfers"] = {"month": month, "points": month_sent(sender.state, month) + body.points}
+        sender.transfers = {"month": month, "points": month_sent(sender, month) + body.points}
         ref = {"transfer_id": body.transfer_id}
         ch.entry("transfer_out", -body.points, reference=ref, actor=actor, occurred_at=now,
                  note=f"to {body.to_member_id}")
@@ -111,22 +109,16 @@ def transfer(member_id: str, body, actor: str) -> tuple[int, dict]:
         uow.extend(rch.write_ops())
         index = uow.add(store.put_transfer_op(body.transfer_id, member_id, body.to_member_id, req_hash,
                                               {"points": body.points, "lots": lots, "created_at": clock.iso(now)},
-                                              response), anchor=TransferRecord)
+                                              response), anchor=store.transfer_anchor())
         uow.add(store.line_op(member_id, at, body.transfer_id,
                               _line(body.transfer_id, member_id, body.to_member_id, body.points, "out", now)))
         uow.add(store.line_op(body.to_member_id, at, body.transfer_id,
                               _line(body.transfer_id, member_id, body.to_member_id, body.points, "in", now)))
         uow.publish(ch.messages + rch.messages)
         uow.publish_events(ch.domain_events() + rch.domain_events())
-        try:
-            uow.commit()
-        except tx.TxCancelled as c:
-            if c.failed(index):
-                prior = store.get_transfer(body.transfer_id)
-                if prior is None:
-                    raise Conflict()
-                return replay(prior)
-            raise Conflict()  # a member changed since the read: decide again
+        replayed = uow.commit_or_replay(index, lambda: store.get_transfer(body.transfer_id), replay)
+        if replayed is not None:
+            return replayed
         observability.count("PointsTransferred", body.points)
         return 201, response
 

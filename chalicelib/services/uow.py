@@ -95,6 +95,23 @@ class UnitOfWork:
                 raise
         relay.after_commit(self.messages)
 
+    def commit_or_replay(self, own_index: int, read_own: Callable[[], Optional[object]],
+                         replay: Callable[[object], T]) -> Optional[T]:
+        """Commit; None when it committed. When the op at `own_index` (the operation's own
+        record: its id must be new) failed its condition, the operation was done before:
+        `replay(read_own())` answers from the stored record. Any other failed condition (a
+        member or an item changed since the read) is Conflict: `retry` decides again."""
+        try:
+            self.commit()
+            return None
+        except tx.TxCancelled as c:
+            if c.failed(own_index):
+                prior = read_own()
+                if prior is None:
+                    raise Conflict()  # the record vanished between the condition and the read
+                return replay(prior)
+            raise Conflict()
+
     def _resolved_as_committed(self) -> bool:
         try:
             return self.committed()

@@ -87,3 +87,8 @@ def mark_paid_op(hold_id: str, member_id: str, order_id: str) -> tx.Op:
 def holds_page(member_id: str, limit: int, cursor: Optional[dict]) -> tuple[list, Optional[dict]]:
     result = HoldRecord.by_member.query(member_id, scan_index_forward=False, limit=limit, last_evaluated_key=cursor)
     return list(result), result.last_evaluated_key
+
+
+def anchor() -> type:
+    """The hold as a unit of work's anchor (the write's own record)."""
+    return HoldRecord

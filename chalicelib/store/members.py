@@ -2,40 +2,36 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
-from typing import Optional
+from typing import Iterator, Optional
 
+from chalicelib.domain.member import Member
 from chalicelib.store import tx
 from chalicelib.store.base import dynamodb_client
-from chalicelib.store.models import LedgerRecord, MemberRecord
+from chalicelib.store.models import LedgerRecord, LookupRecord, MemberRecord
 
 
-@dataclass
-class MemberRow:
-    member_id: str
-    version: int = 0
-    status: str = "active"
-    profile: dict = field(default_factory=dict)
-    state: dict = field(default_factory=dict)
-
-    @classmethod
-    def from_record(cls, rec: MemberRecord) -> "MemberRow":
-        return cls(rec.member_id, int(rec.version or 0), rec.status, dict(rec.profile or {}),
-                   dict(rec.state or {}))
+def _member(v: dict) -> Member:
+    return Member.from_state(v["member_id"], int(v.get("version") or 0), v.get("status") or "active",
+                             v.get("profile"), v.get("state"))
 
 
-def get(member_id: str) -> Optional[MemberRow]:
+def from_record(rec: Optional[MemberRecord]) -> Optional[Member]:
+    """A member read as a record (a transactional or batch read) as the aggregate."""
+    if rec is None:
+        return None
+    return Member.from_state(rec.member_id, int(rec.version or 0), rec.status, rec.profile, rec.state)
+
+
+def key(member_id: str) -> tuple:
+    """The member's key for `tx.get_many` (a transactional read beside other items)."""
+    return (MemberRecord, member_id)
+
+
+def get(member_id: str) -> Optional[Member]:
     """One consistent GetItem, read as a raw item (the hot path of every points mutation)."""
     item = dynamodb_client().get_item(TableName=MemberRecord.table_name(), Key={"member_id": {"S": member_id}},
                                       ConsistentRead=True).get("Item")
-    if item is None:
-        return None
-    v = MemberRecord.from_item(item)
-    return MemberRow(v["member_id"], v["version"], v["status"], v["profile"], v["state"])
-
-
-def from_record(rec: Optional[MemberRecord]) -> Optional[MemberRow]:
-    return MemberRow.from_record(rec) if rec is not None else None
+    return _member(MemberRecord.from_item(item)) if item is not None else None
 
 
 def compact_json(value: dict) -> str:
@@ -51,18 +47,23 @@ def compact_json(value: dict) -> str:
     return text
 
 
-def save_op(row: MemberRow, expected_version: Optional[int]) -> tx.Op:
-    """Write the whole member item, conditional on the version read (optimistic lock)."""
-    segment = row.state.get("segment") or {}
-    item = MemberRecord.to_item(member_id=row.member_id,
-                                version=expected_version + 1 if expected_version is not None else 0,
-                                status=row.status, profile=None, state=None,
-                                segment_label=segment.get("label") if row.status == "active" else None,
-                                email_key=email_key(row.profile.get("email")) if row.status != "closed" else None)
-    item["profile"], item["state"] = {"S": compact_json(row.profile)}, {"S": compact_json(row.state)}
-    if expected_version is None:
+def save_op(member: Member) -> tx.Op:
+    """Write the whole member item, conditional on the version read (optimistic lock): a new
+    member (version None) only if its id is free."""
+    expected = member.version
+    item = MemberRecord.to_item(member_id=member.member_id, version=expected + 1 if expected is not None else 0,
+                                status=member.status, profile=None, state=None,
+                                segment_label=member.segment_label if member.active else None,
+                                email_key=email_key(member.profile.get("email")) if member.status != "closed" else None)
+    item["profile"], item["state"] = {"S": compact_json(member.profile)}, {"S": compact_json(member.to_state())}
+    if expected is None:
         return tx.put_item(MemberRecord, item, MemberRecord.member_id.does_not_exist())
-    return tx.put_item(MemberRecord, item, MemberRecord.version == expected_version)
+    return tx.put_item(MemberRecord, item, MemberRecord.version == expected)
+
+
+def anchor() -> type:
+    """The member item as a unit of work's anchor (the write's own record)."""
+    return MemberRecord
 
 
 def ledger_op(member_id: str, seq: int, entry: dict) -> tx.Op:
@@ -96,6 +97,46 @@ def ids_by_email(key: str, limit: int, cursor: Optional[dict]) -> tuple[list[str
     return [r.member_id for r in result], result.last_evaluated_key
 
 
-def batch_get(member_ids: list) -> dict[str, MemberRow]:
-    """Consistent reads of these members (at most 100)."""
-    return {r.member_id: MemberRow.from_record(r) for r in MemberRecord.batch_get(list(member_ids), consistent_read=True)}
+def batch_get(member_ids, consistent: bool = True) -> dict[str, Member]:
+    """Reads of these members (any number, 100 a call); missing ids are absent."""
+    ids = list(dict.fromkeys(member_ids))
+    out: dict[str, Member] = {}
+    for i in range(0, len(ids), 100):
+        for r in MemberRecord.batch_get(ids[i:i + 100], consistent_read=consistent):
+            out[r.member_id] = from_record(r)
+    return out
+
+
+def scan(active_only: bool = False) -> Iterator[Member]:
+    """Every member (a marketer's batch action, never a request's path)."""
+    condition = MemberRecord.status == "active" if active_only else None
+    for rec in MemberRecord.scan(condition):
+        yield from_record(rec)
+
+
+def estimated_count() -> int:
+    """The table's item count as DynamoDB last estimated it (about every six hours)."""
+    return int(MemberRecord.describe_table().get("ItemCount", 0))
+
+
+# --- referral codes (a lookup item per code, written in the member's transaction) -------------
+
+def _referral_key(code: str) -> str:
+    return "referral#" + code
+
+
+def referral_owner(code: str) -> Optional[str]:
+    """The member whose referral code this is (the code as normalised), None when none."""
+    try:
+        return LookupRecord.get(_referral_key(code)).target
+    except LookupRecord.DoesNotExist:
+        return None
+
+
+def referral_op(code: str, member_id: str) -> tx.Op:
+    """Claim a referral code for a member; fails (a collision) when another holds it."""
+    return tx.put(LookupRecord(_referral_key(code), target=member_id), LookupRecord.key.does_not_exist())
+
+
+def referral_release_op(code: str, member_id: str) -> tx.Op:
+    return tx.delete(LookupRecord(_referral_key(code), target=member_id))

@@ -90,3 +90,79 @@ def get_merge(merge_id: str) -> Optional[MergeRecord]:
 def put_merge_op(merge_id: str, survivor_id: str, source_id: str, request_hash: str, data: dict) -> tx.Op:
     return tx.put(MergeRecord(merge_id, survivor_id=survivor_id, source_id=source_id, request_hash=request_hash,
                               data=data), MergeRecord.merge_id.does_not_exist())
+
+
+def transfer_key(transfer_id: str) -> tuple:
+    """The transfer's key for `tx.get_many`."""
+    return (TransferRecord, transfer_id)
+
+
+def transfer_anchor() -> type:
+    return TransferRecord
+
+
+def merge_key(merge_id: str) -> tuple:
+    return (MergeRecord, merge_id)
+
+
+def merge_anchor() -> type:
+    return MergeRecord
+
+
+# --- what a merge re-keys beside the two members (the merge's own transaction, or later) ----
+
+def voucher_moves(source_id: str, survivor_id: str) -> list:
+    """One group of ops per issued voucher of the source: its owner becomes the survivor."""
+    from chalicelib.store.rewards import RedemptionRecord
+
+    out = []
+    for rec in RedemptionRecord.by_owner.query(source_id):
+        if rec.status != "issued":
+            continue  # used, cancelled, expired: history, read through the source
+        version = int(rec.version)
+        out.append([tx.update(RedemptionRecord(rec.redemption_id),
+                              [RedemptionRecord.owner_id.set(survivor_id), RedemptionRecord.version.set(version + 1)],
+                              (RedemptionRecord.owner_id == source_id) & (RedemptionRecord.version == version))])
+    return out
+
+
+def coupon_wallet_moves(source_id: str, survivor_id: str) -> list:
+    """Coupon-wallet rows of the source re-keyed to the survivor (delete + put), for campaigns
+    the survivor has no row of (its own row wins: one code per campaign); a unique code names
+    its holder, so it becomes the survivor's to redeem."""
+    from chalicelib.store.coupons import CodeRecord, WalletRecord
+
+    theirs = {w.campaign_id for w in WalletRecord.query(survivor_id, consistent_read=True)}
+    out = []
+    for w in WalletRecord.query(source_id, consistent_read=True):
+        if w.campaign_id in theirs:
+            continue
+        moved = WalletRecord(survivor_id, w.campaign_id, code=w.code, issued_at=w.issued_at, issued_sk=w.issued_sk,
+                             uses=w.uses, redeemed=w.redeemed)
+        group = [tx.delete(WalletRecord(source_id, w.campaign_id), WalletRecord.member_id.exists()),
+                 tx.put(moved, WalletRecord.member_id.does_not_exist())]
+        code = _unique_code(CodeRecord, w.code, source_id)
+        if code is not None:
+            group.append(tx.update(CodeRecord(code.code, campaign_id=code.campaign_id),
+                                   [CodeRecord.member_id.set(survivor_id)], CodeRecord.member_id == source_id))
+        out.append(group)
+    return out
+
+
+def _unique_code(model, code: Optional[str], member_id: str):
+    if not code:
+        return None
+    try:
+        rec = model.get(code, consistent_read=True)
+    except model.DoesNotExist:
+        return None
+    return rec if rec.kind == "unique" and rec.member_id == member_id else None
+
+
+def hold_moves(hold_ids, source_id: str, survivor_id: str) -> list:
+    """The source's open holds now belong to the survivor (a capture or release by hold id
+    keeps working)."""
+    from chalicelib.store.holds import HoldRecord
+
+    return [tx.update(HoldRecord(h), [HoldRecord.member_id.set(survivor_id)],
+                      (HoldRecord.status == "held") & (HoldRecord.member_id == source_id)) for h in hold_ids]

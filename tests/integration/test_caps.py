@@ -229,8 +229,8 @@ def test_caps_hold_exactly_under_concurrent_accruals(locked_emulator):
     earned = sum(r[1]["points_earned"] for r in ok)
     assert earned == 1000
     row = member_store.get("cap1")
-    assert row.state["wallet"]["available"] == 1000
-    assert list(row.state["earned"]["days"].values()) == [1000]
+    assert row.wallet.available == 1000
+    assert list(row.earned["days"].values()) == [1000]
     assert_invariant("cap1")
     # every capped accrual's breakdown still adds up
     for r in ok:

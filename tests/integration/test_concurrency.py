@@ -59,7 +59,7 @@ def accrual(order_id, total, **kw):
 def wallet(member_id):
     from chalicelib.store import members
 
-    return members.get(member_id).state["wallet"]
+    return members.get(member_id).wallet.to_dict()
 
 
 def statuses(results):

@@ -16,7 +16,7 @@ def merge(api, survivor, source, merge_id="mg-1", role="admin", now=NOW):
 def wallet(member_id):
     from chalicelib.store import members
 
-    return members.get(member_id).state["wallet"]
+    return members.get(member_id).wallet.to_dict()
 
 
 def reward(api, reward_id="mg-cup", cost=100):
@@ -63,8 +63,8 @@ class TestMerge:
         assert r.body["tier"]["qualifying_spend"] == 20000
         from chalicelib.store import members
 
-        state = members.get("sv1").state
-        assert state["orders"]["count"] == 1 and state["merged_from"] == ["so1"]
+        survivor = members.get("sv1")
+        assert survivor.orders.count == 1 and survivor.merged_from == ["so1"]
         assert_invariant("sv1")
         assert_invariant("so1")
 

@@ -21,7 +21,7 @@ def test_parallel_replays_of_one_order_credit_once(locked_emulator):
     statuses = sorted(r[1][0] for r in results)
     assert statuses == [200] * 9 + [201]
     assert len({str(r[1][1]) for r in results}) == 1  # every replay got the original body
-    assert members.get("c1").state["wallet"]["available"] == 123
+    assert members.get("c1").wallet.to_dict()["available"] == 123
     assert_invariant("c1")
 
 
@@ -51,5 +51,5 @@ def test_parallel_mutations_keep_the_exact_balance(locked_emulator):
     refunds = 4 * 50  # each refund of 5,000 on a 100,000 order reverses 50 of its 1,000 points
     expected = 1000 + accrued - refunds - 4 * 7 + 100  # app_install pays once (max_total 1)
     assert sum(1 for k, v in results if v == "ACTIVITY_LIMIT_REACHED") == 3
-    assert members.get("c2").state["wallet"]["available"] == expected
+    assert members.get("c2").wallet.to_dict()["available"] == expected
     assert_invariant("c2")

@@ -258,7 +258,7 @@ class TestConcurrency:
         assert {v for k, v in results if k == "err"} == {"INSUFFICIENT_POINTS"}
         from chalicelib.store import members
 
-        assert members.get("p0").state["wallet"]["available"] == 50
+        assert members.get("p0").wallet.to_dict()["available"] == 50
         assert_invariant("p0")
 
     def test_stock_of_one_is_never_oversold(self, locked_emulator):

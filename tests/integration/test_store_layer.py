@@ -64,10 +64,20 @@ def test_raw_codec_writes_ttl_attributes_as_epoch_seconds(aws):
 def test_member_read_returns_what_was_written(aws):
     from chalicelib.store import members, tx
 
-    row = members.MemberRow("m-9", 0, "active", PROFILE, STATE)
-    tx.write([members.save_op(row, None)])
+    from chalicelib.domain.member import Member
+
+    state = {"wallet": {"available": 120, "lots": {"2026-01": 120}, "lifetime_earned": 120},
+             "tier": {"tier_id": "silver", "reached_at": "2026-01-03T10:00:00Z"}, "seq": 7,
+             "orders": {"count": 2, "recent": [1767434400, "2026-01-09T10:00:00Z"]}, "a_later_field": [1]}
+    row = Member.from_state("m-9", None, "active", PROFILE, state)
+    tx.write([members.save_op(row)])
     got = members.get("m-9")
-    assert (got.member_id, got.version, got.status, got.profile, got.state) == ("m-9", 0, "active", PROFILE, STATE)
+    assert (got.member_id, got.version, got.status, got.profile) == ("m-9", 0, "active", PROFILE)
+    assert (got.wallet.available, got.wallet.lots, got.tier.tier_id, got.seq, got.orders.count) == (
+        120, {"2026-01": 120}, "silver", 7, 2)
+    assert got.orders.recent == [1767434400, "2026-01-09T10:00:00Z"]
+    assert got.extra == {"a_later_field": [1]}  # a field this version does not know survives its write
+    assert got.to_state() == row.to_state()
     assert members.get("nobody") is None
 
 

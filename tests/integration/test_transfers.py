@@ -17,7 +17,7 @@ def send(api, from_id, transfer_id, to_id, points, role="service", now=NOW):
 def lots(member_id):
     from chalicelib.store import members
 
-    return members.get(member_id).state["wallet"]["lots"]
+    return members.get(member_id).wallet.to_dict()["lots"]
 
 
 def two_members(api, a, b, points_a=1000, now=NOW):

@@ -184,14 +184,13 @@ def main(argv=None) -> int:
         os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
         os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
         from chalicelib.config import reset_settings
-        from chalicelib.domain.wallet import Wallet
         from chalicelib.store import members as store
 
         reset_settings()
         broken = []
         for m in members:
             row = store.get(m)
-            w = Wallet.from_dict(row.state["wallet"])
+            w = row.wallet
             if store.ledger_sum(m) != w.balance or sum(w.lots.values()) != max(w.available, 0):  # + held
                 broken.append(m)
         total = sum(statuses.values())

@@ -1,4 +1,5 @@
 """Pure rules of points, tiers and codes (no AWS)."""
+from dataclasses import replace
 from datetime import datetime, timezone
 from decimal import Decimal
 
@@ -7,7 +8,7 @@ from hypothesis import strategies as st
 
 from chalicelib.domain import codes
 from chalicelib.domain.earning import Line, OrderContext, Promo, points_for_order, reversal_for_refund
-from chalicelib.domain.tiers import TierDef, apply_upgrade, qualifying_spend, recalculate, tier_view
+from chalicelib.domain.tiers import TierDef, TierState, apply_upgrade, qualifying_spend, recalculate, tier_view
 from chalicelib.domain.wallet import Wallet
 
 
@@ -142,25 +143,25 @@ class TestTiers:
         assert qualifying_spend(buckets, "2026-02", 12) == 30
 
     def test_upgrade_several_tiers_at_once(self):
-        state = {"tier_id": "bronze"}
+        state = TierState("bronze")
         assert apply_upgrade(state, 250000, TIERS, utc(2026, 5, 10), 12) == {"from": "bronze", "to": "gold"}
-        assert state["retained_until"] == "2027-05-31T23:59:59Z"
+        assert state.retained_until == "2027-05-31T23:59:59Z"
 
     def test_spec_example_retention_and_soft_landing(self):
-        state = {"tier_id": "bronze"}
+        state = TierState("bronze")
         apply_upgrade(state, 200000, TIERS, utc(2025, 1, 15), 12)
-        assert state["retained_until"] == "2026-01-31T23:59:59Z"
-        assert recalculate(dict(state), 0, TIERS, utc(2026, 1, 31, 12), 12, True) is None
-        soft = dict(state)
+        assert state.retained_until == "2026-01-31T23:59:59Z"
+        assert recalculate(replace(state), 0, TIERS, utc(2026, 1, 31, 12), 12, True) is None
+        soft = replace(state)
         assert recalculate(soft, 0, TIERS, utc(2026, 3, 1), 12, True) == {"from": "gold", "to": "silver"}
-        hard = dict(state)
+        hard = replace(state)
         assert recalculate(hard, 0, TIERS, utc(2026, 3, 1), 12, False) == {"from": "gold", "to": "bronze"}
-        assert hard["retained_until"] is None
+        assert hard.retained_until is None
 
     def test_tier_view(self):
-        v = tier_view({"tier_id": "silver", "retained_until": "x"}, 60000, TIERS)
+        v = tier_view(TierState("silver", retained_until="x"), 60000, TIERS)
         assert (v["next_tier"], v["spend_to_next_tier"], v["multiplier"]) == ("gold", 140000, "1.25")
-        top = tier_view({"tier_id": "platinum"}, 10, TIERS)
+        top = tier_view(TierState("platinum"), 10, TIERS)
         assert top["next_tier"] is None and top["spend_to_next_tier"] is None
 
 

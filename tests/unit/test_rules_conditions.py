@@ -226,24 +226,23 @@ class TestExpiry:
 
     def test_expire_last_activity_takes_everything_only_after_the_date(self):
         w = Wallet(available=150, lots={"2026-01": 100, "2026-03": 50})
-        s = {"last_activity_month": "2026-06"}
-        assert expiry.expire(w, s, "last_activity", 12, utc(2027, 6, 30, 23, 59)) == 0
+        assert expiry.expire(w, "2026-06", "last_activity", 12, utc(2027, 6, 30, 23, 59)) == 0
         assert w.available == 150
-        assert expiry.expire(w, s, "last_activity", 12, utc(2027, 7, 1)) == 150
+        assert expiry.expire(w, "2026-06", "last_activity", 12, utc(2027, 7, 1)) == 150
         assert w.available == 0 and w.lots == {}
 
     def test_expire_earned_month_is_the_wallets_rule(self):
         w = Wallet(available=150, lots={"2026-01": 100, "2026-03": 50})
-        assert expiry.expire(w, {}, "earned_month", 12, utc(2027, 2, 1)) == 100
+        assert expiry.expire(w, None, "earned_month", 12, utc(2027, 2, 1)) == 100
         assert w.lots == {"2026-03": 50}
 
     def test_expiring_soon_under_both_policies(self):
-        s = state({"2026-01": 100, "2026-03": 50}, last="2026-03")
+        w = Wallet(available=150, lots={"2026-01": 100, "2026-03": 50})
         now = utc(2027, 1, 15)
-        assert expiry.expiring_soon(s, "earned_month", 12, now, 30) == [
+        assert expiry.expiring_soon(w, "2026-03", "earned_month", 12, now, 30) == [
             {"points": 100, "expires_at": "2027-01-31T23:59:59Z"}]
-        assert expiry.expiring_soon(s, "last_activity", 12, now, 30) == []
-        assert expiry.expiring_soon(s, "last_activity", 12, utc(2027, 3, 10), 30) == [
+        assert expiry.expiring_soon(w, "2026-03", "last_activity", 12, now, 30) == []
+        assert expiry.expiring_soon(w, "2026-03", "last_activity", 12, utc(2027, 3, 10), 30) == [
             {"points": 150, "expires_at": "2027-03-31T23:59:59Z"}]
 
 

@@ -6,6 +6,7 @@ import pytest
 
 from chalicelib.domain.months import add_months, month_end
 from chalicelib.domain.tiers import (
+    TierState,
     TierDef,
     apply_upgrade,
     earned_index,
@@ -58,23 +59,22 @@ class TestUpgrade:
         assert TIERS[earned_index(spend, TIERS)].tier_id == tier
 
     def test_several_tiers_at_once_with_retention_from_that_month(self):
-        state = {"tier_id": "bronze", "retained_until": None}
+        state = TierState("bronze", retained_until=None)
         change = apply_upgrade(state, 500000, TIERS, utc(2026, 5, 10, 8), 12)
         assert change == {"from": "bronze", "to": "platinum"}
-        assert state == {"tier_id": "platinum", "retained_until": "2027-05-31T23:59:59Z",
-                         "reached_at": "2026-05-10T08:00:00Z"}
+        assert state == TierState("platinum", retained_until="2027-05-31T23:59:59Z", reached_at="2026-05-10T08:00:00Z")
 
     def test_no_change_below_or_at_the_current_tier(self):
-        state = {"tier_id": "gold", "retained_until": "2027-01-31T23:59:59Z"}
+        state = TierState("gold", retained_until="2027-01-31T23:59:59Z")
         assert apply_upgrade(state, 60000, TIERS, utc(2026, 5, 10), 12) is None
         assert apply_upgrade(state, 200000, TIERS, utc(2026, 5, 10), 12) is None
-        assert state == {"tier_id": "gold", "retained_until": "2027-01-31T23:59:59Z"}
+        assert state == TierState("gold", retained_until="2027-01-31T23:59:59Z")
 
     def test_a_removed_tier_falls_back_to_the_lowest(self):
-        state = {"tier_id": "diamond"}
+        state = TierState("diamond")
         assert apply_upgrade(state, 0, TIERS, utc(2026, 5, 10), 12) is None
-        assert state["tier_id"] == "bronze"
-        assert apply_upgrade({"tier_id": "diamond"}, 60000, TIERS, utc(2026, 5, 10), 12) == {
+        assert state.tier_id == "bronze"
+        assert apply_upgrade(TierState("diamond"), 60000, TIERS, utc(2026, 5, 10), 12) == {
             "from": "diamond", "to": "silver"}
 
 
@@ -83,9 +83,9 @@ class TestRetentionAndDowngrade:
     recalculation as of 2026-03-01 with an empty window lands the member on Silver."""
 
     def gold(self):
-        state = {"tier_id": "bronze"}
+        state = TierState("bronze")
         assert apply_upgrade(state, 200000, TIERS, utc(2025, 1, 15, 9), 12) == {"from": "bronze", "to": "gold"}
-        assert state["retained_until"] == "2026-01-31T23:59:59Z"
+        assert state.retained_until == "2026-01-31T23:59:59Z"
         return state
 
     def test_retained_through_the_last_second_of_the_month(self):
@@ -93,52 +93,52 @@ class TestRetentionAndDowngrade:
         assert recalculate(state, 0, TIERS, utc(2026, 1, 31, 12), 12, True) is None
         last_instant = utc(2026, 1, 31, 23, 59, 59) + timedelta(microseconds=999999)
         assert recalculate(state, 0, TIERS, last_instant, 12, True) is None
-        assert state["tier_id"] == "gold"
+        assert state.tier_id == "gold"
         assert recalculate(state, 0, TIERS, utc(2026, 2, 1), 12, True) == {"from": "gold", "to": "silver"}
 
     def test_soft_landing_one_step_with_new_retention(self):
         state = self.gold()
         assert recalculate(state, 0, TIERS, utc(2026, 3, 1), 12, True) == {"from": "gold", "to": "silver"}
-        assert state["tier_id"] == "silver"
-        assert state["retained_until"] == "2027-03-31T23:59:59Z"  # landing on a tier retains it too
+        assert state.tier_id == "silver"
+        assert state.retained_until == "2027-03-31T23:59:59Z"  # landing on a tier retains it too
         assert recalculate(state, 0, TIERS, utc(2026, 4, 1), 12, True) is None
         assert recalculate(state, 0, TIERS, utc(2027, 4, 1), 12, True) == {"from": "silver", "to": "bronze"}
-        assert state["retained_until"] is None  # nothing below the lowest tier
+        assert state.retained_until is None  # nothing below the lowest tier
 
     def test_without_soft_landing_straight_to_the_earned_tier(self):
         state = self.gold()
         assert recalculate(state, 0, TIERS, utc(2026, 3, 1), 12, False) == {"from": "gold", "to": "bronze"}
-        assert state["retained_until"] is None
+        assert state.retained_until is None
         state = self.gold()
         assert recalculate(state, 60000, TIERS, utc(2026, 3, 1), 12, False) == {"from": "gold", "to": "silver"}
 
     def test_soft_landing_never_goes_below_the_earned_tier(self):
-        state = {"tier_id": "platinum", "retained_until": "2025-12-31T23:59:59Z"}
+        state = TierState("platinum", retained_until="2025-12-31T23:59:59Z")
         assert recalculate(state, 250000, TIERS, utc(2026, 3, 1), 12, True) == {"from": "platinum", "to": "gold"}
         assert recalculate(state, 250000, TIERS, utc(2030, 1, 1), 12, True) is None  # gold is earned
 
     def test_earned_at_least_current_changes_nothing_even_after_retention(self):
-        state = {"tier_id": "silver", "retained_until": "2025-01-31T23:59:59Z"}
+        state = TierState("silver", retained_until="2025-01-31T23:59:59Z")
         assert recalculate(state, 50000, TIERS, utc(2026, 3, 1), 12, True) is None
-        assert state == {"tier_id": "silver", "retained_until": "2025-01-31T23:59:59Z"}
+        assert state == TierState("silver", retained_until="2025-01-31T23:59:59Z")
 
     def test_recalculation_also_upgrades(self):
-        state = {"tier_id": "silver", "retained_until": "2027-01-31T23:59:59Z"}
+        state = TierState("silver", retained_until="2027-01-31T23:59:59Z")
         assert recalculate(state, 210000, TIERS, utc(2026, 3, 1), 12, True) == {"from": "silver", "to": "gold"}
-        assert state["retained_until"] == "2027-03-31T23:59:59Z"
+        assert state.retained_until == "2027-03-31T23:59:59Z"
 
     def test_zero_retention_months_keeps_until_the_end_of_the_month_reached(self):
-        state = {"tier_id": "bronze"}
+        state = TierState("bronze")
         apply_upgrade(state, 60000, TIERS, utc(2026, 5, 10), 0)
-        assert state["retained_until"] == "2026-05-31T23:59:59Z"
+        assert state.retained_until == "2026-05-31T23:59:59Z"
         assert recalculate(state, 0, TIERS, utc(2026, 6, 1), 0, True)["to"] == "bronze"
 
 
 def test_tier_view():
-    v = tier_view({"tier_id": "silver", "retained_until": "2027-01-31T23:59:59Z"}, 60000, TIERS)
+    v = tier_view(TierState("silver", retained_until="2027-01-31T23:59:59Z"), 60000, TIERS)
     assert v == {"tier_id": "silver", "name": "Silver", "multiplier": "1.25", "qualifying_spend": 60000,
                  "next_tier": "gold", "spend_to_next_tier": 140000, "retained_until": "2027-01-31T23:59:59Z"}
     # a retained tier above what the spend earns: nothing "to go" is negative
-    assert tier_view({"tier_id": "bronze"}, 70000, TIERS)["spend_to_next_tier"] == 0
-    top = tier_view({"tier_id": "platinum"}, 10, TIERS)
+    assert tier_view(TierState("bronze"), 70000, TIERS)["spend_to_next_tier"] == 0
+    top = tier_view(TierState("platinum"), 10, TIERS)
     assert (top["next_tier"], top["spend_to_next_tier"], top["retained_until"]) == (None, None, None)

@@ -123,10 +123,11 @@ class TestTransferLimits:
             check_limits(self._settings(enabled=False), 10, 0)
 
     def test_the_month_counter_is_per_utc_month(self):
+        from chalicelib.domain.member import Member
         from chalicelib.services.transfers import month_sent
 
-        state = {"transfers": {"month": "2026-03", "points": 70}}
-        assert (month_sent(state, "2026-03"), month_sent(state, "2026-04"), month_sent({}, "2026-03")) == (70, 0, 0)
+        sent = Member("a", transfers={"month": "2026-03", "points": 70})
+        assert (month_sent(sent, "2026-03"), month_sent(sent, "2026-04"), month_sent(Member("b"), "2026-03")) == (70, 0, 0)
 
     def test_contradictory_settings_are_refused(self):
         from pydantic import ValidationError
@@ -139,35 +140,33 @@ class TestTransferLimits:
 
 class TestMergedTier:
     def test_the_highest_with_its_retained_until(self):
-        from chalicelib.services.merge import merged_tier
+        from chalicelib.domain.tiers import TierState, merged_tier
 
-        mine = {"tier": {"tier_id": "bronze", "retained_until": None}}
-        theirs = {"tier": {"tier_id": "gold", "retained_until": "2026-08-31T23:59:59Z",
-                           "reached_at": "2025-08-01T00:00:00Z"}}
+        mine = TierState("bronze")
+        theirs = TierState("gold", retained_until="2026-08-31T23:59:59Z", reached_at="2025-08-01T00:00:00Z")
         t = merged_tier(mine, theirs, 0, TIERS, NOW, 12)
-        assert (t["tier_id"], t["retained_until"]) == ("gold", "2026-08-31T23:59:59Z")
+        assert (t.tier_id, t.retained_until, t.reached_at) == ("gold", "2026-08-31T23:59:59Z", "2025-08-01T00:00:00Z")
 
     def test_both_held_it_the_later_retained_until(self):
-        from chalicelib.services.merge import merged_tier
+        from chalicelib.domain.tiers import TierState, merged_tier
 
-        a = {"tier": {"tier_id": "silver", "retained_until": "2026-06-30T23:59:59Z"}}
-        b = {"tier": {"tier_id": "silver", "retained_until": "2026-09-30T23:59:59Z"}}
-        assert merged_tier(a, b, 0, TIERS, NOW, 12)["retained_until"] == "2026-09-30T23:59:59Z"
-        assert merged_tier(b, a, 0, TIERS, NOW, 12)["retained_until"] == "2026-09-30T23:59:59Z"
+        a = TierState("silver", retained_until="2026-06-30T23:59:59Z")
+        b = TierState("silver", retained_until="2026-09-30T23:59:59Z")
+        assert merged_tier(a, b, 0, TIERS, NOW, 12).retained_until == "2026-09-30T23:59:59Z"
+        assert merged_tier(b, a, 0, TIERS, NOW, 12).retained_until == "2026-09-30T23:59:59Z"
 
     def test_the_merged_window_earns_a_higher_tier_reached_now(self):
-        from chalicelib.services.merge import merged_tier
+        from chalicelib.domain.tiers import TierState, merged_tier
 
-        a = {"tier": {"tier_id": "bronze"}}
-        b = {"tier": {"tier_id": "silver", "retained_until": "2026-06-30T23:59:59Z"}}
+        a = TierState("bronze")
+        b = TierState("silver", retained_until="2026-06-30T23:59:59Z")
         t = merged_tier(a, b, 200000, TIERS, NOW, 12)
-        assert (t["tier_id"], t["retained_until"]) == ("gold", "2027-03-31T23:59:59Z")
+        assert (t.tier_id, t.retained_until) == ("gold", "2027-03-31T23:59:59Z")
 
 
 class TestMergedState:
     def test_counters_buckets_and_ids(self):
-        from chalicelib.schemas.program import ProgramSettings
-        from chalicelib.services.merge import merge_state
+        from chalicelib.domain.member import Member, merge_history
 
         survivor = {"spend": {"2026-02": 1000}, "orders": {"count": 2, "first_at": "2025-05-01T00:00:00Z",
                                                            "last_at": "2026-02-01T00:00:00Z",
@@ -182,15 +181,17 @@ class TestMergedState:
                   "merged_from": ["older"], "transfers": {"month": "2026-03", "points": 20},
                   "earned": {"days": {"2026-03-10": 40}, "months": {"2026-03": 90}}}
         survivor["earned"] = {"days": {"2026-03-10": 10}, "months": {"2026-03": 10, "2026-02": 5}}
-        merge_state(survivor, source, "dup", NOW, ProgramSettings())
-        assert survivor["spend"] == {"2026-02": 1500, "2026-03": 700}
-        o = survivor["orders"]
-        assert (o["count"], o["first_at"], o["last_at"], o["months"]) == (
+        survivor = Member.from_state("sv", 3, "active", {}, survivor)
+        source = Member.from_state("dup", 1, "active", {}, source)
+        merge_history(survivor, source, NOW, 12)
+        assert survivor.spend == {"2026-02": 1500, "2026-03": 700}
+        o = survivor.orders
+        assert (o.count, o.first_at, o.last_at, o.months) == (
             3, "2025-01-01T00:00:00Z", "2026-03-01T00:00:00Z", {"2026-02": 2, "2026-03": 1})
-        assert o["recent"] == [1769904000, "2026-03-01T00:00:00Z"]  # oldest first, whatever the encoding
-        assert survivor["rewards"] == {"cup": 3, "mug": 1}
-        assert survivor["activities"]["review"] == {"total": 3, "days": {"2026-03-01": 3}}
-        assert survivor["referral_paid"] is True
-        assert survivor["merged_from"] == ["old", "dup", "older"]
-        assert survivor["transfers"] == {"month": "2026-03", "points": 50}
-        assert survivor["earned"] == {"days": {"2026-03-10": 50}, "months": {"2026-02": 5, "2026-03": 100}}
+        assert o.recent == [1769904000, "2026-03-01T00:00:00Z"]  # oldest first, whatever the encoding
+        assert survivor.rewards == {"cup": 3, "mug": 1}
+        assert survivor.activities["review"] == {"total": 3, "days": {"2026-03-01": 3}}
+        assert survivor.referral_paid is True
+        assert survivor.merged_from == ["old", "dup", "older"]
+        assert survivor.transfers == {"month": "2026-03", "points": 50}
+        assert survivor.earned == {"days": {"2026-03-10": 50}, "months": {"2026-02": 5, "2026-03": 100}}
