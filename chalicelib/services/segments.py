@@ -478,11 +478,11 @@ def segment_members(label: str, limit: int, cursor: Optional[dict]) -> tuple[lis
     if after is not None and not (isinstance(after, str) and re.fullmatch(MEMBER_ID_PATTERN, after)):
         raise ValidationFailed("cursor is not valid", fields=[{"field": "cursor", "message": "invalid"}])
     ids, last = store.segment_member_ids(label, limit, after)
-    rows = {r.member_id: member_store.from_record(r) for r in MemberRecord.batch_get(ids)} if ids else {}
+    rows = member_store.batch_get(ids, consistent=False) if ids else {}
     items = []
     for m in ids:
         row = rows.get(m)
-        if row is None or (row.state.get("segment") or {}).get("label") != label:
+        if row is None or row.segment_label != label:
             continue  # the index lags the table by a moment
         v = members.view(row)
         items.append({"member_id": m, "name": v["name"], "status": v["status"], "tier": v["tier"]["tier_id"],
