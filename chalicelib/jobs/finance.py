@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from chalicelib.jobs.framework import JobContext, register
 from chalicelib.store import jobs as job_store
 from chalicelib.store import members as store
-from chalicelib.store.models import MemberRecord
+from chalicelib.store import scans
 
 PHASE = "main"
 
@@ -41,7 +41,7 @@ def report_liability(ctx: JobContext) -> None:
 
     def partials(rec):
         try:
-            return finance.member_partials(store.MemberRow.from_record(rec), ctx.as_of, policy)
+            return finance.member_partials(store.from_record(rec), ctx.as_of, policy)
         except Exception as exc:  # noqa: BLE001 - sorted out below, on the page's thread
             return exc
 
@@ -70,7 +70,7 @@ def report_liability(ctx: JobContext) -> None:
                 sums.update(result)
         return dict(sums)
 
-    ctx.scan(MemberRecord, handle, phase=PHASE, on_page_end=page_end)
+    ctx.scan(scans.members(), handle, phase=PHASE, on_page_end=page_end)
     totals = finance.segment_totals(ctx.job_id, ctx.segments, job_store.load_checkpoint, PHASE)
     if totals is not None:  # this was the last segment to finish (or the in-process run)
         job = job_store.get(ctx.job_id) or {}
@@ -84,8 +84,8 @@ def index_member_emails(ctx: JobContext) -> None:
     from chalicelib.services import finance
 
     def handle(rec):
-        if not finance.email_index_stale(rec.email_key, store.MemberRow.from_record(rec)):
+        if not finance.email_index_stale(rec.email_key, store.from_record(rec)):
             return None
         return {"reindexed": 1} if finance.reindex_email(rec.member_id) else None
 
-    ctx.scan(MemberRecord, handle)
+    ctx.scan(scans.members(), handle)

@@ -9,7 +9,7 @@ from chalicelib.services import automations, program
 from chalicelib.services.outreach import deliver, flush_pending
 from chalicelib.store import marketing as store
 from chalicelib.store import members as member_store
-from chalicelib.store.models import MemberRecord, OutboxRecord
+from chalicelib.store import scans
 
 OUTBOX_GRACE = timedelta(minutes=1)
 
@@ -25,7 +25,7 @@ def run_automations(ctx: JobContext) -> None:
     buffer: list = []
 
     def handle(rec):
-        buffer.extend(automations.candidates_for(member_store.MemberRow.from_record(rec), ctx.as_of, settings, cfg))
+        buffer.extend(automations.candidates_for(member_store.from_record(rec), ctx.as_of, settings, cfg))
         return None
 
     def flush():
@@ -40,7 +40,7 @@ def run_automations(ctx: JobContext) -> None:
         buffer.clear()
         return dict(counts)
 
-    ctx.scan(MemberRecord, handle, on_page_end=flush)
+    ctx.scan(scans.members(), handle, on_page_end=flush)
 
 
 # --- run-triggers ----------------------------------------------------------------------------
@@ -101,10 +101,10 @@ def send_message_campaign(ctx: JobContext) -> None:
     run = marketing.CampaignRun(data)
     audience = data.get("audience") or {}
     id_only = not (audience.get("tiers") or audience.get("segments") or audience.get("touch"))
-    source = store.MemberIdList(audience.get("member_ids") or []) if id_only else MemberRecord
+    source = store.MemberIdList(audience.get("member_ids") or []) if id_only else scans.members()
 
     def handle(member_rec):
-        return run.offer(member_store.MemberRow.from_record(member_rec), ctx.as_of)
+        return run.offer(member_store.from_record(member_rec), ctx.as_of)
 
     ctx.scan(source, handle, on_page_end=run.flush)
     if ctx.only_segment is None:

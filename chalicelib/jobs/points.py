@@ -5,7 +5,7 @@ from chalicelib import relay
 from chalicelib.jobs.framework import JobContext, register
 from chalicelib.services import lifecycle
 from chalicelib.store import members as store
-from chalicelib.store.models import MemberRecord
+from chalicelib.store import scans
 
 
 @register("recalculate-tiers")
@@ -13,13 +13,13 @@ def recalculate_tiers(ctx: JobContext) -> None:
     """Upgrades that are due and downgrades past retention (one step with soft landing)."""
 
     def handle(rec):
-        change = lifecycle.recalculate_tier(store.MemberRow.from_record(rec), ctx.as_of)
+        change = lifecycle.recalculate_tier(store.from_record(rec), ctx.as_of)
         if not change:
             return None
         return {"changed": 1, f"to_{change['to']}": 1}
 
     with relay.batched() as sends:  # tier_changed messages: ten per SendMessageBatch, all sent before each checkpoint
-        ctx.scan(MemberRecord, handle, on_page_end=sends.flush)
+        ctx.scan(scans.members(), handle, on_page_end=sends.flush)
 
 
 @register("expire-points")
@@ -27,10 +27,10 @@ def expire_points(ctx: JobContext) -> None:
     """One `expire` ledger entry per member with points past their expiry."""
 
     def handle(rec):
-        expired = lifecycle.expire_points(store.MemberRow.from_record(rec), ctx.as_of)
+        expired = lifecycle.expire_points(store.from_record(rec), ctx.as_of)
         return {"members_expired": 1, "points_expired": expired} if expired else None
 
-    ctx.scan(MemberRecord, handle)
+    ctx.scan(scans.members(), handle)
 
 
 @register("mature-points")
@@ -38,10 +38,10 @@ def mature_points(ctx: JobContext) -> None:
     """Pending points whose return window has closed become available."""
 
     def handle(rec):
-        matured = lifecycle.mature_points(store.MemberRow.from_record(rec), ctx.as_of)
+        matured = lifecycle.mature_points(store.from_record(rec), ctx.as_of)
         return {"members_matured": 1, "points_matured": matured} if matured else None
 
-    ctx.scan(MemberRecord, handle)
+    ctx.scan(scans.members(), handle)
 
 
 @register("release-holds")
@@ -50,7 +50,7 @@ def release_holds(ctx: JobContext) -> None:
     from chalicelib.services import holds
 
     def handle(rec):
-        released = holds.release_expired(store.MemberRow.from_record(rec), ctx.as_of)
+        released = holds.release_expired(store.from_record(rec), ctx.as_of)
         return {"members_released": 1, "points_released": released} if released else None
 
-    ctx.scan(MemberRecord, handle)
+    ctx.scan(scans.members(), handle)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from chalicelib.jobs.framework import JobContext, register
 from chalicelib.services import rewards
-from chalicelib.store.rewards import RedemptionRecord
+from chalicelib.store import scans
 
 
 @register("expire-vouchers")
@@ -13,4 +13,4 @@ def expire_vouchers(ctx: JobContext) -> None:
     def handle(rec):
         return {"vouchers_expired": 1} if rewards.expire_voucher(rec, ctx.as_of) else None
 
-    ctx.scan(RedemptionRecord, handle, filter_condition=RedemptionRecord.status == "issued")
+    ctx.scan(scans.issued_vouchers(), handle)

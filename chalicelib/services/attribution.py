@@ -29,12 +29,10 @@ _COUPON = "c|"  # c|{coupon campaign}|{orders|revenue}
 
 
 def _order(order_id: str) -> Optional[dict]:
-    from chalicelib.store.models import OrderRecord
+    from chalicelib.store import operations
 
-    try:
-        return dict(OrderRecord.get(order_id, consistent_read=True).data or {})
-    except OrderRecord.DoesNotExist:
-        return None
+    rec = operations.get_order(order_id)
+    return dict(rec.data or {}) if rec is not None else None
 
 
 def _window(ctx_as_of: datetime, days: int) -> tuple[str, str]:
@@ -97,15 +95,14 @@ def measure(ctx) -> None:
     while the phase before is complete everywhere, and the last segment to finish a phase
     sends the others on. Re-running a segment is harmless: every write is a put of the same
     value and the counts ride on the checkpoints."""
-    from chalicelib.store.coupons import RedemptionRecord
-    from chalicelib.store.models import OrderRecord
+    from chalicelib.store import scans
 
     days = _pinned_days(ctx)
     first_day, as_of_iso = _window(ctx.as_of, days)
 
     # 1. index the exposure batches by member
     def index() -> None:
-        ctx.scan(store.ExposureBatchRecord, lambda rec: {"exposures_indexed": store.index_batch(rec)},
+        ctx.scan(scans.exposure_batches(), lambda rec: {"exposures_indexed": store.index_batch(rec)},
                  phase="index")
 
     # 2. attribute the orders of the measured period
@@ -115,7 +112,7 @@ def measure(ctx) -> None:
     def answering_for(member_id: str) -> list:
         if member_id not in merged:
             row = member_store.get(member_id)
-            merged[member_id] = [member_id, *(((row.state or {}).get("merged_from") or ()) if row else ())]
+            merged[member_id] = [member_id, *(row.merged_from if row else ())]
         return merged[member_id]
 
     def match_order(order) -> Optional[dict]:
@@ -139,7 +136,7 @@ def measure(ctx) -> None:
         return {}
 
     def match() -> None:
-        ctx.scan(OrderRecord, match_order, phase="match", on_page_end=write_found)
+        ctx.scan(scans.orders(), match_order, phase="match", on_page_end=write_found)
 
     # 3. count treatment and control per source, day and group
     def tally_exposure(exp) -> Optional[dict]:
@@ -157,7 +154,7 @@ def measure(ctx) -> None:
         return inc
 
     def tally() -> None:
-        ctx.scan(store.ExposureRecord, tally_exposure, phase="tally")
+        ctx.scan(scans.exposures(), tally_exposure, phase="tally")
 
     # 4. coupon campaigns: the net total of the orders that redeemed their codes (SPEC 2.18)
     def coupon(red) -> Optional[dict]:
@@ -172,7 +169,7 @@ def measure(ctx) -> None:
         return {f"{_COUPON}{red.campaign_id}|orders": 1, f"{_COUPON}{red.campaign_id}|revenue": net}
 
     def coupons() -> None:
-        ctx.scan(RedemptionRecord, coupon, phase="coupons", filter_condition=RedemptionRecord.status == "redeemed")
+        ctx.scan(scans.redeemed_coupons(), coupon, phase="coupons")
 
     fanned = ctx.only_segment is not None
     for name, run in (("index", index), ("match", match), ("tally", tally), ("coupons", coupons)):

@@ -5,8 +5,8 @@ import secrets
 from typing import Optional
 
 from chalicelib import clock
+from chalicelib.store import audit as store
 from chalicelib.store import tx
-from chalicelib.store.models import AuditRecord
 
 
 def entry_op(actor: str, action: str, target: Optional[str] = None, details: Optional[dict] = None) -> tx.Op:
@@ -15,7 +15,7 @@ def entry_op(actor: str, action: str, target: Optional[str] = None, details: Opt
     audit_id = "au_" + secrets.token_hex(8)
     entry = {"audit_id": audit_id, "actor": actor, "action": action, "target": target,
              "details": details or {}, "at": at}
-    return tx.put(AuditRecord("audit", f"{clock.sortable(now)}#{audit_id}", entry=entry))
+    return store.entry_op(now, audit_id, entry)
 
 
 def record(actor: str, action: str, target: Optional[str] = None, details: Optional[dict] = None) -> None:
@@ -23,9 +23,6 @@ def record(actor: str, action: str, target: Optional[str] = None, details: Optio
 
 
 def list_entries(limit: int, cursor: Optional[dict]) -> tuple[list[dict], Optional[dict]]:
-    result = AuditRecord.query("audit", scan_index_forward=False, limit=limit,
-                               last_evaluated_key=cursor)
-    items = [r.entry for r in result]
-    return items, result.last_evaluated_key
+    return store.entries_page(limit, cursor)
 
 

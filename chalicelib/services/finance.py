@@ -14,6 +14,7 @@ from typing import Callable, Iterator, Optional
 
 from chalicelib import clock
 from chalicelib.domain import liability
+from chalicelib.domain.member import Member
 from chalicelib.domain.wallet import Wallet
 from chalicelib.errors import NotFound, ValidationFailed
 from chalicelib.services import members, program
@@ -31,15 +32,15 @@ def expiry_policy(settings=None) -> liability.ExpiryPolicy:
     return liability.ExpiryPolicy(settings.points_expiry_months, str(kind))
 
 
-def member_partials(row: member_store.MemberRow, as_of: datetime, policy: liability.ExpiryPolicy) -> Counter:
+def member_partials(row: Member, as_of: datetime, policy: liability.ExpiryPolicy) -> Counter:
     """One member's partial sums for the report as of `as_of`: the outstanding points as a
     read would show them then (pending points past their window count as available, holds
     past their time as released; nothing is written), and the period's ledger flows."""
-    wallet = Wallet.from_dict(row.state.get("wallet"))
+    wallet = Wallet.from_dict(row.wallet.to_dict())  # a copy: nothing is written
     wallet.mature(as_of)
     wallet.release_expired(as_of)
-    out = liability.member_position(wallet.to_dict(), policy, row.state, closed=row.status == "closed")
-    if int(row.state.get("seq", 0) or 0) > 0:  # a member without ledger entries costs no query
+    out = liability.member_position(wallet.to_dict(), policy, row.to_state(), closed=row.status == "closed")
+    if row.seq > 0:  # a member without ledger entries costs no query
         start, end = liability.period(as_of)
         out.update(liability.ledger_flows(_recent_entries(row.member_id, start), start, end, clock.parse_instant))
     return out
@@ -114,7 +115,7 @@ def members_by_email(email: str, limit: int, cursor: Optional[dict]) -> tuple[li
     return items, last
 
 
-def email_index_stale(stored_key: Optional[str], row: member_store.MemberRow) -> bool:
+def email_index_stale(stored_key: Optional[str], row: Member) -> bool:
     """Whether a member item's `email_key` differs from what its profile says (members
     written before the index existed have none)."""
     expected = member_store.email_key(row.profile.get("email")) if row.status != "closed" else None
@@ -134,7 +135,7 @@ def reindex_email(member_id: str) -> bool:
         if row is None:
             return False
         uow = UnitOfWork()
-        uow.add(member_store.save_op(row, row.version), anchor=member_store.MemberRecord)
+        uow.add(member_store.save_op(row), anchor=member_store.anchor())
         try:
             uow.commit()
         except tx.TxCancelled:
@@ -151,7 +152,7 @@ def all_rewards(limit: int, cursor: Optional[dict]) -> tuple[list[dict], Optiona
 
     items = sorted(({**rec.data, "reward_id": rec.reward_id,
                      "stock": int(rec.stock) if rec.stock is not None else None,
-                     "remaining": reward_store.remaining(rec)} for rec in reward_store.RewardRecord.scan()),
+                     "remaining": reward_store.remaining(rec)} for rec in reward_store.all_rewards()),
                    key=lambda r: r["reward_id"])
     start = int((cursor or {}).get("offset", 0))
     if not isinstance((cursor or {}).get("offset", 0), int) or start < 0:
@@ -206,109 +207,21 @@ MEMBER_DATA = {
 }
 
 
-def _plain(value):
-    if isinstance(value, datetime):
-        return clock.iso(value)
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set)):
-        return [_plain(v) for v in value]
-    return value
-
-
-def _attrs(rec, drop: tuple = ("request_hash", "expires_at")) -> dict:
-    return {k: _plain(v) for k, v in rec.attribute_values.items() if k not in drop}
-
-
-def _batch_get(model, keys) -> list:
-    keys = sorted(set(keys))
-    out = []
-    for i in range(0, len(keys), 100):
-        out.extend(model.batch_get(keys[i:i + 100]))
-    return out
-
-
 def export_member(member_id: str) -> dict:
     """Everything held about one member, in one document (SPEC 2.17 data-subject access).
 
     Each list is read page by page from the member's own keys and indexes (and the records
     the member's ledger names); nothing of other members is read."""
-    from chalicelib.store import coupons as coupon_store
-    from chalicelib.store import holds as hold_store
-    from chalicelib.store import marketing as mk
-    from chalicelib.store import rewards as reward_store
-    from chalicelib.store.models import LedgerRecord, OrderRecord, TierHistoryRecord
+    from chalicelib.store import access
 
     row = members.require(member_id)
     now = clock.now()
-    ledger = [r.entry for r in LedgerRecord.query(member_id, consistent_read=True)]  # oldest first, paged
-    refs: dict[str, set] = {}
-    for e in ledger:
-        for name, value in (e.get("reference") or {}).items():
-            if isinstance(value, str):
-                refs.setdefault(name, set()).add(value)
-    orders = [{"order_id": r.order_id, "request": _plain(r.data), "response": _plain(r.response)}
-              for r in _batch_get(OrderRecord, refs.get("order_id", ()))]
-    owned = list(reward_store.RedemptionRecord.by_owner.query(member_id))
-    paid = _batch_get(reward_store.RedemptionRecord, refs.get("redemption_id", set()) - {r.redemption_id for r in owned})
-    redemptions = [_attrs(r, drop=("version",)) for r in sorted(owned + paid, key=lambda r: r.issued_at)]
-    coupons = [_attrs(r) for r in coupon_store.WalletRecord.query(member_id)]
-    order_ids = sorted(refs.get("order_id", ()))
-    coupon_ids = [coupon_store.redemption_id(o) for o in order_ids]  # one per order, before stacking
-    coupon_ids += coupon_store.redemption_ids_for_orders(order_ids)  # one per campaign and order
-    coupon_uses = [_attrs(r) for r in _batch_get(coupon_store.RedemptionRecord, coupon_ids)
-                   if r.member_id == member_id]
-    holds = [_attrs(r) for r in hold_store.HoldRecord.by_member.query(member_id)]
-    feedback_ids = {a.split(":", 1)[1] for a in refs.get("activity_id", ()) if a.startswith("feedback:")}
-    feedback_ids |= {k.feedback_id for k in mk.FeedbackRecord.comments_by_member.query(member_id)}
-    feedback = [_attrs(r, drop=("request_hash", "expires_at", "commenter"))
-                for r in _batch_get(mk.FeedbackRecord, feedback_ids) if r.member_id == member_id]
-    events = [_attrs(r, drop=("pending_member", "expires_at", "sk")) for r in mk.MemberEventRecord.query(member_id)]
-    try:
-        outreach = mk.OutreachRecord.get(member_id, consistent_read=True)
-        messages = {"sent": _plain(outreach.sent), "marketing_sends": _plain(outreach.marketing)}
-    except mk.OutreachRecord.DoesNotExist:
-        messages = {"sent": {}, "marketing_sends": []}
-    tier_history = [{"at": r.at, **_plain(r.change)} for r in TierHistoryRecord.query(member_id)]
-    transfers, merges = _transfers_and_merges(member_id, refs)
-    experiments = _experiments(member_id)
+    records = access.member_records(member_id)
     return {
         "member_id": member_id,
         "exported_at": clock.iso(now),
         "member": members.view(row, now),
-        "account": {"status": row.status, "profile": _plain(row.profile), "state": _plain(row.state)},
-        "tier_history": tier_history,
-        "ledger": ledger,
-        "orders": sorted(orders, key=lambda o: o["order_id"]),
-        "redemptions": redemptions,
-        "coupons": coupons,
-        "coupon_redemptions": coupon_uses,
-        "holds": holds,
-        "transfers": transfers,
-        "merges": merges,
-        "events": events,
-        "feedback": feedback,
-        "messages": messages,
-        "experiments": experiments,
+        "account": {"status": row.status, "profile": access.plain(row.profile),
+                    "state": access.plain(row.to_state())},
+        **records,
     }
-
-
-def _transfers_and_merges(member_id: str, refs: dict) -> tuple[list, list]:
-    """Transfers in and out (and merges the ledger names), from the transfers store."""
-    from chalicelib.store import transfers as transfer_store
-
-    transfers = [_plain(r.line) for r in transfer_store.TransferLineRecord.query(member_id)]
-    merges = [_attrs(r) for r in _batch_get(transfer_store.MergeRecord, refs.get("merge_id", ()))]
-    return transfers, merges
-
-
-def _experiments(member_id: str) -> list:
-    """Control groups (SPEC 2.18): each exposure of the member, with the orders attributed to it."""
-    from chalicelib.store import attribution
-
-    out = []
-    for exp in attribution.ExposureRecord.query(member_id):
-        orders = [_attrs(a, drop=("expires_at", "exposure"))
-                  for a in attribution.AttributionRecord.query(exp.attribution_key)]
-        out.append({**_attrs(exp, drop=("expires_at", "key")), "attributed_orders": orders})
-    return out

@@ -21,8 +21,8 @@ from typing import Callable, Optional
 
 from chalicelib.errors import IdempotencyMismatch, LoyaltyError, RequestInProgress, RetryLater
 from chalicelib.services.uow import UnitOfWork
+from chalicelib.store import idempotency as store
 from chalicelib.store import tx
-from chalicelib.store.models import IdempotencyRecord
 
 TTL_SECONDS = 7 * 24 * 3600
 LEASE_SECONDS = 60  # longer than any API request may run (API Gateway stops at 29 s)
@@ -33,7 +33,7 @@ _claimed: contextvars.ContextVar[Optional[tuple[str, str]]] = contextvars.Contex
 
 def key_for(req, method: str, path: str) -> str:
     sub = req.principal.sub if req.principal else "-"
-    return f"idem#{sub}#{method}#{path.format(**req.params)}#{req.idempotency_key}"
+    return store.request_key(sub, method, path.format(**req.params), req.idempotency_key)
 
 
 def request_hash(req) -> str:
@@ -43,27 +43,23 @@ def request_hash(req) -> str:
     return canonical_hash({"body": body, "params": req.params})
 
 
-def _mine_or_new(key: str):
+def _claim_token(key: str) -> Optional[str]:
+    """The token of this request's own claim of `key`, if it claimed it."""
     claimed = _claimed.get()
-    cond = IdempotencyRecord.key.does_not_exist()
-    if claimed and claimed[0] == key:
-        cond = cond | (IdempotencyRecord.claim == claimed[1])
-    return cond
+    return claimed[1] if claimed and claimed[0] == key else None
 
 
 def record_op(key: str, req_hash: str, status: int, payload: dict, member_id: Optional[str] = None) -> tx.Op:
     """The stored answer, for the effect's own transaction: a new key, or one this request claimed."""
-    rec = IdempotencyRecord(key, member_id=member_id, request_hash=req_hash, status_code=status,
-                            response=payload, expires_at=timedelta(seconds=TTL_SECONDS))
-    return tx.put(rec, _mine_or_new(key))
+    return store.answer_op(key, req_hash, status, payload, member_id=member_id,
+                           ttl=timedelta(seconds=TTL_SECONDS), claimed_by=_claim_token(key))
 
 
 def stored(key: str, req_hash: str) -> Optional[tuple[int, dict]]:
     """(200, the stored answer) for `key`, None when there is none or it is still in progress;
     IDEMPOTENCY_MISMATCH on another payload."""
-    try:
-        rec = IdempotencyRecord.get(key, consistent_read=True)
-    except IdempotencyRecord.DoesNotExist:
+    rec = store.get(key)
+    if rec is None:
         return None
     if rec.request_hash != req_hash:
         raise IdempotencyMismatch()
@@ -76,11 +72,9 @@ def _claim(key: str, req_hash: str) -> Optional[str]:
     """Claim the key: the claim token, or None when another request holds or answered it."""
     token = secrets.token_hex(8)
     now = int(time.time())
-    rec = IdempotencyRecord(key, request_hash=req_hash, state="in_progress", claim=token, claimed_at=now,
-                            expires_at=timedelta(seconds=TTL_SECONDS))
-    lapsed = (IdempotencyRecord.state == "in_progress") & (IdempotencyRecord.claimed_at < now - LEASE_SECONDS)
     uow = UnitOfWork()
-    uow.add(tx.put(rec, IdempotencyRecord.key.does_not_exist() | lapsed), anchor=IdempotencyRecord)
+    uow.add(store.claim_op(key, req_hash, token, now, LEASE_SECONDS, timedelta(seconds=TTL_SECONDS)),
+            anchor=store.anchor())
     try:
         uow.commit()
     except tx.TxCancelled:
@@ -115,15 +109,13 @@ def run(req, method: str, path: str, call: Callable[[], tuple[int, Optional[dict
     if not 200 <= status < 300:
         _release(key, token)
     elif not req.extra.get("idempotency_recorded"):
-        rec = IdempotencyRecord(key, request_hash=req_hash, status_code=status, response=payload,
-                                expires_at=timedelta(seconds=TTL_SECONDS))
-        tx.write([tx.put(rec, IdempotencyRecord.claim == token)])
+        tx.write([store.claimed_answer_op(key, req_hash, status, payload, token, timedelta(seconds=TTL_SECONDS))])
     return status, payload
 
 
 def _release(key: str, token: str) -> None:
     try:
-        tx.write([tx.delete(IdempotencyRecord(key, request_hash=""), IdempotencyRecord.claim == token)])
+        tx.write([store.release_op(key, token)])
     except Exception:  # noqa: BLE001 - the lease lapses by itself
         pass
 

@@ -15,8 +15,8 @@ from chalicelib import clock
 from chalicelib.config import get_settings
 from chalicelib.domain.tiers import TierDef
 from chalicelib.services import audit
+from chalicelib.store import config as store
 from chalicelib.store import tx
-from chalicelib.store.models import ConfigRecord
 
 if TYPE_CHECKING:
     from chalicelib.schemas.program import ProgramSettings, TierList
@@ -30,11 +30,8 @@ def _load(name: str, parse):
     ttl = get_settings().settings_cache_seconds
     if entry and time.monotonic() - entry[0] < ttl:
         return entry[1]
-    try:
-        rec = ConfigRecord.get(name, consistent_read=True)
-        value = parse(rec.body)
-    except ConfigRecord.DoesNotExist:
-        value = parse(None)
+    found, body = store.get_body(name)
+    value = parse(body if found else None)
     with _lock:
         _cache[name] = (time.monotonic(), value)
     return value
@@ -65,8 +62,7 @@ def tiers() -> list[TierDef]:
 
 def _put(name: str, body: Any, actor: str, action: str) -> None:
     now = clock.iso(clock.now())
-    rec = ConfigRecord(name, body=body, updated_at=now)
-    tx.write([tx.put(rec), audit.entry_op(actor, action, target=name, details={"body": body})])
+    tx.write([store.put_op(name, body, now), audit.entry_op(actor, action, target=name, details={"body": body})])
     invalidate()
 
 

@@ -33,29 +33,28 @@ from chalicelib.errors import (
 from chalicelib.services import audit, idempotency, members, program
 from chalicelib.services.points import Change
 from chalicelib.services.uow import UnitOfWork, retry
+from chalicelib.store import idempotency as idem_store
 from chalicelib.store import members as member_store
+from chalicelib.store import rewards as reward_store
 from chalicelib.store import tx
 from chalicelib.store.base import Conflict
-from chalicelib.store.models import IdempotencyRecord, LookupRecord, MemberRecord
-from chalicelib.store import rewards as reward_store
-from chalicelib.store.rewards import RedemptionRecord, RewardRecord, voucher_key
 
 VOUCHER_CODE_LENGTH = 16  # 80 random bits (SPEC 2.10 asks for at least 60)
 
 
 # --- catalogue --------------------------------------------------------------------------
 
-def _reward_out(rec: RewardRecord) -> dict:
+def _reward_out(rec) -> dict:
     """The entry with `stock` (units offered in all) and `remaining` (left to redeem)."""
     return {**rec.data, "stock": int(rec.stock) if rec.stock is not None else None,
             "remaining": reward_store.remaining(rec)}
 
 
-def _get_reward(reward_id: str) -> RewardRecord:
-    try:
-        return RewardRecord.get(reward_id, consistent_read=True)
-    except RewardRecord.DoesNotExist:
+def _get_reward(reward_id: str):
+    rec = reward_store.get_reward(reward_id)
+    if rec is None:
         raise RewardNotFound(reward_id=reward_id)
+    return rec
 
 
 def _check_min_tier(body) -> None:
@@ -69,9 +68,9 @@ def create_reward(body, actor: str) -> dict:
     _check_min_tier(body)
     data = body.model_dump(mode="json")
     stock = data.pop("stock")
-    rec = RewardRecord(body.reward_id, data=data, stock=stock, redeemed=0, updated_at=clock.iso(clock.now()))
+    rec = reward_store.new_reward(body.reward_id, data, stock, clock.iso(clock.now()))
     try:
-        tx.write([tx.put(rec, RewardRecord.reward_id.does_not_exist()),
+        tx.write([reward_store.create_op(rec),
                   audit.entry_op(actor, "reward.create", target=body.reward_id, details=body.model_dump(mode="json"))])
     except tx.TxCancelled:
         raise AlreadyExists(reward_id=body.reward_id)
@@ -96,7 +95,7 @@ def update_reward(reward_id: str, body, actor: str) -> dict:
 def delete_reward(reward_id: str, actor: str) -> None:
     """Take a reward out of the catalogue; vouchers already issued stay valid."""
     try:
-        tx.write([tx.delete(RewardRecord(reward_id, data={}), RewardRecord.reward_id.exists()),
+        tx.write([reward_store.delete_op(reward_id),
                   audit.entry_op(actor, "reward.delete", target=reward_id)])
     except tx.TxCancelled:
         raise RewardNotFound(reward_id=reward_id)
@@ -110,9 +109,9 @@ def list_rewards(principal, limit: int, cursor: Optional[dict]) -> tuple[list, O
     if principal.has("member") and not principal.has("service", "admin"):
         member_view = True
         row = member_store.get(principal.sub)
-        my_tier = (row.state.get("tier") or {}).get("tier_id") if row else None
+        my_tier = row.tier_id if row else None
     items = []
-    for rec in RewardRecord.scan():  # the catalogue is small; paging is over the filtered list
+    for rec in reward_store.all_rewards():  # the catalogue is small; paging is over the filtered list
         data = rec.data
         if not rules.available(data, now):
             continue
@@ -128,7 +127,7 @@ def list_rewards(principal, limit: int, cursor: Optional[dict]) -> tuple[list, O
 
 # --- redemption -------------------------------------------------------------------------
 
-def _view(rec: RedemptionRecord) -> dict:
+def _view(rec) -> dict:
     d = rec.data
     return {"redemption_id": rec.redemption_id, "member_id": rec.owner_id, "reward_id": d["reward_id"],
             "reward_name": d.get("reward_name"), "code": d["code"], "status": rec.status,
@@ -136,7 +135,7 @@ def _view(rec: RedemptionRecord) -> dict:
             "used_at": d.get("used_at"), "gifted_from": d.get("gifted_from")}
 
 
-def _effective_status(rec: RedemptionRecord, now: datetime) -> str:
+def _effective_status(rec, now: datetime) -> str:
     return rules.effective_status(rec.status, rec.expires_at, now)
 
 
@@ -145,9 +144,9 @@ def redeem(member_id: str, reward_id: str, actor: str, idem: Optional[tuple] = N
 
     def attempt():
         now = clock.now()
-        keys = [(MemberRecord, member_id), (RewardRecord, reward_id)]
+        keys = [member_store.key(member_id), reward_store.reward_key(reward_id)]
         if idem:
-            keys.append((IdempotencyRecord, idem[0]))
+            keys.append(idem_store.key(idem[0]))
         rec, reward, *prior = tx.get_many(*keys)
         if prior and prior[0] is not None:  # a replay: the stored answer, whatever changed since
             if prior[0].request_hash != idem[1]:
@@ -161,9 +160,9 @@ def redeem(member_id: str, reward_id: str, actor: str, idem: Optional[tuple] = N
             raise RewardNotFound(reward_id=reward_id)
         data = reward.data
         tier_ids = [t.tier_id for t in program.tiers()]
-        if not rules.tier_reaches((row.state.get("tier") or {}).get("tier_id"), data.get("min_tier"), tier_ids):
+        if not rules.tier_reaches(row.tier_id, data.get("min_tier"), tier_ids):
             raise TierRequired(min_tier=data["min_tier"])
-        counts = row.state.setdefault("rewards", {})
+        counts = row.rewards
         if data.get("per_member_limit") is not None and counts.get(reward_id, 0) >= data["per_member_limit"]:
             raise RewardLimitReached(per_member_limit=data["per_member_limit"])
         if reward_store.remaining(reward) == 0:
@@ -179,10 +178,9 @@ def redeem(member_id: str, reward_id: str, actor: str, idem: Optional[tuple] = N
         expires = now + timedelta(days=int(data.get("voucher_valid_days", 30)))
         ch.entry("redeem", -cost, reference={"reward_id": reward_id, "redemption_id": redemption_id},
                  actor=actor, occurred_at=now)
-        red = RedemptionRecord(redemption_id, owner_id=member_id, payer_id=member_id,
-                               issued_at=clock.sortable(now), status="issued", expires_at=clock.iso(expires),
-                               data={"reward_id": reward_id, "reward_name": data.get("name"), "code": code,
-                                     "points_spent": cost, "issued_at": clock.iso(now), "lots": taken})
+        red = reward_store.new_redemption(redemption_id, member_id, clock.sortable(now), clock.iso(expires),
+                                          {"reward_id": reward_id, "reward_name": data.get("name"), "code": code,
+                                           "points_spent": cost, "issued_at": clock.iso(now), "lots": taken})
         view = _view(red)
         ch.events.append(events.envelope("reward.redeemed", redemption_id, member_id, clock.iso(now), view))
         ch.messages.append(messaging.compose(
@@ -192,8 +190,8 @@ def redeem(member_id: str, reward_id: str, actor: str, idem: Optional[tuple] = N
             source="reward_redeemed", period=redemption_id))
         uow = ch.unit_of_work()
         uow.add(reward_store.take_unit_op(reward_id))
-        uow.add(tx.put(red, RedemptionRecord.redemption_id.does_not_exist()), anchor=RedemptionRecord)
-        uow.add(tx.put(LookupRecord(voucher_key(code), target=redemption_id), LookupRecord.key.does_not_exist()))
+        uow.add(reward_store.create_redemption_op(red), anchor=reward_store.redemption_anchor())
+        uow.add(reward_store.voucher_code_op(code, redemption_id))
         idem_index = None
         if idem:
             idem_index = uow.add(idempotency.record_op(idem[0], idem[1], 201, view, member_id))
@@ -201,7 +199,7 @@ def redeem(member_id: str, reward_id: str, actor: str, idem: Optional[tuple] = N
             uow.commit()
         except tx.TxCancelled as c:
             if idem_index is not None and c.failed(idem_index):
-                prior = IdempotencyRecord.get(idem[0], consistent_read=True)  # a concurrent twin won
+                prior = idem_store.get(idem[0])  # a concurrent twin won
                 if prior.request_hash != idem[1]:
                     raise IdempotencyMismatch()
                 return 200, prior.response
@@ -213,10 +211,9 @@ def redeem(member_id: str, reward_id: str, actor: str, idem: Optional[tuple] = N
     return retry(attempt)
 
 
-def _owned(member_id: str, redemption_id: str) -> RedemptionRecord:
-    try:
-        rec = RedemptionRecord.get(redemption_id, consistent_read=True)
-    except RedemptionRecord.DoesNotExist:
+def _owned(member_id: str, redemption_id: str):
+    rec = reward_store.get_redemption(redemption_id)
+    if rec is None:
         raise NotFound(redemption_id=redemption_id)
     if rec.owner_id != member_id:
         from chalicelib.services import merge  # a merged member's vouchers, addressed to either id (SPEC 2.15)
@@ -229,14 +226,13 @@ def _owned(member_id: str, redemption_id: str) -> RedemptionRecord:
 def list_redemptions(member_id: str, limit: int, cursor: Optional[dict]) -> tuple[list, Optional[dict]]:
     members.require(member_id)
     now = clock.now()
-    result = RedemptionRecord.by_owner.query(member_id, scan_index_forward=False, limit=limit,
-                                             last_evaluated_key=cursor)
+    records, last = reward_store.redemptions_page(member_id, limit, cursor)
     items = []
-    for rec in result:
+    for rec in records:
         view = _view(rec)
         view["status"] = _effective_status(rec, now)
         items.append(view)
-    return items, result.last_evaluated_key
+    return items, last
 
 
 def cancel(member_id: str, redemption_id: str, actor: str) -> dict:
@@ -250,7 +246,7 @@ def cancel(member_id: str, redemption_id: str, actor: str) -> dict:
         payer = member_store.get(red.payer_id)
         if payer is None:
             raise MemberNotFound(member_id=red.payer_id)
-        if payer.state.get("merged_into"):
+        if payer.merged_into:
             from chalicelib.services import merge  # the points go back to the member that absorbed the payer
 
             payer = merge.follow(payer)
@@ -259,7 +255,7 @@ def cancel(member_id: str, redemption_id: str, actor: str) -> dict:
         ch = Change.begin(payer, now)
         # the lots the redemption took; redemptions stored before lots were kept: their month
         ch.wallet.give_back(d.get("lots") or {d.get("earned_month") or month_of(now): cost})
-        counts = payer.state.setdefault("rewards", {})
+        counts = payer.rewards
         counts[d["reward_id"]] = max(0, counts.get(d["reward_id"], 0) - 1)
         ch.entry("refund_redemption", cost, reference={"reward_id": d["reward_id"], "redemption_id": redemption_id},
                  actor=actor, occurred_at=now)
@@ -269,9 +265,8 @@ def cancel(member_id: str, redemption_id: str, actor: str) -> dict:
         red.version = version + 1
         ch.events.append(events.envelope("voucher.cancelled", redemption_id, red.owner_id, clock.iso(now), _view(red)))
         uow = ch.unit_of_work()
-        uow.add(tx.put(red, (RedemptionRecord.version == version) & (RedemptionRecord.status == "issued")),
-                anchor=RedemptionRecord)
-        if RewardRecord.count(d["reward_id"], consistent_read=True):  # deleted since: nothing to restock
+        uow.add(reward_store.issued_update_op(red, version), anchor=reward_store.redemption_anchor())
+        if reward_store.reward_exists(d["reward_id"]):  # deleted since: nothing to restock
             uow.add(reward_store.return_unit_op(d["reward_id"]))
         try:
             uow.commit()
@@ -290,9 +285,8 @@ def gift(member_id: str, redemption_id: str, to_member_id: str, actor: str) -> d
 
     def attempt():
         now = clock.now()
-        try:
-            red = RedemptionRecord.get(redemption_id, consistent_read=True)
-        except RedemptionRecord.DoesNotExist:
+        red = reward_store.get_redemption(redemption_id)
+        if red is None:
             raise NotFound(redemption_id=redemption_id)
         if red.owner_id == to_member_id and red.data.get("gifted_from") == member_id:
             return _view(red)  # a retried gift answers as the first did
@@ -300,13 +294,14 @@ def gift(member_id: str, redemption_id: str, to_member_id: str, actor: str) -> d
             raise NotFound(redemption_id=redemption_id)
         if _effective_status(red, now) != "issued":
             raise VoucherNotIssued(status=_effective_status(red, now))
-        giver, recipient = tx.get_many((MemberRecord, member_id), (MemberRecord, to_member_id))
+        giver, recipient = (member_store.from_record(r) for r in
+                            tx.get_many(member_store.key(member_id), member_store.key(to_member_id)))
         if giver is None:
             raise MemberNotFound(member_id=member_id)
-        members.require_active(member_store.from_record(giver))  # suspended or closed: cannot hand it on
+        members.require_active(giver)  # suspended or closed: cannot hand it on
         if recipient is None:
             raise MemberNotFound(member_id=to_member_id)
-        members.require_active(member_store.from_record(recipient))
+        members.require_active(recipient)
         # The voucher gets a new code: the giver (who saw the old one) can no longer spend it.
         version = int(red.version)
         old_code, new_code = red.data["code"], codes.random_code(VOUCHER_CODE_LENGTH)
@@ -314,12 +309,11 @@ def gift(member_id: str, redemption_id: str, to_member_id: str, actor: str) -> d
         red.version = version + 1
         red.data = {**red.data, "code": new_code, "gifted_from": member_id, "gifted_at": clock.iso(now)}
         uow = UnitOfWork()
-        uow.add(tx.put(red, (RedemptionRecord.version == version) & (RedemptionRecord.status == "issued")),
-                anchor=RedemptionRecord)
-        uow.add(tx.delete(LookupRecord(voucher_key(old_code), target=redemption_id)))
-        uow.add(tx.put(LookupRecord(voucher_key(new_code), target=redemption_id), LookupRecord.key.does_not_exist()))
-        uow.add(tx.check(MemberRecord, member_id, condition=MemberRecord.status == "active"))
-        uow.add(tx.check(MemberRecord, to_member_id, condition=MemberRecord.status == "active"))
+        uow.add(reward_store.issued_update_op(red, version), anchor=reward_store.redemption_anchor())
+        uow.add(reward_store.voucher_code_release_op(old_code, redemption_id))
+        uow.add(reward_store.voucher_code_op(new_code, redemption_id))
+        uow.add(reward_store.active_member_check(member_id))
+        uow.add(reward_store.active_member_check(to_member_id))
         # no member item is written: numbered after the recipient's version read, in its second half
         gifted = events.envelope("voucher.gifted", f"{redemption_id}@{red.version}", to_member_id, clock.iso(now),
                                  {**_view(red), "gifted_from": member_id})
@@ -341,10 +335,9 @@ def use_voucher(code: str, order_id: Optional[str], actor: str) -> dict:
 
     def attempt():
         now = clock.now()
-        try:
-            redemption_id = LookupRecord.get(voucher_key(normalized), consistent_read=True).target
-            red = RedemptionRecord.get(redemption_id, consistent_read=True)
-        except (LookupRecord.DoesNotExist, RedemptionRecord.DoesNotExist):
+        redemption_id = reward_store.voucher_redemption_id(normalized)
+        red = reward_store.get_redemption(redemption_id) if redemption_id is not None else None
+        if red is None:
             raise NotFound("no voucher with this code")
         if codes.normalize(red.data["code"]) != normalized:  # a gifted voucher's old code
             raise NotFound("no voucher with this code")
@@ -357,10 +350,9 @@ def use_voucher(code: str, order_id: Optional[str], actor: str) -> dict:
         red.version = version + 1
         red.data = {**red.data, "used_at": clock.iso(now), "used_order_id": order_id, "used_by": actor}
         uow = UnitOfWork()
-        uow.add(tx.put(red, (RedemptionRecord.version == version) & (RedemptionRecord.status == "issued")),
-                anchor=RedemptionRecord)
+        uow.add(reward_store.issued_update_op(red, version), anchor=reward_store.redemption_anchor())
         owner = member_store.get(red.owner_id)
-        if owner is not None and owner.state.get("merged_into"):
+        if owner is not None and owner.merged_into:
             from chalicelib.services import merge  # the voucher's owner was merged: the event names the survivor
 
             owner = merge.follow(owner)
@@ -377,7 +369,7 @@ def use_voucher(code: str, order_id: Optional[str], actor: str) -> dict:
     return retry(attempt)
 
 
-def expire_voucher(rec: RedemptionRecord, as_of: datetime) -> bool:
+def expire_voucher(rec, as_of: datetime) -> bool:
     """`expire-vouchers` for one voucher: issued and past `expires_at` → expired (points stay spent)."""
     if rec.status != "issued" or rules.effective_status(rec.status, rec.expires_at, as_of) != "expired":
         return False
@@ -386,7 +378,7 @@ def expire_voucher(rec: RedemptionRecord, as_of: datetime) -> bool:
     rec.version = version + 1
     rec.data = {**rec.data, "expired_at": clock.iso(as_of)}
     try:
-        tx.write([tx.put(rec, (RedemptionRecord.version == version) & (RedemptionRecord.status == "issued"))])
+        tx.write([reward_store.issued_update_op(rec, version)])
     except tx.TxCancelled:
         return False  # used, cancelled or gifted meanwhile; the next run sees it again if still issued
     return True

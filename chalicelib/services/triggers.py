@@ -9,11 +9,11 @@ from chalicelib.domain.hashing import canonical_hash
 from chalicelib.errors import IdempotencyMismatch
 from chalicelib.services import audit, members, program
 from chalicelib.services.outreach import Candidate, deliver
+from chalicelib.store import idempotency as idem_store
 from chalicelib.store import marketing as store
 from chalicelib.store import members as member_store
 from chalicelib.store import tx
 from chalicelib.store.base import Conflict, retrying
-from chalicelib.store.models import IdempotencyRecord, MemberRecord
 
 EVENT_TTL = timedelta(days=60)
 IDEMPOTENCY_TTL = timedelta(days=60)
@@ -23,13 +23,12 @@ REMINDERS = {"cart_abandoned": ("cart_reminder", "cart_reminder_hours", 2),
 DEFAULT_MAX_AGE_HOURS = 48
 
 
-def _prior(key: str, req_hash: str, member_id: Optional[str] = None) -> Optional[dict]:
-    try:
-        prior = IdempotencyRecord.get(key, consistent_read=True)
-    except IdempotencyRecord.DoesNotExist:
+def _prior(key: str, op_id: str, req_hash: str, member_id: Optional[str] = None) -> Optional[dict]:
+    prior = idem_store.get(key)
+    if prior is None:
         return None
     if prior.request_hash != req_hash or (member_id is not None and prior.member_id != member_id):
-        raise IdempotencyMismatch(key=key.split("#", 1)[1])
+        raise IdempotencyMismatch(key=op_id)
     return prior.response
 
 
@@ -38,9 +37,9 @@ def _prior(key: str, req_hash: str, member_id: Optional[str] = None) -> Optional
 def record_event(member_id: str, body) -> tuple[int, dict]:
     """Store a behaviour event (202; the same event_id again → 200). Favourite events set
     the member's state for the sku unless a later event already did."""
-    key = f"event#{body.event_id}"
+    key = idem_store.event_key(body.event_id)
     req_hash = canonical_hash({"member_id": member_id, **body.model_dump(mode="json")})
-    stored = _prior(key, req_hash, member_id)
+    stored = _prior(key, body.event_id, req_hash, member_id)
     if stored is not None:
         return 200, stored
     row = members.require(member_id)
@@ -50,12 +49,11 @@ def record_event(member_id: str, body) -> tuple[int, dict]:
     response = {"event_id": body.event_id, "member_id": member_id, "type": body.type, "accepted": True}
 
     def attempt() -> tuple[int, dict]:
-        idem = IdempotencyRecord(key, member_id=member_id, request_hash=req_hash, status_code=202,
-                                 response=response, expires_at=IDEMPOTENCY_TTL)
         event = store.event_record(member_id, body.event_id, body.type, occurred, body.sku,
                                    {"cart": body.cart} if body.cart is not None else None,
                                    pending=body.type in REMINDERS, ttl=EVENT_TTL)
-        ops = [tx.put(idem, IdempotencyRecord.key.does_not_exist()), tx.put(event)]
+        ops = [idem_store.answer_op(key, req_hash, 202, response, member_id=member_id, ttl=IDEMPOTENCY_TTL),
+               tx.put(event)]
         if body.type in ("favorite_added", "favorite_removed"):
             read = store.get_favorite(body.sku, member_id)
             if read is None or read.at <= at:  # an older event arriving late changes nothing
@@ -64,7 +62,7 @@ def record_event(member_id: str, body) -> tuple[int, dict]:
             tx.write(ops)
         except tx.TxCancelled as exc:
             if exc.failed(0):
-                return 200, _prior(key, req_hash, member_id) or response
+                return 200, _prior(key, body.event_id, req_hash, member_id) or response
             raise Conflict()  # the favourite changed under us: read it again
         return 202, response
 
@@ -73,7 +71,7 @@ def record_event(member_id: str, body) -> tuple[int, dict]:
 
 # --- run-triggers -----------------------------------------------------------------------
 
-def reminder_due(event: store.MemberEventRecord, as_of: datetime, cfg: dict) -> Optional[str]:
+def reminder_due(event, as_of: datetime, cfg: dict) -> Optional[str]:
     """None while the reminder's delay has not passed, else 'due', 'disabled' or 'expired'."""
     trigger, param, default_hours = REMINDERS[event.type]
     c = cfg.get(trigger) or {}
@@ -97,13 +95,11 @@ def fire_reminders(events: list, as_of: datetime, cfg: dict, cap: int) -> dict:
         counts[f"trigger_{k}"] = counts.get(f"trigger_{k}", 0) + 1
 
     ids = list(dict.fromkeys(e.member_id for e in events))
-    rows = {}
-    for i in range(0, len(ids), 100):
-        rows.update({r.member_id: member_store.from_record(r) for r in MemberRecord.batch_get(ids[i:i + 100])})
+    rows = member_store.batch_get(ids, consistent=False)
     cands, finished = [], []
     for e in events:
         row = rows.get(e.member_id)
-        last = ((row.state.get("orders") or {}).get("last_at") if row else None) or ""
+        last = (row.orders.last_at if row else None) or ""
         if row is None or row.status != "active":
             bump("inactive")
             finished.append(e)
@@ -132,9 +128,9 @@ def fire_reminders(events: list, as_of: datetime, cfg: dict, cap: int) -> dict:
 def product_signal(body, actor: str) -> tuple[int, dict]:
     """Back in stock, price drop or low stock: one message to each active member who has the
     sku in their favourites, queued during the request (consent and the cap apply)."""
-    key = f"signal#{body.signal_id}"
+    key = idem_store.signal_key(body.signal_id)
     req_hash = canonical_hash(body.model_dump(mode="json"))
-    stored = _prior(key, req_hash)
+    stored = _prior(key, body.signal_id, req_hash)
     if stored is not None:
         return 200, stored
     settings = program.settings()
@@ -144,12 +140,11 @@ def product_signal(body, actor: str) -> tuple[int, dict]:
     counts: dict = {}
     if enabled:
         cands = []
-        for i in range(0, len(follower_ids), 100):
-            for rec in MemberRecord.batch_get(follower_ids[i:i + 100]):
-                if rec.status == "active":
-                    cands.append(Candidate(rec.member_id, dict(rec.profile or {}), body.type, body.type,
-                                           body.signal_id, {**(body.variables or {}), "sku": body.sku},
-                                           control_share=share))
+        for m in member_store.batch_get(follower_ids, consistent=False).values():
+            if m.active:
+                cands.append(Candidate(m.member_id, dict(m.profile), body.type, body.type,
+                                       body.signal_id, {**(body.variables or {}), "sku": body.sku},
+                                       control_share=share))
         counts = deliver(cands, settings.frequency_cap_per_week)
     response = {"signal_id": body.signal_id, "sku": body.sku, "type": body.type, "enabled": enabled,
                 "followers": len(follower_ids),
@@ -158,9 +153,8 @@ def product_signal(body, actor: str) -> tuple[int, dict]:
                 "capped": int(counts.get("capped", 0)), "no_consent": int(counts.get("no_consent", 0)),
                 "control": int(counts.get("control", 0))}
     try:
-        tx.write([tx.put(IdempotencyRecord(key, request_hash=req_hash, status_code=202, response=response),
-                         IdempotencyRecord.key.does_not_exist()),
+        tx.write([idem_store.answer_op(key, req_hash, 202, response),
                   audit.entry_op(actor, "product_signal", target=body.sku, details=response)])
     except tx.TxCancelled:
-        return 200, _prior(key, req_hash)
+        return 200, _prior(key, body.signal_id, req_hash)
     return 202, response

@@ -12,10 +12,11 @@ from typing import Iterable, Optional
 
 from pynamodb.exceptions import PutError
 
+from chalicelib.domain.member import Member
 from chalicelib.store import jobs as job_store
+from chalicelib.store import members as member_store
 from chalicelib.store.base import error_code
 from chalicelib.store.coupons import CodeRecord
-from chalicelib.store.members import MemberRow
 from chalicelib.store.models import JobRecord, LedgerRecord, MemberRecord
 
 # The exports bucket: `bootstrap` creates it locally and `infra/` deploys it from this.
@@ -110,9 +111,9 @@ def ledger_page(last_key: Optional[dict], limit: int) -> tuple[list[dict], Optio
     return entries, result.last_evaluated_key
 
 
-def members_page(last_key: Optional[dict], limit: int) -> tuple[list[MemberRow], Optional[dict]]:
+def members_page(last_key: Optional[dict], limit: int) -> tuple[list[Member], Optional[dict]]:
     result = MemberRecord.scan(limit=limit, last_evaluated_key=last_key, consistent_read=True)
-    rows = [MemberRow.from_record(r) for r in result]
+    rows = [member_store.from_record(r) for r in result]
     return rows, result.last_evaluated_key
 
 

@@ -12,11 +12,14 @@
 from __future__ import annotations
 
 import json
+from typing import Optional
 
 from pynamodb.attributes import JSONAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 
+from chalicelib.store import tx
 from chalicelib.store.base import Record
+from chalicelib.store.models import LookupRecord, MemberRecord
 
 
 class RewardRecord(Record):
@@ -98,6 +101,104 @@ def replace_op(reward_id: str, data: dict, stock, updated_at: str) -> dict:
 
 def voucher_key(code: str) -> str:
     return "voucher#" + code
+
+
+# --- the catalogue -------------------------------------------------------------------------
+
+def get_reward(reward_id: str) -> Optional[RewardRecord]:
+    try:
+        return RewardRecord.get(reward_id, consistent_read=True)
+    except RewardRecord.DoesNotExist:
+        return None
+
+
+def reward_key(reward_id: str) -> tuple:
+    """A reward's key for `tx.get_many`."""
+    return (RewardRecord, reward_id)
+
+
+def reward_exists(reward_id: str) -> bool:
+    return bool(RewardRecord.count(reward_id, consistent_read=True))
+
+
+def all_rewards() -> list:
+    """The whole catalogue (it is small: one scan)."""
+    return list(RewardRecord.scan())
+
+
+def new_reward(reward_id: str, data: dict, stock, updated_at: str) -> RewardRecord:
+    return RewardRecord(reward_id, data=data, stock=stock, redeemed=0, updated_at=updated_at)
+
+
+def create_op(rec: RewardRecord) -> tx.Op:
+    """A new catalogue entry, only if its id is free."""
+    return tx.put(rec, RewardRecord.reward_id.does_not_exist())
+
+
+def delete_op(reward_id: str) -> tx.Op:
+    """The entry out of the catalogue, only if it is there."""
+    return tx.delete(RewardRecord(reward_id, data={}), RewardRecord.reward_id.exists())
+
+
+# --- redemptions (vouchers) ------------------------------------------------------------------
+
+def new_redemption(redemption_id: str, member_id: str, issued_at: str, expires_at: str, data: dict) -> RedemptionRecord:
+    """An issued voucher, owned and paid for by `member_id`."""
+    return RedemptionRecord(redemption_id, owner_id=member_id, payer_id=member_id, issued_at=issued_at,
+                            status="issued", expires_at=expires_at, data=data)
+
+
+def get_redemption(redemption_id: str) -> Optional[RedemptionRecord]:
+    try:
+        return RedemptionRecord.get(redemption_id, consistent_read=True)
+    except RedemptionRecord.DoesNotExist:
+        return None
+
+
+def redemptions_page(owner_id: str, limit: int, cursor: Optional[dict]) -> tuple[list, Optional[dict]]:
+    """A member's vouchers, newest first."""
+    result = RedemptionRecord.by_owner.query(owner_id, scan_index_forward=False, limit=limit,
+                                             last_evaluated_key=cursor)
+    return list(result), result.last_evaluated_key
+
+
+def create_redemption_op(red: RedemptionRecord) -> tx.Op:
+    return tx.put(red, RedemptionRecord.redemption_id.does_not_exist())
+
+
+def issued_update_op(red: RedemptionRecord, version_read: int) -> tx.Op:
+    """The voucher as changed (`red.version` already the next), only while it is still the
+    version read and still issued."""
+    return tx.put(red, (RedemptionRecord.version == version_read) & (RedemptionRecord.status == "issued"))
+
+
+def redemption_anchor() -> type:
+    """A redemption as a unit of work's anchor (the write's own record)."""
+    return RedemptionRecord
+
+
+# --- voucher codes (lookups `voucher#CODE` → redemption) --------------------------------------
+
+def voucher_redemption_id(code: str) -> Optional[str]:
+    """The redemption a (normalised) voucher code names, None when none."""
+    try:
+        return LookupRecord.get(voucher_key(code), consistent_read=True).target
+    except LookupRecord.DoesNotExist:
+        return None
+
+
+def voucher_code_op(code: str, redemption_id: str) -> tx.Op:
+    """Claim a code for a voucher; fails when another voucher holds it."""
+    return tx.put(LookupRecord(voucher_key(code), target=redemption_id), LookupRecord.key.does_not_exist())
+
+
+def voucher_code_release_op(code: str, redemption_id: str) -> tx.Op:
+    return tx.delete(LookupRecord(voucher_key(code), target=redemption_id))
+
+
+def active_member_check(member_id: str) -> tx.Op:
+    """A condition check, in a voucher's transaction, that a member (not written) is active."""
+    return tx.check(MemberRecord, member_id, condition=MemberRecord.status == "active")
 
 
 MODELS: list = [RewardRecord, RedemptionRecord]
