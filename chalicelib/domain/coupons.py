@@ -1,7 +1,8 @@
 """Coupon rules (SPEC 2.9, 2.10): pure functions of plain data, no AWS.
 
 - `discount_for`: the discount an order gets (integers only, never above the total).
-- `in_audience`: whether a member is in a campaign's audience.
+- `in_audience`: whether a member is in a campaign's audience (the one rule of
+  `domain/audience.py`; a campaign without an audience is for everyone).
 - `evaluate`: the first reason a coupon does not apply, in a fixed order, or the discount.
 - `shard_caps` / `redistribute`: a redemption limit split into slices, one per counter shard,
   so that no single item takes every write of a flash sale and the slices never sum above it.
@@ -14,6 +15,9 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Iterable, Optional, Sequence
+
+from chalicelib.domain.audience import EVERYONE, Audience, MemberFacts
+from chalicelib.domain.audience import in_audience as _in_audience
 
 SHIPPING = "shipping"
 
@@ -49,16 +53,7 @@ class Rules:
     ends_at: datetime
     status: str
     max_per_member: int
-    audience_tiers: Optional[frozenset] = None
-    audience_segments: Optional[frozenset] = None
-    audience_members: Optional[frozenset] = None
-
-
-@dataclass(frozen=True)
-class MemberFacts:
-    member_id: str
-    tier_id: Optional[str] = None
-    segment: Optional[str] = None
+    audience: Audience = Audience()  # none: every member
 
 
 @dataclass(frozen=True)
@@ -117,31 +112,8 @@ def discount_for(discount_type: str, value: int, total: int, lines: Sequence[Lin
 # --- audience ---------------------------------------------------------------------------
 
 def in_audience(rules: Rules, member: MemberFacts) -> bool:
-    return matches_audience(rules.audience_tiers, rules.audience_segments, rules.audience_members, member)
-
-
-def matches_audience(tiers: Optional[Iterable[str]], segments: Optional[Iterable[str]],
-                     ids: Optional[Iterable[str]], member: MemberFacts) -> bool:
-    """No audience: everyone. `member_ids` lists members who are always in; `tiers` and
-    `segments` are filters that must all match (a member matching them is in too)."""
-    tiers, segments, ids = _set(tiers), _set(segments), _set(ids)
-    if not (tiers or segments or ids):
-        return True
-    if ids and member.member_id in ids:
-        return True
-    if not (tiers or segments):
-        return False
-    if tiers and member.tier_id not in tiers:
-        return False
-    if segments and member.segment not in segments:
-        return False
-    return True
-
-
-def _set(values: Optional[Iterable[str]]) -> Optional[frozenset]:
-    if not values:
-        return None
-    return values if isinstance(values, frozenset) else frozenset(values)
+    """The campaign's audience (domain/audience.py); a campaign without one is for everyone."""
+    return _in_audience(rules.audience, member, when_empty=EVERYONE)
 
 
 # --- the verdict ------------------------------------------------------------------------

@@ -10,6 +10,9 @@ from typing import Iterator, Optional
 from chalicelib import clock, messaging
 from chalicelib.domain.hashing import canonical_hash
 from chalicelib.domain import rfm
+from chalicelib.domain.audience import NOBODY, Audience, MemberFacts
+from chalicelib.domain.audience import in_audience as _in_audience
+from chalicelib.domain.member import Member
 from chalicelib.errors import ActivityLimitReached, AlreadyExists, IdempotencyMismatch, NotFound, ValidationFailed
 from chalicelib.schemas.common import ID_PATTERN
 from chalicelib.services import audit, members, program
@@ -18,7 +21,6 @@ from chalicelib.store import marketing as store
 from chalicelib.store import members as member_store
 from chalicelib.store import tx
 from chalicelib.services.uow import UnitOfWork
-from chalicelib.store.models import MemberRecord
 
 FEEDBACK_TTL = timedelta(days=400)
 INLINE_LIMIT = 5000  # audiences whose resolution reads more members than this run as a job
@@ -59,21 +61,20 @@ def give_feedback(member_id: str, body, actor: str) -> tuple[int, dict]:
             points_earned = 0  # the feedback still counts; the points limit is reached
     now = clock.now()
     response = {"feedback_id": body.feedback_id, "points_earned": points_earned}
-    rec = store.FeedbackRecord(body.feedback_id, member_id=member_id, score=body.score, at=clock.iso(now),
-                               request_hash=req_hash, response=response, comment=body.comment,
-                               commenter=member_id if body.comment else None, expires_at=FEEDBACK_TTL)
-    feedback_op, *counter_ops = store.feedback_ops(rec, rfm.nps_bucket(body.score))
+    feedback_op, *counter_ops = store.feedback_ops(
+        body.feedback_id, member_id=member_id, score=body.score, at=clock.iso(now), request_hash=req_hash,
+        response=response, comment=body.comment, expires_at=FEEDBACK_TTL, bucket=rfm.nps_bucket(body.score))
     uow = UnitOfWork()
-    uow.add(feedback_op, anchor=store.FeedbackRecord)
+    uow.add(feedback_op, anchor=store.feedback_anchor())
     uow.extend(counter_ops)
-    segment = row.state.get("segment") or {}
-    if body.score <= 6 and segment.get("touch") == "high_touch":
+    segment = row.segment or {}
+    if body.score <= 6 and row.segment_touch == "high_touch":
         # in the outbox of the same transaction: the alert cannot be lost after the feedback is stored
         uow.publish([messaging.compose(
             template="cs_alert", member_id=member_id, profile=row.profile, channel="cs_alert",
             variables={"reason": "detractor_feedback", "score": body.score, "comment": body.comment,
                        "feedback_id": body.feedback_id, "segment": segment.get("label"),
-                       "ltv_12m": segment.get("ltv_12m"), "tier": (row.state.get("tier") or {}).get("tier_id")},
+                       "ltv_12m": segment.get("ltv_12m"), "tier": row.tier_id},
             source="feedback_detractor", period=body.feedback_id)])
     try:
         uow.commit()
@@ -87,22 +88,11 @@ def give_feedback(member_id: str, body, actor: str) -> tuple[int, dict]:
 
 # --- message campaigns ------------------------------------------------------------------
 
-def in_audience(row: member_store.MemberRow, audience: dict) -> bool:
-    """Active, and either listed in member_ids or matching every given filter (tiers,
-    segments, touch models; segments and touch models are those of the last scoring)."""
-    if row.status != "active":
-        return False
-    if audience.get("member_ids") and row.member_id in audience["member_ids"]:
-        return True
-    segment = row.state.get("segment") or {}
-    checks = []
-    if audience.get("tiers"):
-        checks.append((row.state.get("tier") or {}).get("tier_id") in audience["tiers"])
-    if audience.get("segments"):
-        checks.append(segment.get("label") in audience["segments"])
-    if audience.get("touch"):
-        checks.append(segment.get("touch") in audience["touch"])
-    return bool(checks) and all(checks)
+def in_audience(member: Member, audience: dict) -> bool:
+    """A broadcast's audience (domain/audience.py): active, and either listed in member_ids or
+    matching every given filter (tiers, segments, touch models; segments and touch models are
+    those of the last scoring). A selection: an audience with nothing in it selects no one."""
+    return _in_audience(Audience.of(audience), MemberFacts.of(member), when_empty=NOBODY)
 
 
 def _validate(body) -> None:
@@ -123,7 +113,7 @@ def _validate(body) -> None:
 
 
 def _filters(audience: dict) -> bool:
-    return bool(audience.get("tiers") or audience.get("segments") or audience.get("touch"))
+    return Audience.of(audience).has_filters
 
 
 def estimated_reads(audience: dict) -> int:
@@ -134,18 +124,18 @@ def estimated_reads(audience: dict) -> int:
         report = store.latest_report() or {}
         n += sum(int((report.get("segments") or {}).get(s, 0)) for s in audience["segments"])
     elif _filters(audience):
-        n += int(MemberRecord.describe_table().get("ItemCount", 0))
+        n += member_store.estimated_count()
     return n
 
 
-def _audience_rows(audience: dict) -> Iterator[member_store.MemberRow]:
-    """Inline resolution: listed ids, then the segments' index, or a scan for tier/touch alone."""
+def _audience_rows(audience: dict) -> Iterator[Member]:
+    """Inline resolution: listed ids, then the segments' index, or a scan for tier/touch alone
+    (the candidates; `in_audience` decides)."""
     seen: set = set()
 
-    def rows_of(ids: list) -> Iterator[member_store.MemberRow]:
+    def rows_of(ids: list) -> Iterator[Member]:
         for i in range(0, len(ids), 100):
-            for rec in MemberRecord.batch_get(ids[i:i + 100]):
-                yield member_store.from_record(rec)
+            yield from member_store.batch_get(ids[i:i + 100], consistent=False).values()
 
     ids = [m for m in dict.fromkeys(audience.get("member_ids") or [])]
     seen.update(ids)
@@ -161,9 +151,9 @@ def _audience_rows(audience: dict) -> Iterator[member_store.MemberRow]:
                 if not after:
                     break
     elif _filters(audience):
-        for rec in MemberRecord.scan():
-            if rec.member_id not in seen:
-                yield member_store.from_record(rec)
+        for member in member_store.scan():
+            if member.member_id not in seen:
+                yield member
 
 
 class CampaignRun:
@@ -172,11 +162,12 @@ class CampaignRun:
     def __init__(self, data: dict):
         self.data = data
         self.audience = data.get("audience") or {}
+        self.selection = Audience.of(self.audience)
         self.settings = program.settings()
         self.buffer: list = []
 
-    def offer(self, row: member_store.MemberRow, as_of) -> Optional[dict]:
-        if not in_audience(row, self.audience):
+    def offer(self, row: Member, as_of) -> Optional[dict]:
+        if not _in_audience(self.selection, MemberFacts.of(row), when_empty=NOBODY):
             return None
         view = members.view(row, as_of)
         # the marketer's variables never override the member's own

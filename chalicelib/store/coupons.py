@@ -38,6 +38,7 @@ from pynamodb.attributes import (
 )
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection, LocalSecondaryIndex
 
+from chalicelib import clock
 from chalicelib.config import get_settings
 from chalicelib.errors import RetryLater, ValidationFailed
 from chalicelib.store import tx
@@ -413,3 +414,263 @@ def get_gen(campaign_id: str, gen_id: str) -> Optional[CampaignRecord]:
         return CampaignRecord.get(gen_key(campaign_id, gen_id), consistent_read=True)
     except CampaignRecord.DoesNotExist:
         return None
+
+
+# --- keys for tx.get_many (a transactional read beside other items) ----------------------------
+
+def campaign_key(campaign_id: str) -> tuple:
+    return (CampaignRecord, campaign_id)
+
+
+def code_key(code: str) -> tuple:
+    return (CodeRecord, code)
+
+
+def wallet_key(member_id: str, campaign_id: str) -> tuple:
+    return (WalletRecord, member_id, campaign_id)
+
+
+def shard_keys(campaign_id: str, shards: int) -> list[tuple]:
+    return [(CounterRecord, shard_key(campaign_id, n)) for n in range(shards)]
+
+
+def order_coupons_key(order_id: str) -> tuple:
+    """The order's coupon record (stacking)."""
+    return (OrderCouponsRecord, order_key(order_id))
+
+
+def redemption_key(order_id: str, campaign_id: Optional[str] = None) -> tuple:
+    """The redemption of this campaign on this order (without a campaign: the one of before stacking)."""
+    return (RedemptionRecord, redemption_id(order_id, campaign_id))
+
+
+def get_redemption(coupon_redemption_id: str) -> Optional[RedemptionRecord]:
+    try:
+        return RedemptionRecord.get(coupon_redemption_id, consistent_read=True)
+    except RedemptionRecord.DoesNotExist:
+        return None
+
+
+# --- anchors: the write's own record, read back by the unit of work ---------------------------
+
+def wallet_anchor() -> type:
+    return WalletRecord
+
+
+def redemption_anchor() -> type:
+    return RedemptionRecord
+
+
+# --- campaigns: creation and revision --------------------------------------------------------
+
+def new_campaign(campaign_id: str, rev: str, definition: dict, caps: list, budgets: Optional[list], codes: int,
+                 now) -> CampaignRecord:
+    """A campaign as it is first stored (listed newest first through `by-created`)."""
+    return CampaignRecord(campaign_id, rev=rev, data=definition, caps=caps, budgets=budgets, codes=codes, reserved=0,
+                          created_at=clock.iso(now), updated_at=clock.iso(now), list_pk=LIST_PK,
+                          created_sk=f"{clock.sortable(now)}#{campaign_id}")
+
+
+def campaign_create_op(rec: CampaignRecord) -> tx.Op:
+    return tx.put(rec, CampaignRecord.campaign_id.does_not_exist())
+
+
+def shard_create_ops(campaign_id: str, rev: str, caps: Sequence, budgets: Optional[Sequence]) -> list:
+    return [tx.put(CounterRecord(shard_key(campaign_id, n), cap=caps[n], used=0, issued=0, rev=rev, spent=0,
+                                 budget=budgets[n] if budgets else None))
+            for n in range(len(caps))]
+
+
+def shared_code_create_op(code: str, campaign_id: str) -> tx.Op:
+    """A shared code, unique across campaigns."""
+    return tx.put(CodeRecord(code, campaign_id=campaign_id, kind="shared"), CodeRecord.code.does_not_exist())
+
+
+def campaign_revise_op(campaign_id: str, definition: dict, rev: str, caps: list, budgets: Optional[list],
+                       updated_at: str, expected_rev: str) -> tx.Op:
+    """A new definition (and revision), conditional on the revision it was judged from."""
+    actions = [CampaignRecord.data.set(definition), CampaignRecord.rev.set(rev), CampaignRecord.caps.set(caps),
+               CampaignRecord.updated_at.set(updated_at)]
+    actions.append(CampaignRecord.budgets.set(budgets) if budgets else CampaignRecord.budgets.remove())
+    return tx.update(CampaignRecord(campaign_id), actions, CampaignRecord.rev == expected_rev)
+
+
+def shard_revise_op(campaign_id: str, n: int, rev: str, *, cap: Optional[tuple] = None,
+                    budget: Optional[tuple] = None) -> tx.Op:
+    """Shard `n` takes the new revision; `cap=(new cap or None, used read)` re-slices the limit
+    if no redemption moved `used` since; `budget=(new slice or None, spent read)` likewise."""
+    actions = [CounterRecord.rev.set(rev)]
+    condition = None
+    if cap is not None:
+        new_cap, used = cap
+        actions.append(CounterRecord.cap.set(new_cap) if new_cap is not None else CounterRecord.cap.remove())
+        condition = CounterRecord.used == used
+    if budget is not None:
+        new_budget, spent = budget
+        actions.append(CounterRecord.budget.set(new_budget) if new_budget is not None
+                       else CounterRecord.budget.remove())
+        same = (CounterRecord.spent == spent) if spent else (
+            CounterRecord.spent.does_not_exist() | (CounterRecord.spent == 0))
+        condition = same if condition is None else condition & same
+    return tx.update(CounterRecord(shard_key(campaign_id, n)), actions, condition)
+
+
+# --- code generation ----------------------------------------------------------------------------
+
+def reserve_codes_op(campaign_id: str, count: int, capacity: int) -> tx.Op:
+    """Reserve room for `count` more codes, never past `capacity`."""
+    return tx.update(CampaignRecord(campaign_id), [CampaignRecord.reserved.add(count)],
+                     CampaignRecord.reserved <= capacity - count)
+
+
+def gen_start_op(campaign_id: str, gen_id: str, count: int) -> tuple[tx.Op, int, dict]:
+    """A new generation checkpoint: (its put, its seq, its state)."""
+    state = {"count": count, "done": 0, "pending": None}
+    rec = CampaignRecord(gen_key(campaign_id, gen_id), seq=0, gen=state)
+    return tx.put(rec, CampaignRecord.campaign_id.does_not_exist()), 0, dict(state)
+
+
+def gen_advance_op(campaign_id: str, gen_id: str, seq: int, state: dict) -> tx.Op:
+    """The checkpoint's next state, conditional on the seq read."""
+    return tx.update(CampaignRecord(gen_key(campaign_id, gen_id)),
+                     [CampaignRecord.seq.set(seq + 1), CampaignRecord.gen.set(state)], CampaignRecord.seq == seq)
+
+
+def codes_added_op(campaign_id: str, written: int) -> tx.Op:
+    return tx.update(CampaignRecord(campaign_id), [CampaignRecord.codes.add(written)])
+
+
+def put_codes(campaign_id: str, numbered: Sequence[tuple[int, str]]) -> int:
+    """Long codes (no collision to fear): batch writes. `numbered`: (index in its chunk, code)."""
+    parallel_batch_put("coupon-codes", [code_item(c, campaign_id, i) for i, c in numbered])
+    return len(numbered)
+
+
+def put_new_codes(campaign_id: str, numbered: Sequence[tuple[int, str]], tag: str, workers: int = 8) -> int:
+    """Short codes: conditional puts (a taken code is skipped); returns how many were written."""
+    items = [code_item(c, campaign_id, i, tag) for i, c in numbered]
+    if not items:
+        return 0
+    with ThreadPoolExecutor(max_workers=min(workers, len(items))) as pool:
+        return sum(pool.map(lambda item: put_if_absent("coupon-codes", item, "code"), items))
+
+
+# --- issuing ------------------------------------------------------------------------------------
+
+def code_issue_op(code: str, campaign_id: str, member_id: str, at: str) -> tx.Op:
+    """An unissued unique code goes to a member (and leaves the pool)."""
+    return tx.update(CodeRecord(code, campaign_id=campaign_id), [
+        CodeRecord.status.set("issued"), CodeRecord.member_id.set(member_id), CodeRecord.issued_at.set(at),
+        CodeRecord.pool.remove()], CodeRecord.status.does_not_exist())
+
+
+def wallet_issue_op(member_id: str, campaign_id: str, code: str, now) -> tx.Op:
+    """The code in the member's wallet: one per member per campaign."""
+    return tx.update(WalletRecord(member_id, campaign_id), [
+        WalletRecord.code.set(code), WalletRecord.issued_at.set(clock.iso(now)),
+        WalletRecord.issued_sk.set(f"{clock.sortable(now)}#{campaign_id}"),
+        WalletRecord.uses.add(0)], WalletRecord.code.does_not_exist())
+
+
+def issued_count_op(campaign_id: str, n: int, count: int) -> tx.Op:
+    return tx.update(CounterRecord(shard_key(campaign_id, n)), [CounterRecord.issued.add(count)])
+
+
+# --- redeeming and rolling back ------------------------------------------------------------------
+
+def redemption_put_op(rid: str, *, order_id: str, member_id: str, campaign_id: str, code: str, shard: int,
+                      request_hash: str, response: dict, data: dict) -> tx.Op:
+    """A new redemption (one per campaign and order: the condition makes a twin a replay)."""
+    rec = RedemptionRecord(rid, order_id=order_id, member_id=member_id, campaign_id=campaign_id, code=code,
+                           shard=shard, status="redeemed", request_hash=request_hash, response=response, data=data)
+    return tx.put(rec, RedemptionRecord.coupon_redemption_id.does_not_exist())
+
+
+def wallet_use_op(member_id: str, campaign_id: str, max_per_member: int, own_code: bool) -> tx.Op:
+    """One more use of the member's coupon, within the per-member limit."""
+    actions = [WalletRecord.uses.add(1)] + ([WalletRecord.redeemed.set(True)] if own_code else [])
+    return tx.update(WalletRecord(member_id, campaign_id), actions,
+                     WalletRecord.uses.does_not_exist() | (WalletRecord.uses < max_per_member))
+
+
+def shard_use_op(campaign_id: str, n: int, rev: str, *, counts: bool, was_unissued: bool, capped: bool,
+                 part: Optional[int], room_left: Optional[int]) -> tx.Op:
+    """Shard `n` of a redemption judged by revision `rev`: the counting shard (`counts`) takes the use
+    (within its cap when `capped`); `part` of the discount is spent from its budget slice, keeping
+    spent + part within the slice (`room_left` = slice - part; None: no budget)."""
+    actions, condition = [], CounterRecord.rev == rev
+    if counts:
+        actions += [CounterRecord.used.add(1)] + ([CounterRecord.issued.add(1)] if was_unissued else [])
+        if capped:
+            condition &= CounterRecord.used < CounterRecord.cap
+    if part:
+        actions.append(CounterRecord.spent.add(part))
+        if room_left is not None:
+            condition &= CounterRecord.spent.does_not_exist() | (CounterRecord.spent <= room_left)
+    return tx.update(CounterRecord(shard_key(campaign_id, n)), actions, condition)
+
+
+def code_redeem_op(code: str, campaign_id: str, member_id: str, rid: str, *, read_status: Optional[str],
+                   own_code: bool, at: str) -> tx.Op:
+    """A unique code is spent, conditional on the state it was read in (`read_status`: None =
+    unissued, which takes it out of the pool; an own code must still be this member's)."""
+    actions = [CodeRecord.status.set("redeemed"), CodeRecord.member_id.set(member_id),
+               CodeRecord.redemption_id.set(rid)]
+    if read_status is None:
+        actions += [CodeRecord.pool.remove(), CodeRecord.issued_at.set(at)]
+    condition = CodeRecord.status.does_not_exist() if read_status is None else CodeRecord.status == read_status
+    if own_code:
+        condition &= CodeRecord.member_id == member_id
+    return tx.update(CodeRecord(code, campaign_id=campaign_id), actions, condition)
+
+
+def order_coupons_redeem_op(order_id: str, campaign_id: str, stackable: bool) -> tx.Op:
+    """The order counts one more redemption in force: a stackable one only while no exclusive one
+    is, a non-stackable one only while none is."""
+    actions = [OrderCouponsRecord.order_id.set(order_id), OrderCouponsRecord.active.add(1),
+               OrderCouponsRecord.campaigns.add({campaign_id})]
+    if stackable:
+        condition = OrderCouponsRecord.exclusive.does_not_exist() | (OrderCouponsRecord.exclusive == 0)
+    else:
+        actions.append(OrderCouponsRecord.exclusive.add(1))
+        condition = OrderCouponsRecord.active.does_not_exist() | (OrderCouponsRecord.active == 0)
+    return tx.update(OrderCouponsRecord(order_key(order_id)), actions, condition)
+
+
+def redemption_rollback_op(rid: str, data: dict) -> tx.Op:
+    return tx.update(RedemptionRecord(rid), [RedemptionRecord.status.set("rolled_back"),
+                                             RedemptionRecord.data.set(data)],
+                     RedemptionRecord.status == "redeemed")
+
+
+def wallet_unuse_op(member_id: str, campaign_id: str, own_code: bool) -> tx.Op:
+    return tx.update(WalletRecord(member_id, campaign_id),
+                     [WalletRecord.uses.add(-1)] + ([WalletRecord.redeemed.set(False)] if own_code else []),
+                     WalletRecord.uses > 0)
+
+
+def shard_release_op(campaign_id: str, n: int, *, counts: bool, part: Optional[int]) -> tx.Op:
+    """A rollback gives shard `n` its use back (`counts`) and its `part` of the discount."""
+    actions, condition = [], None
+    if counts:
+        actions.append(CounterRecord.used.add(-1))
+        condition = CounterRecord.used > 0
+    if part:
+        actions.append(CounterRecord.spent.add(-part))
+        enough = CounterRecord.spent >= part
+        condition = enough if condition is None else condition & enough
+    return tx.update(CounterRecord(shard_key(campaign_id, n)), actions, condition)
+
+
+def code_unredeem_op(code: str, campaign_id: str, rid: str) -> tx.Op:
+    """A rolled-back unique code is issued again (if this redemption still holds it)."""
+    return tx.update(CodeRecord(code, campaign_id=campaign_id),
+                     [CodeRecord.status.set("issued"), CodeRecord.redemption_id.remove()],
+                     (CodeRecord.status == "redeemed") & (CodeRecord.redemption_id == rid))
+
+
+def order_coupons_rollback_op(order_id: str, stackable: bool) -> tx.Op:
+    actions = [OrderCouponsRecord.active.add(-1)]
+    if not stackable:
+        actions.append(OrderCouponsRecord.exclusive.add(-1))
+    return tx.update(OrderCouponsRecord(order_key(order_id)), actions, OrderCouponsRecord.active > 0)

@@ -266,12 +266,22 @@ def erase_comments(member_id: str) -> int:
     return erased
 
 
-def feedback_ops(rec: FeedbackRecord, bucket: str) -> list:
-    """The feedback (new ids only) and its NPS day counter, for one transaction."""
+def feedback_ops(feedback_id: str, *, member_id: str, score: int, at: str, request_hash: str, response: dict,
+                 comment: Optional[str], expires_at, bucket: str) -> list:
+    """The feedback (new ids only: the condition makes a twin a replay) and its NPS day counter,
+    for one transaction. The comment's author is kept while the comment is (erased on closing)."""
+    rec = FeedbackRecord(feedback_id, member_id=member_id, score=score, at=at, request_hash=request_hash,
+                         response=response, comment=comment, commenter=member_id if comment else None,
+                         expires_at=expires_at)
     shard = int(hashlib.sha256(rec.feedback_id.encode()).hexdigest(), 16) % NPS_SHARDS
     counter = NpsDayRecord("nps", f"{rec.at[:10]}#{shard}")
     return [tx.put(rec, FeedbackRecord.feedback_id.does_not_exist()),
             tx.update(counter, [getattr(NpsDayRecord, bucket).add(1)])]
+
+
+def feedback_anchor() -> type:
+    """The feedback as a unit of work's anchor (the write's own record)."""
+    return FeedbackRecord
 
 
 def nps_counts(first_day: str, last_day: str) -> dict:

@@ -230,10 +230,12 @@ def test_audiences(api):
     assert [validate(api, "VIPONLY", m).body["valid"] for m in "abc"] == [False, False, True]
     assert [validate(api, "MIXED1", m).body["valid"] for m in "abc"] == [True, True, False]
     # segments (set by the RFM job) are matched on state.segment.label
-    from chalicelib.store.models import MemberRecord
+    from chalicelib.store import members as member_store
+    from chalicelib.store import tx
 
-    rec = MemberRecord.get("c")
-    rec.update(actions=[MemberRecord.state.set({**rec.state, "segment": {"label": "champions"}})])
+    scored = member_store.get("c")
+    scored.segment = {"label": "champions"}
+    tx.write([member_store.save_op(scored)])
     create(api, campaign("seg", shared_code="CHAMPS1", audience={"segments": ["champions"]}))
     assert [validate(api, "CHAMPS1", m).body["valid"] for m in "abc"] == [False, False, True]
 

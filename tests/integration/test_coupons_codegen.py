@@ -157,7 +157,7 @@ def test_a_crashed_generation_resumes_without_overshooting(api, pinned, monkeypa
     from chalicelib.services import coupons
     from chalicelib.store import coupons as store
 
-    monkeypatch.setattr(coupons, "GENERATION_CHUNK", 400)
+    monkeypatch.setattr(coupons.codes, "GENERATION_CHUNK", 400)  # read where it is defined
     create(api, unique_campaign("u1"))
     real = store.parallel_batch_put
     calls = {"n": 0}
@@ -184,7 +184,7 @@ def test_job_resume_after_failure(api, pinned, monkeypatch):
     from chalicelib.services import coupons
     from chalicelib.store import coupons as store
 
-    monkeypatch.setattr(coupons, "GENERATION_CHUNK", 300)
+    monkeypatch.setattr(coupons.codes, "GENERATION_CHUNK", 300)  # read where it is defined
     create(api, unique_campaign("u1"))
     real = store.parallel_batch_put
     calls = {"n": 0}

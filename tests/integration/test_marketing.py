@@ -198,8 +198,8 @@ class TestFeedback:
         api.enrol("reg", consents=EMAIL)
         for member, touch in (("vip", "high_touch"), ("reg", "low_touch")):
             row = store.get(member)
-            row.state["segment"] = {"rfm": "555", "label": "champions", "touch": touch, "ltv_12m": 500000}
-            tx.write([store.save_op(row, row.version)])
+            row.segment = {"rfm": "555", "label": "champions", "touch": touch, "ltv_12m": 500000}
+            tx.write([store.save_op(row)])
         drain()
         api.post("/v1/members/reg/feedback", {"feedback_id": "d-0", "score": 2})
         api.post("/v1/members/vip/feedback", {"feedback_id": "d-1", "score": 7})  # passive: no alert

@@ -70,17 +70,21 @@ def test_discount_is_an_integer_within_the_total(kind, value, total, lines, cats
 # --- audience and verdicts -----------------------------------------------------------------------
 
 def test_audience_semantics():
+    """A campaign's audience is domain/audience.py's rule with "no audience: everyone"."""
+    A = c.Audience
     m = c.MemberFacts("m1", "gold", "champions")
     assert c.in_audience(rules(), m)
-    assert c.in_audience(rules(audience_tiers=frozenset({"gold"})), m)
-    assert not c.in_audience(rules(audience_tiers=frozenset({"silver"})), m)
+    assert c.in_audience(rules(audience=A(tiers={"gold"})), m)
+    assert not c.in_audience(rules(audience=A(tiers={"silver"})), m)
     # tiers and segments must both match
-    assert not c.in_audience(rules(audience_tiers=frozenset({"gold"}), audience_segments=frozenset({"lost"})), m)
-    assert c.in_audience(rules(audience_tiers=frozenset({"gold"}), audience_segments=frozenset({"champions"})), m)
+    assert not c.in_audience(rules(audience=A(tiers={"gold"}, segments={"lost"})), m)
+    assert c.in_audience(rules(audience=A(tiers={"gold"}, segments={"champions"})), m)
     # member_ids always let their members in; alone they exclude everyone else
-    assert c.in_audience(rules(audience_tiers=frozenset({"silver"}), audience_members=frozenset({"m1"})), m)
-    assert not c.in_audience(rules(audience_members=frozenset({"m2"})), m)
-    assert not c.in_audience(rules(audience_segments=frozenset({"champions"})), c.MemberFacts("m3", "gold", None))
+    assert c.in_audience(rules(audience=A(tiers={"silver"}, member_ids={"m1"})), m)
+    assert not c.in_audience(rules(audience=A(member_ids={"m2"})), m)
+    assert not c.in_audience(rules(audience=A(segments={"champions"})), c.MemberFacts("m3", "gold", None))
+    # an inactive member is in no audience, not even the empty one
+    assert not c.in_audience(rules(), c.MemberFacts("m1", "gold", "champions", active=False))
 
 
 def verdict(r=None, **kw):
@@ -100,7 +104,7 @@ def test_evaluate_each_reason():
     assert verdict(code=c.CodeFacts(owner="m1", redeemed=True)).reason == c.ALREADY_USED
     assert verdict(code=c.CodeFacts(owner="m2")).reason == c.NOT_ELIGIBLE
     assert verdict(code=c.CodeFacts(owner="m1")).valid
-    assert verdict(rules(audience_members=frozenset({"m2"}))).reason == c.NOT_ELIGIBLE
+    assert verdict(rules(audience=c.Audience(member_ids={"m2"}))).reason == c.NOT_ELIGIBLE
     assert verdict(member_uses=1).reason == c.MEMBER_LIMIT
     assert verdict(rules(max_per_member=2), member_uses=1).valid
     assert verdict(remaining=0).reason == c.LIMIT
