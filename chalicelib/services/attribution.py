@@ -194,10 +194,9 @@ def _finish(ctx, days: int, first_day: str, as_of_iso: str) -> None:
     coupon_counts = _summed(ctx, "coupons", _COUPON)
     for key in [k for k in coupon_counts if k.endswith("|revenue")]:
         campaign_id = key[len(_COUPON):-len("|revenue")]
-        store.save_result(f"coupon:{campaign_id}", store.ALL_DAYS,
-                          {"revenue": int(coupon_counts[key]),
-                           "orders": int(coupon_counts.get(f"{_COUPON}{campaign_id}|orders", 0)),
-                           "as_of": as_of_iso, "job_id": ctx.job_id})
+        store.save_coupon_result(campaign_id, {"revenue": int(coupon_counts[key]),
+                                               "orders": int(coupon_counts.get(f"{_COUPON}{campaign_id}|orders", 0)),
+                                               "as_of": as_of_iso, "job_id": ctx.job_id})
         summary["coupon_campaigns"] += 1
 
     by_day: dict = defaultdict(lambda: {g: {"members": 0, "converters": 0, "revenue": 0} for g in GROUPS})

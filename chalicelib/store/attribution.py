@@ -142,9 +142,18 @@ def results(source: str, first_day: Optional[str] = None, last_day: Optional[str
     return [dict(r.data) for r in UpliftResultRecord.query(source, cond, consistent_read=True)]
 
 
+def _coupon_source(campaign_id: str) -> str:
+    return f"coupon:{campaign_id}"
+
+
+def save_coupon_result(campaign_id: str, data: dict) -> None:
+    """A coupon campaign's measured orders and revenue (one row, rewritten by every measurement)."""
+    save_result(_coupon_source(campaign_id), ALL_DAYS, data)
+
+
 def coupon_revenue(campaign_ids: list[str]) -> dict[str, int]:
     """Coupon campaign id → the measured revenue of its redeemed orders (BatchGetItem)."""
-    keys = [(f"coupon:{c}", ALL_DAYS) for c in dict.fromkeys(campaign_ids)]
+    keys = [(_coupon_source(c), ALL_DAYS) for c in dict.fromkeys(campaign_ids)]
     out: dict[str, int] = {}
     for i in range(0, len(keys), 100):
         for rec in UpliftResultRecord.batch_get(keys[i:i + 100], consistent_read=True):
