@@ -84,6 +84,35 @@ def _write_extra(results: dict, out: str) -> None:
             f.write("\n")
 
 
+class Results(dict):
+    """The run's figures. Setting one records how long its module took (wall seconds since
+    the previous figure, its setup included) and, in a full run, writes results.json and
+    details.json as they stand, so a run stopped part-way (a timeout) keeps what it
+    measured: `python -m bench --report` renders RESULTS.md from them."""
+
+    def __init__(self, out: str, started: float, checkpoint: bool):
+        super().__init__()
+        self.out, self.started, self.checkpoint = out, started, checkpoint
+        self.module_seconds: dict = {}
+        self._last = started
+
+    def __setitem__(self, key, value) -> None:
+        super().__setitem__(key, value)
+        now = time.time()
+        self.module_seconds[key] = round(now - self._last, 1)
+        self._last = now
+        if self.checkpoint:
+            meta = report.meta_now(self.started, now - self.started, NOTES)
+            meta.update(module_seconds=dict(self.module_seconds), measured=sorted(self),
+                        unfinished="stopped or still running after these figures")
+            public, details = report.split(self)
+            for name, body in (("results.json", public), ("details.json", {"meta": meta, **details})):
+                with open(os.path.join(self.out, name), "w") as f:
+                    json.dump(body, f, indent=2)
+                    f.write("\n")
+            _write_extra(self, self.out)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--only", nargs="*", choices=report.KEYS + EXTRA_KEYS, help="run only these figures")
@@ -104,7 +133,7 @@ def main(argv=None) -> int:
     def log(msg: str) -> None:
         print(f"[{time.time() - started:7.1f}s] {msg}", file=sys.stderr, flush=True)
 
-    results: dict = {}
+    results = Results(args.out, started, checkpoint=not args.only)
     if "cold_import_ratio" in wanted:
         from bench import cold
 
@@ -241,13 +270,15 @@ def main(argv=None) -> int:
         old_details = json.load(open(details_path)) if os.path.exists(details_path) else {}
         for key, value in previous.items():
             if key not in results:
-                results[key] = {**value, "_details": old_details.get(key, {})}
+                dict.__setitem__(results, key, {**value, "_details": old_details.get(key, {})})
     meta = report.meta_now(started, time.time() - started, NOTES)
     meta["measured"] = sorted(k for k in results if not args.only or k in wanted)  # the rest: the previous run's
+    meta["module_seconds"] = results.module_seconds
     verdicts = report.write(results, args.out, meta)
     _write_extra(results, args.out)
-    for key, ok in verdicts.items():
+    for key, ok in {**verdicts, **{k: report.other_verdict(k, results[k]) for k in EXTRA_KEYS if k in results}}.items():
         log(f"{key}: {'reported' if ok is None else 'met' if ok else 'MISSED'}")
+    log("module wall seconds (setup included): " + ", ".join(f"{k} {v:.0f}" for k, v in results.module_seconds.items()))
     log(f"wrote {args.out}/results.json, RESULTS.md")
     return 0
 

@@ -25,6 +25,16 @@ def split(results: dict) -> tuple[dict, dict]:
     return public, details
 
 
+def other_verdict(key: str, e: dict):
+    """The goal of a figure outside KEYS, met or not (None: reported, or nothing to judge)."""
+    met = e.get("met", (e.get("_details") or {}).get("met"))  # score_rfm, ltv_quality judge themselves
+    if met is not None:
+        return bool(met)
+    if key == "emulator_scale" and isinstance(e.get("ratio"), dict):
+        return all(r <= 1.5 for r in e["ratio"].values())
+    return None
+
+
 def verdicts(public: dict) -> dict:
     """Each goal of SPEC 6, met or not (None when the figure is missing)."""
     v: dict = {}
@@ -378,12 +388,18 @@ def markdown(public: dict, details: dict, meta: dict, plot_name=None, others: di
              "How each figure is made, and what it means for cost in AWS: `docs/PERFORMANCE.md`." + _kept(public, meta), ""]
     lines += summary_rows(public, details)
     if others:
-        lines += ["", "Other figures (their own modules in `bench/`):", "", "| key | value | floor | ratio | goal | unit |",
-                  "|---|---|---|---|---|---|"]
+        lines += ["", "Other figures (their own modules in `bench/`):", "",
+                  "| key | value | floor | ratio | goal | unit | |", "|---|---|---|---|---|---|---|"]
         for key, e in others.items():
             cell = lambda x: json.dumps(x, separators=(", ", ": "))[:300] if isinstance(x, (dict, list)) else _fmt(x)  # noqa: E731
+            ok = e["_verdict"] if "_verdict" in e else other_verdict(key, e)
             lines.append(f"| `{key}` | {cell(e.get('value'))} | {cell(e.get('floor'))} | {cell(e.get('ratio'))} | "
-                         f"{cell(e.get('goal'))} | {e.get('unit', '')} |")
+                         f"{cell(e.get('goal'))} | {e.get('unit', '')} | "
+                         f"{'reported' if ok is None else 'met' if ok else '**missed**'} |")
+    seconds = meta.get("module_seconds")
+    if seconds:
+        lines += ["", "Wall time per module (its setup included): " + ", ".join(
+            f"`{k}` {v:,.0f} s" for k, v in seconds.items()) + "."]
     if "calls_per_op" in public:
         c = public["calls_per_op"]
         lines += ["", "Calls per warm operation (`calls_per_op`), through the full handler:", "",
@@ -482,7 +498,8 @@ def write(results: dict, out_dir: str, meta: dict) -> dict:
         f.write("\n")
     # Figures other modules add (score_rfm, emulator_scale, ltv_quality): their JSON is merged by
     # `bench/__main__.py`; here they get a row and a plot beside their floor.
-    others = {k: {kk: vv for kk, vv in v.items() if kk != "_details"} for k, v in results.items() if k not in KEYS}
+    others = {k: {**{kk: vv for kk, vv in v.items() if kk != "_details"}, "_verdict": other_verdict(k, v)}
+              for k, v in results.items() if k not in KEYS}
     names = plots(public, details, out_dir, others)
     with open(os.path.join(out_dir, "RESULTS.md"), "w") as f:
         f.write(markdown(public, details, meta, names, others))

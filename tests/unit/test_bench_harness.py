@@ -240,3 +240,28 @@ def test_the_latest_figures_block_is_spliced_between_the_markers_only(tmp_path):
     plain = tmp_path / "other.md"
     plain.write_text("no markers\n")
     assert not report.splice(str(plain), block) and plain.read_text() == "no markers\n"
+
+
+def test_a_full_run_checkpoints_each_figure_and_its_module_time(tmp_path):
+    """A run stopped part-way (a timeout) keeps the figures it finished: results.json and
+    details.json are written after each figure, with each module's wall seconds."""
+    from bench.__main__ import Results
+
+    results = Results(str(tmp_path), started=0.0, checkpoint=True)
+    results["cold_import_ratio"] = entry(100.0, 95.0, 1.053, "<= 1.1", "ms (CPU)", rounds=7)
+    results["score_rfm"] = {"value": {"10000": 50.0}, "floor": None, "ratio": 1.1, "goal": "x", "unit": "m/s",
+                            "met": True, "_details": {"runs": {}}}
+    public = json.loads((tmp_path / "results.json").read_text())
+    details = json.loads((tmp_path / "details.json").read_text())
+    assert set(public) == {"cold_import_ratio", "score_rfm"}
+    assert details["meta"]["measured"] == ["cold_import_ratio", "score_rfm"]
+    assert set(details["meta"]["module_seconds"]) == {"cold_import_ratio", "score_rfm"}
+    assert details["cold_import_ratio"] == {"rounds": 7}
+
+
+def test_the_other_figures_are_judged_by_their_own_goals():
+    assert report.other_verdict("score_rfm", {"met": False}) is False
+    assert report.other_verdict("ltv_quality", {"value": 0.44, "_details": {"met": True}}) is True
+    assert report.other_verdict("emulator_scale", {"ratio": {"per_member_memory": 1.0, "accrual_latency": 1.6}}) is False
+    assert report.other_verdict("emulator_scale", {"ratio": {"per_member_memory": 1.0, "accrual_latency": 0.8}}) is True
+    assert report.other_verdict("import_rows_per_s", {"value": 270.0, "goal": "reported"}) is None
