@@ -104,21 +104,27 @@ class Wallet:
 
     def _coalesce(self) -> None:
         """Keep at most MAX_PENDING_LOTS pending lots, so the member item stays bounded however
-        many orders fall in the return window: while there are more, the two lots of the same
-        earning month whose releases are closest merge into one released at the later of the
-        two instants (points never become available early; the earlier order's wait grows by
-        the gap, at most a few hours for a member with dozens of orders in the window). The
-        merged lot belongs to no single order: a refund of one of its orders reverses from
-        available points, as for an order whose points have matured."""
+        many orders fall in the return window. While there are more, two neighbouring lots of
+        the same earning month (neighbours in release order) merge into one released at the
+        later of their instants: points never become available early. The pair chosen is the
+        one whose merge delays the fewest point-hours (the earlier lot's points × the gap), so
+        small, close lots merge first. With more orders in the window than lots some points
+        wait longer than their own window (a member with six orders a day in a 14-day window:
+        up to about two days for some; see docs/ARCHITECTURE.md). The merged lot belongs to no
+        single order: a refund of one of its orders reverses from available points, as for an
+        order whose points have matured."""
         while len(self.pending_lots) > MAX_PENDING_LOTS:
             lots = sorted(self.pending_lots, key=lambda p: (p.month, p.release_at))
-            pairs = [(parse_instant(b.release_at) - parse_instant(a.release_at), i)
-                     for i, (a, b) in enumerate(zip(lots, lots[1:])) if a.month == b.month]
-            if not pairs:  # every lot in another month (a window spans at most 13): the later month
+            pairs = [(a.month == b.month, i) for i, (a, b) in enumerate(zip(lots, lots[1:]))]
+            if not any(same for same, _ in pairs):  # every lot in another month (a window spans at most 13)
                 lots.sort(key=lambda p: p.release_at)
-                pairs = [(parse_instant(b.release_at) - parse_instant(a.release_at), i)
-                         for i, (a, b) in enumerate(zip(lots, lots[1:]))]
-            _, i = min(pairs)
+                pairs = [(True, i) for i in range(len(lots) - 1)]
+
+            def delay(i: int) -> float:
+                a, b = lots[i], lots[i + 1]
+                return (parse_instant(b.release_at) - parse_instant(a.release_at)).total_seconds() * a.points
+
+            i = min((i for same, i in pairs if same), key=delay)
             a, b = lots[i], lots[i + 1]
             merged = PendingLot(a.order_id if a.order_id == b.order_id else "", a.points + b.points,
                                 max(a.month, b.month), max(a.release_at, b.release_at))

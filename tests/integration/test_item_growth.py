@@ -88,3 +88,38 @@ def test_the_capture_sees_the_accrual_s_one_transaction_and_bills_each_item(api)
     assert [u["wru"] for u in units] == [2] * len(units)  # every item under 1 KB for a new member
     member = units[0]
     assert member["bytes"] == item_size(_raw_member("cap"))  # a new item: billed on what was written
+
+
+def test_a_shared_busy_member_in_a_return_window_stays_under_4_kb(api):
+    """A busy shared id (a family card, a till's default member): six orders a day with long
+    order ids, every one pending for a 14-day return window. Pending lots merge beyond their
+    bound, so the item stays under 4 KB, nothing matures early and the ledger still sums."""
+    from chalicelib.domain.wallet import MAX_PENDING_LOTS
+
+    api.settings(pending_days=14)
+    api.enrol("busy", name="Family card", email="busy@example.com")
+    sizes, earned = [], []
+    for day in range(21):
+        for n in range(6):
+            at = START + timedelta(days=day, hours=2 * n)
+            oid = f"store-0042-till-07-{at:%Y%m%d%H%M}-{n}-" + "x" * 30
+            r = api.accrue("busy", 2500 + n, order_id=oid, now=clock.iso(at))
+            assert r.status == 201 and r.body["pending"] == r.body["points_earned"] > 0, r.body
+            earned.append((at + timedelta(days=14), r.body["points_earned"]))
+        sizes.append(item_size(_raw_member("busy")))
+    state = json.loads(_raw_member("busy")["state"]["S"])
+    assert len(state["wallet"]["pending_lots"]) <= MAX_PENDING_LOTS
+    assert max(sizes) < 4096, sizes
+    assert_invariant("busy")
+    last = START + timedelta(days=20, hours=10)
+    total = sum(p for _, p in earned)
+    # from the last order on, no point is available before its order's window closed
+    for when in (last, last + timedelta(days=2), last + timedelta(days=5, hours=3), last + timedelta(days=9)):
+        m = api.member("busy", now=clock.iso(when))
+        assert m["points"]["available"] <= sum(p for release, p in earned if release <= when)
+    assert api.member("busy", now=clock.iso(last))["points"]["available"] == \
+        sum(p for release, p in earned if release <= last)  # no merged lot straddles this moment
+    m = api.member("busy", now=clock.iso(last))
+    assert m["points"]["available"] + m["points"]["pending"] == total
+    after = api.member("busy", now=clock.iso(last + timedelta(days=15)))
+    assert (after["points"]["available"], after["points"]["pending"]) == (total, 0)
