@@ -1,7 +1,8 @@
 """`tier_recalc`: members/s of the `recalculate-tiers` job at 1k, 10k and 100k members,
 ÷ a bare parallel-scan + conditional-update floor over the same table.
 
-The table is seeded with BatchWriteItem (25 items a call) with member items shaped as
+The table is seeded (straight into the bench emulator's table, `bench/emulator.py`; with
+BatchWriteItem of 25 on another endpoint) with member items shaped as
 the app writes them (`profile` and `state` JSON strings: wallet lots, twelve months of
 spend buckets, tier state, order history): about 1 KB each. One member in ten needs a
 change as of the run date, so the job writes: half of them are Gold members whose
@@ -18,8 +19,8 @@ Floor: the same parallel scan with a bare boto3 client (same segments, page size
 consistent reads), the same rule written inline (json.loads of the state, a window sum,
 threshold and retention checks) and one conditional UpdateItem per changed member.
 
-Between runs the changed members are written back as seeded, so every run does the
-same work. Rounds alternate ours / floor; medians.
+Between runs the changed members are written back as seeded (the same way), so every run
+does the same work. Rounds alternate ours / floor; medians.
 """
 from __future__ import annotations
 
@@ -75,7 +76,26 @@ def _member(i: int, rng: random.Random) -> tuple[dict, bool]:
     return item, change
 
 
-def _batch_write(ddb, table: str, items: list) -> int:
+def _bulk_put(url: str, table: str, items: list) -> bool:
+    """Put `items` straight into the bench emulator's table (`bench/emulator.py`, PUT_PATH):
+    seconds for 100k members where BatchWriteItem calls take minutes. False when the
+    emulator has no such path (another endpoint): the caller falls back to BatchWriteItem."""
+    import requests
+
+    from bench.emulator import PUT_PATH
+
+    for i in range(0, len(items), 5000):
+        r = requests.post(url + PUT_PATH, json={"table": table, "items": items[i:i + 5000]}, timeout=600)
+        if r.status_code != 200 or "put" not in r.text:
+            if i:
+                raise RuntimeError(f"bulk put failed part-way: {r.status_code} {r.text[:200]}")
+            return False
+    return True
+
+
+def _batch_write(ddb, table: str, items: list, url: str | None = None) -> int:
+    if url and items and _bulk_put(url, table, items):
+        return 0
     calls = 0
     for i in range(0, len(items), 25):
         req = {table: [{"PutRequest": {"Item": it}} for it in items[i:i + 25]]}
@@ -87,6 +107,7 @@ def _batch_write(ddb, table: str, items: list) -> int:
 
 class Table:
     def __init__(self, url: str, name: str):
+        self.url = url
         self.ddb = boto3.client("dynamodb", endpoint_url=url, region_name="us-east-1")
         self.name = name
         self.changers: list = []
@@ -102,15 +123,15 @@ class Table:
             batch.append(item)
             if change:
                 self.changers.append(item)
-            if len(batch) >= 2500:
-                _batch_write(self.ddb, self.name, batch)
+            if len(batch) >= 5000:
+                _batch_write(self.ddb, self.name, batch, self.url)
                 batch = []
-        _batch_write(self.ddb, self.name, batch)
+        _batch_write(self.ddb, self.name, batch, self.url)
         self.size = n
         return time.perf_counter() - t
 
     def restore(self) -> None:
-        _batch_write(self.ddb, self.name, self.changers)
+        _batch_write(self.ddb, self.name, self.changers, self.url)
 
 
 class Floor:

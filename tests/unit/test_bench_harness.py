@@ -265,3 +265,27 @@ def test_the_other_figures_are_judged_by_their_own_goals():
     assert report.other_verdict("emulator_scale", {"ratio": {"per_member_memory": 1.0, "accrual_latency": 1.6}}) is False
     assert report.other_verdict("emulator_scale", {"ratio": {"per_member_memory": 1.0, "accrual_latency": 0.8}}) is True
     assert report.other_verdict("import_rows_per_s", {"value": 270.0, "goal": "reported"}) is None
+
+
+def test_the_bench_emulator_s_bulk_put_stores_the_items_batch_write_would(ddb):
+    """Seeding (`bench/tiers.py`) puts its items straight into the emulator's table, as
+    BatchWriteItem's own `put_item` would: the same items, read back alike."""
+    import io
+    import threading
+
+    from bench.emulator import PUT_PATH, BenchApp
+
+    class Locked:
+        lock, calls = threading.Lock(), 0
+
+        def __call__(self, environ, start_response):
+            raise AssertionError("not the bulk path")
+
+    items = [{"k": {"S": f"m{i}"}, "state": {"S": '{"tier": "gold"}'}, "version": {"N": "3"}} for i in range(30)]
+    body = json.dumps({"table": "t", "items": items}).encode()
+    answered = []
+    out = BenchApp(Locked())({"PATH_INFO": PUT_PATH, "CONTENT_LENGTH": str(len(body)), "wsgi.input": io.BytesIO(body)},
+                             lambda status, headers: answered.append(status))
+    assert answered == ["200 OK"] and json.loads(b"".join(out)) == {"put": 30}
+    got = sorted(ddb.scan(TableName="t")["Items"], key=lambda i: int(i["k"]["S"][1:]))
+    assert got == items
