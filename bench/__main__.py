@@ -32,15 +32,19 @@ NOTES = [
     "`import app`; a container builds only the models of the routes it serves. Every blueprint's views import "
     "their service, and the points service with its earning rules is imported by the first points request "
     "(a member read does not need it), the unit of work by the first write. What is left of the app's own import: "
-    "the route table, the settings model, PynamoDB model classes and the member read's services. Both sides are "
+    "the route table, the settings model, PynamoDB model classes and the member read's services. `app.py` imports "
+    "urllib3 (botocore's HTTP layer, loaded anyway) before the blueprints: imported at the depth the store modules "
+    "reach, its URL regex compilation crossed a CPython 3.11 frame-stack chunk boundary on every recursion "
+    "(18 ms instead of 4 ms CPU for the same module). Both sides are "
     "timed in CPU time inside the child (the wall clock of a shared machine counts waits for a core).",
     "`item_growth`: an accrual's write units are computed from the items its TransactWriteItems carries (captured "
     "by a botocore hook; DynamoDB's size rules; a Put billed on the larger of the new and the replaced item). The "
     "member item is rewritten by every accrual, so what it keeps is bounded by rules, not history; after two years "
     "of daily orders it stays under 2 KB (order timestamps in epoch seconds, compact UTF-8 JSON). A program with "
     "a return window keeps a pending lot per order in the window (`with_return_window` in details.json).",
-    "`cost_per_million`: list prices of `bench/prices.py` (us-east-1, dated; not fetched, the bench has no "
-    "internet). The handler time is measured on the emulator, calls included; API Gateway's per-request price "
+    "`cost_per_million`: list prices of `bench/prices.py` (us-east-1, as of 2025-06-01; not re-fetched, this "
+    "machine has no internet but package registries; API Gateway and Lambda cross-checked on 2026-12-02 against "
+    "stored copies of AWS whitepapers, DynamoDB against a third-party page only). The handler time is measured on the emulator, calls included; API Gateway's per-request price "
     "and the transactional writes make up nearly all of it.",
     "`load`: `make load`'s test in a child process with its own local server and emulator on free loopback ports; "
     "it judges correctness (0 5xx, the invariant for every member); its throughput and latency are the local "
