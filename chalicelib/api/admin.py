@@ -3,10 +3,11 @@ from __future__ import annotations
 
 from chalice import Blueprint
 
-from chalicelib.api.http import decode_cursor, encode_cursor, endpoint, page_limit
+from chalicelib.api.http import decode_cursor, encode_cursor, endpoint, lazy, page_limit
 from chalicelib.services import audit, program
 
 bp = Blueprint(__name__)
+points = lazy("chalicelib.services.points")
 ADMIN = ("admin",)
 
 
@@ -39,7 +40,6 @@ def put_tiers(req):
           response="members.LedgerEntry", status=201, tag="admin")
 def adjust(req, member_id):
     """Adjust a member's points with a reason (idempotent per adjustment_id; audited)."""
-    from chalicelib.services import points  # imported by the first adjustment, not at `import app`
 
     return points.adjust(member_id, req.body, req.actor)
 

@@ -4,21 +4,12 @@ from __future__ import annotations
 
 from chalice import Blueprint
 
-from chalicelib.api.http import decode_cursor, encode_cursor, endpoint, page_limit
+from chalicelib.api.http import decode_cursor, encode_cursor, endpoint, lazy, page_limit
 
 bp = Blueprint(__name__)
+coupons = lazy("chalicelib.services.coupons")
 
 
-class _Services:
-    """The coupon services, imported on the first coupon call rather than at `import app`."""
-
-    def __getattr__(self, name):
-        from chalicelib.services import coupons as module
-
-        return getattr(module, name)
-
-
-coupons = _Services()
 ADMIN = ("admin",)
 SERVICE = ("service",)
 ANY = ("member", "service", "admin")

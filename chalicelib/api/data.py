@@ -3,21 +3,11 @@ from __future__ import annotations
 
 from chalice import Blueprint
 
-from chalicelib.api.http import endpoint
+from chalicelib.api.http import endpoint, lazy
 
 bp = Blueprint(__name__)
-
-
-def _exports():
-    from chalicelib.services import exports
-
-    return exports
-
-
-def _imports():
-    from chalicelib.services import imports
-
-    return imports
+exports = lazy("chalicelib.services.exports")
+imports = lazy("chalicelib.services.imports")
 
 
 @endpoint(bp, "POST", "/v1/admin/exports", roles=("admin",), body="data.ExportRequest",
@@ -25,13 +15,13 @@ def _imports():
 def start_export(req):
     """Export the ledger (of a period), the members or a coupon campaign's codes to one gzip JSON
     Lines object in the exports bucket; idempotent per export_id (a replay answers 200)."""
-    return _exports().submit(req.body, req.actor)
+    return exports.submit(req.body, req.actor)
 
 
 @endpoint(bp, "GET", "/v1/admin/exports/{export_id}", roles=("admin",), response="data.Export", tag="data")
 def get_export(req, export_id):
     """An export's status and rows; `url` is a pre-signed download link (one hour) once it succeeded."""
-    return _exports().status(export_id)
+    return exports.status(export_id)
 
 
 @endpoint(bp, "POST", "/v1/admin/imports", roles=("admin",), body="data.ImportRequest",
@@ -39,10 +29,10 @@ def get_export(req, export_id):
 def start_import(req):
     """Import members with their balances and tiers: inline rows (at most 1,000) or a JSON Lines or
     CSV object in the exports bucket; idempotent per import_id (a replay answers 200)."""
-    return _imports().submit(req.body, req.actor)
+    return imports.submit(req.body, req.actor)
 
 
 @endpoint(bp, "GET", "/v1/admin/imports/{import_id}", roles=("admin",), response="data.Import", tag="data")
 def get_import(req, import_id):
     """An import's status, counts (rows, imported, skipped, failed) and its first 1,000 errors."""
-    return _imports().status(import_id)
+    return imports.status(import_id)

@@ -55,6 +55,29 @@ NOW_EARLIEST = datetime(2000, 1, 1, tzinfo=timezone.utc)
 NOW_LATEST = datetime(2099, 12, 31, 23, 59, 59, 999999, tzinfo=timezone.utc)
 
 
+class _LazyModule:
+    """A module imported on its first attribute access: a blueprint names the services its
+    routes call at module level, and each is imported by the first request that uses it, not
+    at `import app` (cold start, docs/PERFORMANCE.md). The one lazy-import idiom of `api/`."""
+
+    def __init__(self, name: str) -> None:
+        self.__dict__["_name"], self.__dict__["_module"] = name, None
+
+    def __getattr__(self, attr: str):
+        module = self.__dict__["_module"]
+        if module is None:
+            module = self.__dict__["_module"] = importlib.import_module(self.__dict__["_name"])
+        return getattr(module, attr)
+
+
+def lazy(name: str) -> Any:
+    """`lazy("chalicelib.services.points")`: that module, imported when first used."""
+    return _LazyModule(name)
+
+
+idempotency = lazy("chalicelib.services.idempotency")  # the Idempotency-Key path, on its first use
+
+
 ModelRef = Any  # a pydantic model class, or "module.Class" under chalicelib.schemas
 
 
@@ -269,8 +292,6 @@ def endpoint(bp: Blueprint, method: str, path: str, *, roles: tuple = (), owner:
                     req = Request(principal=principal, body=parsed, query=dict(request.query_params or {}),
                                   headers=headers, params=params, idempotency_key=idempotency_key)
                     if idempotent and req.idempotency_key:
-                        from chalicelib.services import idempotency
-
                         def call() -> tuple:
                             result = fn(req, **params)
                             if isinstance(result, Response):

@@ -5,9 +5,11 @@ from typing import Literal
 
 from chalice import Blueprint
 
-from chalicelib.api.http import endpoint
+from chalicelib.api.http import endpoint, lazy
 
 bp = Blueprint(__name__)
+audit = lazy("chalicelib.services.audit")
+framework = lazy("chalicelib.jobs.framework")
 
 # The request and response models are in chalicelib/schemas/jobs.py, imported by the first
 # call of a job route (not at `import app`); the job names stay here.
@@ -22,8 +24,6 @@ JobName = Literal["recalculate-tiers", "expire-points", "mature-points", "expire
           idempotent=True)
 def start_job(req):
     """Run a job now (`as_of` pins its clock; local stage: any time, elsewhere: not in the future)."""
-    from chalicelib.jobs import framework
-    from chalicelib.services import audit
 
     job = framework.start(req.body.job, framework.parse_as_of(req.body.as_of), req.actor)
     audit.record(req.actor, "job.start", target=job["job_id"], details={"job": req.body.job, "as_of": job["as_of"]})
@@ -33,6 +33,5 @@ def start_job(req):
 @endpoint(bp, "GET", "/v1/admin/jobs/{job_id}", roles=("admin",), response="jobs.Job", tag="jobs")
 def get_job(req, job_id):
     """A job's status, counts and timestamps."""
-    from chalicelib.jobs import framework
 
     return framework.get_job(job_id)

@@ -3,9 +3,12 @@ from __future__ import annotations
 
 from chalice import Blueprint
 
-from chalicelib.api.http import decode_cursor, encode_cursor, endpoint, page_limit
+from chalicelib.api.http import decode_cursor, encode_cursor, endpoint, lazy, page_limit
 
 bp = Blueprint(__name__)
+marketing = lazy("chalicelib.services.marketing")
+segments = lazy("chalicelib.services.segments")
+triggers = lazy("chalicelib.services.triggers")
 ADMIN = ("admin",)
 
 
@@ -13,7 +16,6 @@ ADMIN = ("admin",)
           response="marketing.EventAccepted", status=202, tag="marketing")
 def record_event(req, member_id):
     """A storefront behaviour event (cart abandoned, product viewed, favourites); replay → 200."""
-    from chalicelib.services import triggers
 
     return triggers.record_event(member_id, req.body)
 
@@ -22,7 +24,6 @@ def record_event(req, member_id):
           body="marketing.FeedbackRequest", response="marketing.FeedbackResult", status=201, tag="marketing")
 def give_feedback(req, member_id):
     """A 0–10 score with an optional comment; earns the survey activity points; replay → 200."""
-    from chalicelib.services import marketing
 
     return marketing.give_feedback(member_id, req.body, req.actor)
 
@@ -31,7 +32,6 @@ def give_feedback(req, member_id):
           response="marketing.ProductSignalResult", status=202, tag="marketing")
 def product_signal(req):
     """Back in stock, price drop or low stock: messages to the sku's followers, queued now."""
-    from chalicelib.services import triggers
 
     return triggers.product_signal(req.body, req.actor)
 
@@ -40,7 +40,6 @@ def product_signal(req):
           response="marketing.MessageCampaign", status=201, tag="marketing", idempotent=True)
 def create_message_campaign(req):
     """Send (or dry-run) a personalised message to an audience, optionally with coupon codes."""
-    from chalicelib.services import marketing
 
     return marketing.create_campaign(req.body, req.actor)
 
@@ -49,7 +48,6 @@ def create_message_campaign(req):
           query=("limit", "cursor"))
 def list_message_campaigns(req):
     """Message campaigns, newest first."""
-    from chalicelib.services import marketing
 
     items, nxt = marketing.list_campaigns(page_limit(req.query), decode_cursor(req.query))
     return {"items": items, "next_cursor": encode_cursor(nxt)}
@@ -59,7 +57,6 @@ def list_message_campaigns(req):
           tag="marketing")
 def get_message_campaign(req, campaign_id):
     """One message campaign with its counts."""
-    from chalicelib.services import marketing
 
     return marketing.get_campaign(campaign_id)
 
@@ -67,7 +64,6 @@ def get_message_campaign(req, campaign_id):
 @endpoint(bp, "GET", "/v1/admin/segments", roles=ADMIN, response="marketing.SegmentsReport", tag="marketing")
 def segments_report(req):
     """Counts by segment and touch model, f2_rate and NPS (90 days), as of the last scoring."""
-    from chalicelib.services import segments
 
     return segments.report()
 
@@ -76,7 +72,6 @@ def segments_report(req):
           query=("limit", "cursor"))
 def segment_members(req, segment):
     """The members of one segment (unknown segment → 404)."""
-    from chalicelib.services import segments
 
     items, nxt = segments.segment_members(segment, page_limit(req.query), decode_cursor(req.query))
     return {"items": items, "next_cursor": encode_cursor(nxt)}

@@ -3,21 +3,14 @@ from __future__ import annotations
 
 from chalice import Blueprint
 
-from chalicelib.api.http import decode_cursor, encode_cursor, endpoint, page_limit
+from chalicelib.api.http import decode_cursor, encode_cursor, endpoint, lazy, page_limit
 from chalicelib.errors import Forbidden
 from chalicelib.services import members
 
 bp = Blueprint(__name__)
+points = lazy("chalicelib.services.points")
 ANY = ("member", "service", "admin")
 M = "/v1/members/{member_id}"
-
-
-def _points():
-    # The points service (earning rules, ...) is imported by the first points request, not at
-    # `import app`: a member read or an enrolment does not need it (cold start, docs/PERFORMANCE.md).
-    from chalicelib.services import points
-
-    return points
 
 
 @endpoint(bp, "POST", "/v1/members", roles=ANY, body="members.EnrolRequest", response="members.Member", status=201,
@@ -58,7 +51,7 @@ def close_member(req, member_id):
 def list_ledger(req, member_id):
     """The member's ledger, newest first."""
     cursor = decode_cursor(req.query, keys={"member_id": ("S", member_id), "seq": ("N", None)})
-    items, last = _points().ledger(member_id, page_limit(req.query), cursor)
+    items, last = points.ledger(member_id, page_limit(req.query), cursor)
     return {"items": items, "next_cursor": encode_cursor(last)}
 
 
@@ -66,25 +59,25 @@ def list_ledger(req, member_id):
           status=201, tag="points")
 def accrue(req, member_id):
     """Credit the points of a purchase (idempotent per order_id)."""
-    return _points().accrue(member_id, req.body, req.actor)
+    return points.accrue(member_id, req.body, req.actor)
 
 
 @endpoint(bp, "POST", M + "/accruals/preview", roles=("member", "service"), owner="member_id",
           body="members.AccrualRequest", response="members.AccrualPreview", tag="points")
 def preview_accrual(req, member_id):
     """What an order would earn; nothing is written."""
-    return _points().preview(member_id, req.body)
+    return points.preview(member_id, req.body)
 
 
 @endpoint(bp, "POST", M + "/refunds", roles=("service",), body="members.RefundRequest", response="members.RefundResult",
           status=201, tag="points")
 def refund(req, member_id):
     """Reverse points for a (partial) refund (idempotent per refund_id)."""
-    return _points().refund(member_id, req.body, req.actor)
+    return points.refund(member_id, req.body, req.actor)
 
 
 @endpoint(bp, "POST", M + "/activities", roles=("service",), body="members.ActivityRequest", response="members.ActivityResult",
           status=201, tag="points")
 def activity(req, member_id):
     """Points for a non-purchase activity (idempotent per activity_id)."""
-    return _points().record_activity(member_id, req.body, req.actor)
+    return points.record_activity(member_id, req.body, req.actor)

@@ -3,16 +3,11 @@ from __future__ import annotations
 
 from chalice import Blueprint
 
-from chalicelib.api.http import endpoint
+from chalicelib.api.http import endpoint, lazy
 
 bp = Blueprint(__name__)
+attribution = lazy("chalicelib.services.attribution")
 ADMIN = ("admin",)
-
-
-def _attribution():
-    from chalicelib.services import attribution
-
-    return attribution
 
 
 @endpoint(bp, "GET", "/v1/admin/message-campaigns/{campaign_id}/results", roles=ADMIN,
@@ -20,7 +15,7 @@ def _attribution():
 def campaign_results(req, campaign_id):
     """The broadcast's treatment and control groups, their conversion and revenue, and the
     uplift (as of the last measure-campaigns job; 404 NOT_FOUND before the first one)."""
-    return _attribution().campaign_results(campaign_id)
+    return attribution.campaign_results(campaign_id)
 
 
 @endpoint(bp, "GET", "/v1/admin/automations/{name}/results", roles=ADMIN, response="results.UpliftReport",
@@ -28,4 +23,4 @@ def campaign_results(req, campaign_id):
 def automation_results(req, name):
     """An automation's or trigger's uplift for the members messaged or held out on the days
     `from`..`to` (dates, inclusive; default the 30 days up to the last measurement)."""
-    return _attribution().automation_results(name, req.query)
+    return attribution.automation_results(name, req.query)

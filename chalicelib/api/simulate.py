@@ -3,15 +3,10 @@ from __future__ import annotations
 
 from chalice import Blueprint
 
-from chalicelib.api.http import endpoint
+from chalicelib.api.http import endpoint, lazy
 
 bp = Blueprint(__name__)
-
-
-def _simulate():
-    from chalicelib.services import simulate  # imported on first use (cold start)
-
-    return simulate
+simulate = lazy("chalicelib.services.simulate")
 
 
 @endpoint(bp, "POST", "/v1/admin/settings/simulate", roles=("admin",), body="simulate.SimulateRequest",
@@ -20,4 +15,4 @@ def simulate_settings(req):
     """Points each order would earn under today's settings and under `settings` (validated as a
     PUT of the settings would be), for the `orders` given and/or the orders of the `last_days`;
     with totals. Nothing is written (docs/RULES.md)."""
-    return _simulate().simulate(req.body)
+    return simulate.simulate(req.body)

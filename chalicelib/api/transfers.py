@@ -3,16 +3,12 @@ from __future__ import annotations
 
 from chalice import Blueprint
 
-from chalicelib.api.http import decode_cursor, encode_cursor, endpoint, page_limit
+from chalicelib.api.http import decode_cursor, encode_cursor, endpoint, lazy, page_limit
 
 bp = Blueprint(__name__)
+merge = lazy("chalicelib.services.merge")
+transfers = lazy("chalicelib.services.transfers")
 T = "/v1/members/{member_id}/transfers"
-
-
-def _transfers():
-    from chalicelib.services import transfers
-
-    return transfers
 
 
 @endpoint(bp, "POST", T, roles=("member", "service"), owner="member_id", body="transfers.TransferRequest",
@@ -20,7 +16,7 @@ def _transfers():
 def create_transfer(req, member_id):
     """Give available points to another member, oldest first, keeping their expiry (idempotent per
     transfer_id: a replay answers 200)."""
-    return _transfers().transfer(member_id, req.body, req.actor)
+    return transfers.transfer(member_id, req.body, req.actor)
 
 
 @endpoint(bp, "GET", T, roles=("member", "service", "admin"), owner="member_id",
@@ -28,7 +24,7 @@ def create_transfer(req, member_id):
 def list_transfers(req, member_id):
     """The member's transfers in and out, newest first."""
     cursor = decode_cursor(req.query, {"member_id": ("S", member_id), "sk": ("S", None)})
-    items, last = _transfers().list_transfers(member_id, page_limit(req.query), cursor)
+    items, last = transfers.list_transfers(member_id, page_limit(req.query), cursor)
     return {"items": items, "next_cursor": encode_cursor(last)}
 
 
@@ -37,6 +33,5 @@ def list_transfers(req, member_id):
 def merge_members(req, member_id):
     """Merge a duplicate account into this member, all or nothing; the source is closed with
     `merged_into` (idempotent per merge_id; audited)."""
-    from chalicelib.services import merge
 
     return merge.merge(member_id, req.body, req.actor)
