@@ -1,7 +1,8 @@
 """The job framework.
 
 A job is a function `run(ctx: JobContext)`. Most jobs walk a table with
-`ctx.scan(model, handle)`: a parallel scan split into `ctx.segments` segments,
+`ctx.scan(source, handle)` (a source from `store/scans.py`, or any object with a model's
+`scan`): a parallel scan split into `ctx.segments` segments,
 each checkpointing its LastEvaluatedKey and counts in the jobs table after every
 page. A crashed or timed-out run started again with the same `job_id` resumes
 from the checkpoints; every per-item handler is itself idempotent (conditional
@@ -118,7 +119,8 @@ class JobContext:
 
     def scan(self, model, handle: Callable[[Any], Optional[dict]], phase: str = "main",
              filter_condition=None, on_page_end: Optional[Callable[[], Optional[dict]]] = None) -> None:
-        """Parallel-scan `model`; `handle(record)` returns count increments (or None).
+        """Parallel-scan `model` (a source, `store/scans.py`); `handle(record)` returns count
+        increments (or None).
 
         Checkpoints after every page, so a restart resumes where this left off.
         `on_page_end()` runs before each checkpoint (e.g. to send what the page buffered).
