@@ -42,30 +42,6 @@ class SetupError(Exception):
     """A reason `make run` cannot start: printed as one line."""
 
 
-# --- the emulator (kept importable from here for older callers) --------------------
-
-def make_emulator(host: str = HOST, port: int = 4566):
-    from chalicelib.emulator import apply_fixes, make_server
-
-    apply_fixes()
-    return make_server(host, port)
-
-
-def start_emulator_thread(host: str = HOST, port: int = 0):
-    """The shared emulator in this process (tests); returns (server, url)."""
-    from chalicelib.emulator import start_in_thread
-
-    return start_in_thread(host, port)
-
-
-def __getattr__(name):  # `from chalicelib.local import LockedApp` keeps working
-    if name == "LockedApp":
-        from chalicelib.emulator import LockedApp
-
-        return LockedApp
-    raise AttributeError(name)
-
-
 # --- small helpers -------------------------------------------------------------------
 
 def local_dir() -> str:

@@ -42,11 +42,6 @@ def recent_seconds(orders: dict) -> list[int]:
     return sorted(_seconds(s) for s in kept if s)
 
 
-def recent_instants(orders: dict) -> list[str]:
-    """The kept order timestamps, oldest first, as ISO instants."""
-    return [decode(s) for s in recent_seconds(orders)]
-
-
 def with_order(recent: Iterable[Stamp], placed: datetime, horizon: datetime, keep: int) -> list[int]:
     """`recent` after an order placed at `placed`: the timestamps after `horizon` (inclusive)
     and the new one, the newest `keep` of them, oldest first, in seconds."""

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Optional
 
 from chalicelib.clock import iso, parse_instant
-from chalicelib.domain.months import add_months, month_end, month_of, month_start
+from chalicelib.domain.months import add_months, month_end, month_start
 
 
 MAX_PENDING_LOTS = 12  # pending lots kept one per order; beyond, the closest two merge (`_coalesce`)
@@ -287,10 +287,6 @@ def slice_lots(lots: dict, start: int, end: int) -> dict[str, int]:
     upto_start, _ = split_lots(lots, start)
     out = {m: upto_end[m] - upto_start.get(m, 0) for m in upto_end}
     return {m: n for m, n in out.items() if n}
-
-
-def earning_month(dt: datetime) -> str:
-    return month_of(dt)
 
 
 # --- moves between members (SPEC 2.15) ------------------------------------------

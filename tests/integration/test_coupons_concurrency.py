@@ -14,10 +14,10 @@ from chalicelib.errors import CouponRejected, LoyaltyError
 @pytest.fixture
 def emulator(aws_env, monkeypatch):
     from chalicelib.bootstrap import bootstrap
-    from chalicelib.local import start_emulator_thread
+    from chalicelib.emulator import start_in_thread
     from tests.factories import reset_caches
 
-    server, url = start_emulator_thread()
+    server, url = start_in_thread("127.0.0.1", 0)
     monkeypatch.setenv("AWS_ENDPOINT_URL", url)
     reset_caches()
     bootstrap()
