@@ -312,8 +312,8 @@ def gift(member_id: str, redemption_id: str, to_member_id: str, actor: str) -> d
         uow.add(reward_store.issued_update_op(red, version), anchor=reward_store.redemption_anchor())
         uow.add(reward_store.voucher_code_release_op(old_code, redemption_id))
         uow.add(reward_store.voucher_code_op(new_code, redemption_id))
-        uow.add(reward_store.active_member_check(member_id))
-        uow.add(reward_store.active_member_check(to_member_id))
+        uow.add(member_store.active_check_op(member_id))
+        uow.add(member_store.active_check_op(to_member_id))
         # no member item is written: numbered after the recipient's version read, in its second half
         gifted = events.envelope("voucher.gifted", f"{redemption_id}@{red.version}", to_member_id, clock.iso(now),
                                  {**_view(red), "gifted_from": member_id})

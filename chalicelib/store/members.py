@@ -61,6 +61,11 @@ def save_op(member: Member) -> tx.Op:
     return tx.put_item(MemberRecord, item, MemberRecord.version == expected)
 
 
+def active_check_op(member_id: str) -> tx.Op:
+    """A condition check, in another item's transaction, that a member (not written) is active."""
+    return tx.check(MemberRecord, member_id, condition=MemberRecord.status == "active")
+
+
 def anchor() -> type:
     """The member item as a unit of work's anchor (the write's own record)."""
     return MemberRecord

@@ -19,7 +19,7 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 
 from chalicelib.store import tx
 from chalicelib.store.base import Record
-from chalicelib.store.models import LookupRecord, MemberRecord
+from chalicelib.store.models import LookupRecord
 
 
 class RewardRecord(Record):
@@ -194,11 +194,6 @@ def voucher_code_op(code: str, redemption_id: str) -> tx.Op:
 
 def voucher_code_release_op(code: str, redemption_id: str) -> tx.Op:
     return tx.delete(LookupRecord(voucher_key(code), target=redemption_id))
-
-
-def active_member_check(member_id: str) -> tx.Op:
-    """A condition check, in a voucher's transaction, that a member (not written) is active."""
-    return tx.check(MemberRecord, member_id, condition=MemberRecord.status == "active")
 
 
 MODELS: list = [RewardRecord, RedemptionRecord]
