@@ -286,7 +286,8 @@ def report_from_counts(counts: dict, as_of: str, model: rfm.Model) -> dict:
         "f2_rate": round(int(counts.get("repeat_buyers", 0)) / buyers, 4) if buyers else 0.0,
         "ltv_12m_total": int(counts.get("ltv_total", 0)),
         "model": {k: v for k, v in model.as_dict().items() if k in ("kind", "reason", "bgnbd", "gg", "beta", "k",
-                                                                       "inner_days", "fitted_on", "repeat_buyers")},
+                                                                       "inner_days", "fitted_on", "repeat_buyers",
+                                                                       "chosen", "scale", "alive_features")},
     }
 
 

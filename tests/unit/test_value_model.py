@@ -115,7 +115,15 @@ class TestChurnOnPAlive:
         assert "churn_risk" in self.due(self.seg(p_alive=0.1, previous_p_alive=0.2), config=cfg)
 
 
-def test_one_member_scoring_equals_the_vectorised_path():
+def test_one_member_scoring_equals_the_vectorised_btyd_formulas():
+    """predict_one (plain floats, what every worker runs) against btyd.py's vectorised
+    conditional expectation and the documented value formula."""
+    import math
+
+    import numpy as np
+
+    from chalicelib.domain import btyd
+
     model = value_model.Model("btyd", "", {"r": 0.24, "alpha": 4.4, "a": 0.79, "b": 2.4},
                               {"p": 9.8, "q": 3.4, "gamma": 792.0}, 0.25, 1.2, 136, (0.14, 1.15))
     rng = random.Random(1)
@@ -124,4 +132,81 @@ def test_one_member_scoring_equals_the_vectorised_path():
         o, age = rng.randrange(1, 30), rng.randrange(0, 900)
         hs.append(value_model.History(o, rng.randrange(0, age + 1) if o > 1 else 0, age, rng.randrange(0, o + 1),
                                       rng.randrange(0, 100000)))
-    assert [value_model.predict_one(model, h) for h in hs] == value_model.predict_many(model, hs)
+    bg = btyd.BgNbd(**model.bgnbd)
+    x = np.array([h.orders - 1 for h in hs], float)
+    t_x = np.array([h.span_days for h in hs], float) / 7
+    T = np.array([h.age_days for h in hs], float) / 7
+    eo12 = btyd.expected_orders(bg, 365 / 7, x, t_x, T)
+    eo_h = btyd.expected_orders(bg, 136 / 7, x, t_x, T)
+    mu = 9.8 * 792.0 / 2.4
+    for h, e12, eh, p in zip(hs, eo12, eo_h, value_model.predict_many(model, hs)):
+        assert p == value_model.predict_one(model, h)
+        assert p.expected_orders_12m == pytest.approx(round(float(e12), 2), abs=0.011)
+        assert p.p_alive == pytest.approx(1 / (1 + math.exp(-(0.14 + 1.15 * math.log(max(float(eh), 1e-6))))), abs=1e-4)
+        own = (792.0 + h.year_spend) * 9.8 / (9.8 * h.year_orders + 2.4) if h.year_orders and h.year_spend else mu
+        value = math.floor(1.2 * mu * (own / mu) ** 0.25)
+        assert p.ltv_12m == int(round(p.expected_orders_12m * 100)) * value // 100
+
+
+def slice_population(n: int = 3000, seed: int = 5):
+    """Members whose next-h-days spend follows recency and frequency far more than BG/NBD's
+    expectation says (a program where recent buyers come back): (sample, calibration)."""
+    rng = random.Random(seed)
+    sample, calibration = [], []
+    for _ in range(n):
+        orders = 1 + (rng.random() < 0.6) * rng.randrange(1, 10)
+        age = rng.randrange(200, 700)
+        span = rng.randrange(0, age) if orders > 1 else 0
+        spend = rng.choice((2000, 5000, 12000)) * min(orders, 6)
+        sample.append(value_model.History(orders, span, age, min(orders, 6), spend))
+        rec = age - span
+        before = value_model.History(orders, span, age, min(orders, 6), spend)
+        buys = rng.random() < (0.9 if rec < 60 else 0.5 if rec < 200 else 0.05)
+        calibration.append(value_model.Calibration(before, int(buys) * spend // max(1, min(orders, 6)) * 2, buys))
+    return sample, calibration
+
+
+def test_the_ranking_is_chosen_by_cross_validation_on_the_slice_and_round_trips():
+    sample, calibration = slice_population()
+    model = value_model.fit(sample, calibration, 180)
+    assert model.kind == "btyd", model.reason
+    # every candidate was scored on the slice; the chosen one has the best objective
+    assert set(model.cv) >= {f"btyd beta={b}" for b in value_model.BETAS} | {
+        "spend " + "+".join(f) for f in value_model.SPEND_FEATURES}
+    ranking = {k: v for k, v in model.cv.items() if not k.startswith("p_alive")}
+    assert model.chosen == max(ranking, key=lambda k: (ranking[k], -list(ranking).index(k)))
+    assert model.chosen.startswith("spend ")  # recency drives the slice's spend here: the spend model wins
+    assert model.spend["features"] == model.chosen[len("spend "):].split("+")
+    assert model.cv[model.chosen] > max(v for k, v in ranking.items() if k.startswith("btyd"))
+    again = value_model.Model.from_dict(model.as_dict())
+    assert again == model
+    # the spend model's total is the BTYD total: scale × Σ score = k × Σ E[orders] × value
+    preds = value_model.predict_many(again, sample)
+    btyd_only = value_model.Model(**{**again.__dict__, "spend": {}, "scale": 1.0, "chosen": ""})
+    total = sum(p.ltv_12m for p in preds)
+    assert total == pytest.approx(sum(p.ltv_12m for p in value_model.predict_many(btyd_only, sample)), rel=0.01)
+    recent = value_model.History(5, 400, 410, 5, 25000)
+    lapsed = value_model.History(5, 100, 410, 5, 25000)
+    assert value_model.predict_one(again, recent).ltv_12m > value_model.predict_one(again, lapsed).ltv_12m
+
+
+def test_the_spend_model_prediction_is_the_documented_formula():
+    import math
+
+    model = value_model.Model("btyd", "", {"r": 0.24, "alpha": 4.4, "a": 0.79, "b": 2.4},
+                              {"p": 9.8, "q": 3.4, "gamma": 792.0}, 0.5, 1.2, 136, (0.1, 1.0, -0.2, 0.3),
+                              alive_features=("eo", "rec", "x"),
+                              spend={"features": ["eo", "v"], "buy": [0.2, 0.9, 0.1], "amount": [8.0, 0.1, 0.7],
+                                     "s2": 0.5},
+                              scale=1.7, chosen="spend eo+v")
+    h = value_model.History(4, 200, 300, 3, 9000)
+    p = value_model.predict_one(model, h)
+    eo_h = value_model._expected_orders_one(model.bgnbd, 136 / 7, 3, 200 / 7, 300 / 7)
+    mu = 9.8 * 792.0 / 2.4
+    own = (792.0 + 9000) * 9.8 / (9.8 * 3 + 2.4)
+    z = [1.0, math.log(eo_h), math.log(own / mu)]
+    buy = 1 / (1 + math.exp(-sum(c * f for c, f in zip([0.2, 0.9, 0.1], z))))
+    amount = math.exp(sum(c * f for c, f in zip([8.0, 0.1, 0.7], z)) + 0.25)
+    assert p.ltv_12m == math.floor(1.7 * buy * amount)
+    alive = 1 / (1 + math.exp(-(0.1 + 1.0 * math.log(eo_h) - 0.2 * math.log1p(100) + 0.3 * math.log(4))))
+    assert p.p_alive == round(alive, 4)
