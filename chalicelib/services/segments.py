@@ -360,9 +360,15 @@ def _segment_op(read: Read, new: dict) -> tuple:
     return op, len(state.encode()) + sum(len(v.get("S", "")) for k, v in read.item.items() if k != "state") + 200
 
 
-def _chunks(ready: list) -> Iterable[list]:
+def _chunks(ready: list, alone: set) -> Iterable[list]:
+    """Transactions of up to WRITE_BATCH puts and BATCH_BYTES; the members in `alone` (read
+    again after their own condition failed) go in one of their own each, so a member
+    that keeps changing cannot hold back the rest of its page."""
     chunk, size = [], 0
     for entry in ready:
+        if entry[0].member_id in alone:
+            yield [entry]
+            continue
         if chunk and (len(chunk) == WRITE_BATCH or size + entry[3] > BATCH_BYTES):
             yield chunk
             chunk, size = [], 0
@@ -401,6 +407,7 @@ def write_segments(items: list, scored_at: str) -> Counter:
     in the next round. Nothing is ever written over a version this call did not read."""
     out: Counter = Counter()
     todo = list(items)
+    alone: set = set()
     for attempt in range(WRITE_ROUNDS):
         ready = []
         for row, score in todo:
@@ -414,7 +421,7 @@ def write_segments(items: list, scored_at: str) -> Counter:
             op, size = _segment_op(row, new)
             ready.append((row, score, op, size))
         todo, again = [], []
-        for chunk in _chunks(ready):
+        for chunk in _chunks(ready, alone):
             try:
                 tx.write([e[2] for e in chunk], token=secrets.token_hex(16))
             except (tx.TxCancelled, Conflict) as exc:
@@ -431,6 +438,7 @@ def write_segments(items: list, scored_at: str) -> Counter:
                 continue
             out["written"] += len(chunk)
         if again:
+            alone.update(s.member_id for s in again)
             fresh = reread([s.member_id for s in again])
             todo.extend((fresh.get(s.member_id), s) for s in again)
         if not todo:

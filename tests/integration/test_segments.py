@@ -176,12 +176,52 @@ def test_a_member_written_while_its_page_is_scored_keeps_that_write(api, monkeyp
     data = framework.create("score-rfm", clock.parse_instant("2026-06-15T00:00:00Z"), "test", segments=1)
     done = framework.execute(data["job_id"])
     assert raced and done["counts"]["written"] == 4 and done["counts"]["scored"] == 4
-    assert calls == [4, 4]  # one transaction for the page, cancelled by big's condition, then again
+    assert calls == [4, 1, 3]  # the page's transaction, cancelled by big's condition; then big alone, the rest as read
     after = api.member("big")
     assert after["points"] != before  # the accrual is kept
     assert after["segment"]["label"] == "champions" and after["segment"]["scored_at"] == "2026-06-15T00:00:00Z"
     ledger = api.get("/v1/members/big/ledger", role="admin").body
     assert any((e.get("reference") or {}).get("order_id") == "race-1" for e in ledger["items"]), ledger
+
+
+def test_a_member_that_keeps_changing_does_not_hold_back_its_page(api, monkeypatch):
+    """big's condition fails on every attempt (a member written faster than it is scored):
+    after the first cancellation big goes in a transaction of its own, the rest of the page
+    is written, and big alone makes the page fail transiently (scanned again on resume)."""
+    from chalicelib import clock
+    from chalicelib.errors import RetryLater
+    from chalicelib.services import segments
+    from chalicelib.store import tx
+
+    population(api)
+    real_tx, sizes = tx.write, []
+
+    def hot(ops, token=None):
+        ids = [op["Put"]["Item"]["member_id"]["S"] for op in ops]
+        sizes.append(len(ops))
+        if "big" in ids:
+            raise tx.TxCancelled(["ConditionalCheckFailed" if m == "big" else None for m in ids])
+        return real_tx(ops, token)
+
+    monkeypatch.setattr(tx, "write", hot)
+    monkeypatch.setattr(segments.time, "sleep", lambda s: None)
+    as_of = clock.parse_instant("2026-06-15T00:00:00Z")
+    reads = {r.member_id: r for r in segments.reread(["big", "small", "lapsed", "none"]).values()}
+    scorer = segments.Gatherer(as_of, seed="t")
+    for m, r in reads.items():
+        scorer.add(m, r.state)
+    plan = scorer.plan()
+    from chalicelib.domain import rfm
+
+    items = []
+    for m, r in reads.items():
+        inputs = rfm.inputs_from_state(m, r.state, as_of)
+        items.append((r, plan.scorer().score(inputs, plan.predict(inputs))))
+    with pytest.raises(RetryLater):
+        segments.write_segments(items, "2026-06-15T00:00:00Z")
+    assert sizes == [4, 1, 3] + [1] * (segments.WRITE_ROUNDS - 2)  # big alone from the second round
+    assert api.member("big")["segment"] is None
+    assert all(api.member(m)["segment"]["scored_at"] == "2026-06-15T00:00:00Z" for m in ("small", "lapsed", "none"))
 
 
 from chalicelib.services.segments import Gatherer as _G  # noqa: E402
