@@ -12,6 +12,7 @@ from chalicelib.domain import rfm
 from chalicelib.jobs.framework import JobContext, register
 from chalicelib.services import segments
 from chalicelib.store import jobs as job_store
+from chalicelib.store import members as member_store
 from chalicelib.store import marketing as store
 
 WRITE_PHASE = "main"  # the framework ends a fanned-out job when every "main" checkpoint is done
@@ -87,13 +88,13 @@ def _dispatch_others(ctx: JobContext) -> None:
 def _gather(ctx: JobContext, segment: int, sample_size: int) -> None:
     gather = segments.Gatherer(ctx.as_of, seed=f"{ctx.job_id}#{segment}", sample_size=sample_size)
 
-    def visit(read: segments.Read):
+    def visit(read: member_store.Read):
         if read.status == "active":
             gather.add(read.member_id, read.state)
         return None
 
     one = dataclasses.replace(ctx, only_segment=segment, counts=Counter(), errors=[])
-    one.scan(segments.RawMembers, visit, phase=f"gather-{secrets.token_hex(4)}")  # a fresh phase: never half-resumed
+    one.scan(member_store.RawMembers, visit, phase=f"gather-{secrets.token_hex(4)}")  # a fresh phase: never half-resumed
     ctx.errors.extend(one.errors)
     segments.save_stats(ctx.job_id, segment, gather.stats())
 
@@ -104,7 +105,7 @@ def _write(ctx: JobContext, plan: segments.Plan) -> None:
     page: Counter = Counter()  # the report's counts of this page: kept only with its checkpoint
     batch: list = []  # the page's (member row, score): stored together before its checkpoint
 
-    def write(read: segments.Read):
+    def write(read: member_store.Read):
         if read.status != "active":
             return None
         inputs = rfm.inputs_from_state(read.member_id, read.state, ctx.as_of)
@@ -121,7 +122,7 @@ def _write(ctx: JobContext, plan: segments.Plan) -> None:
         out.update(segments.write_segments(items, scored_at))  # raises: the page is scanned again on resume
         return dict(out)
 
-    ctx.scan(segments.RawMembers, write, phase=WRITE_PHASE, on_page_end=page_end)
+    ctx.scan(member_store.RawMembers, write, phase=WRITE_PHASE, on_page_end=page_end)
     if ctx.only_segment is None:
         total = ctx.counts
     else:

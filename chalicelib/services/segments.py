@@ -21,7 +21,6 @@ from chalicelib.store import members as member_store
 from chalicelib.store import tx
 from chalicelib.store.base import Conflict
 from chalicelib.store import jobs as job_store
-from chalicelib.store.models import MemberRecord
 
 log = logging.getLogger("loyalty.segments")
 
@@ -300,66 +299,6 @@ BATCH_BYTES = 3_000_000  # under the 4 MB of a transaction, with room for names 
 WRITE_ROUNDS = 8
 
 
-@dataclass(frozen=True)
-class Read:
-    """A member item as the scan read it, raw (every attribute as stored) and its parsed state."""
-    member_id: str
-    version: int
-    status: str
-    state: dict
-    item: dict
-
-    @classmethod
-    def of(cls, item: dict) -> "Read":
-        import json
-
-        state = item.get("state", {}).get("S")
-        return cls(item["member_id"]["S"], int(item.get("version", {}).get("N") or 0),
-                   item.get("status", {}).get("S") or "active", json.loads(state) if state else {}, item)
-
-
-class RawMembers:
-    """The members table for `JobContext.scan`, read raw: pages of Read instead of records
-    (the write puts the item back as read with only its state, index key and version
-    changed, so every attribute, known to this code or not, is kept as stored)."""
-
-    _hash_keyname = "member_id"
-
-    class _Page(list):
-        last_evaluated_key = None
-
-    @classmethod
-    def scan(cls, filter_condition=None, segment=None, total_segments=None, limit=None, last_evaluated_key=None,
-             consistent_read=False):
-        from chalicelib.store.base import dynamodb_client
-
-        kw = {"TableName": MemberRecord.table_name(), "ConsistentRead": consistent_read}
-        if total_segments:
-            kw.update(Segment=segment, TotalSegments=total_segments)
-        if limit:
-            kw["Limit"] = limit
-        if last_evaluated_key:
-            kw["ExclusiveStartKey"] = last_evaluated_key
-        result = dynamodb_client().scan(**kw)
-        page = cls._Page(Read.of(item) for item in result.get("Items", []))
-        page.last_evaluated_key = result.get("LastEvaluatedKey")
-        return page
-
-
-def _segment_op(read: Read, new: dict) -> tuple:
-    """The member item as read with its new `segment` in the state, its index key and the
-    next version, put conditional on the version read (the optimistic lock of every member
-    write), and the op's size in bytes. A put of the item as read, not an update: on the
-    emulator an update expression costs ~3x a put (DynamoDB bills both by item size)."""
-    state = member_store.compact_json({**read.state, "segment": new})
-    item = {**read.item, "state": {"S": state}, "segment_label": {"S": new["label"]},
-            "version": {"N": str(read.version + 1)}}
-    op = {"Put": {"TableName": MemberRecord.table_name(), "Item": item, "ConditionExpression": "#v = :read",
-                  "ExpressionAttributeNames": {"#v": "version"},
-                  "ExpressionAttributeValues": {":read": {"N": str(read.version)}}}}
-    return op, len(state.encode()) + sum(len(v.get("S", "")) for k, v in read.item.items() if k != "state") + 200
-
-
 def _chunks(ready: list, alone: set) -> Iterable[list]:
     """Transactions of up to WRITE_BATCH puts and BATCH_BYTES; the members in `alone` (read
     again after their own condition failed) go in one of their own each, so a member
@@ -376,22 +315,6 @@ def _chunks(ready: list, alone: set) -> Iterable[list]:
         size += entry[3]
     if chunk:
         yield chunk
-
-
-def reread(member_ids: list) -> dict:
-    """Consistent reads of these members as Read (BatchGetItem, 100 a call)."""
-    from chalicelib.store.base import dynamodb_client
-
-    out: dict = {}
-    for i in range(0, len(member_ids), 100):
-        keys = [{"member_id": {"S": m}} for m in member_ids[i:i + 100]]
-        while keys:
-            result = dynamodb_client().batch_get_item(RequestItems={
-                MemberRecord.table_name(): {"Keys": keys, "ConsistentRead": True}})
-            for item in result.get("Responses", {}).get(MemberRecord.table_name(), []):
-                out[item["member_id"]["S"]] = Read.of(item)
-            keys = (result.get("UnprocessedKeys") or {}).get(MemberRecord.table_name(), {}).get("Keys") or []
-    return out
 
 
 def write_segments(items: list, scored_at: str) -> Counter:
@@ -418,7 +341,7 @@ def write_segments(items: list, scored_at: str) -> Counter:
             if row.state.get("segment") == new:
                 out["unchanged"] += 1
                 continue
-            op, size = _segment_op(row, new)
+            op, size = member_store.segment_put_op(row, new)
             ready.append((row, score, op, size))
         todo, again = [], []
         for chunk in _chunks(ready, alone):
@@ -439,7 +362,7 @@ def write_segments(items: list, scored_at: str) -> Counter:
             out["written"] += len(chunk)
         if again:
             alone.update(s.member_id for s in again)
-            fresh = reread([s.member_id for s in again])
+            fresh = member_store.reread([s.member_id for s in again])
             todo.extend((fresh.get(s.member_id), s) for s in again)
         if not todo:
             return out

@@ -26,7 +26,7 @@ def get_order(order_id: str) -> Optional[OrderRecord]:
         return None
 
 
-def order_key(order_id: str) -> tuple:
+def order_ref(order_id: str) -> tuple:
     """The order's key for `tx.get_many`."""
     return (OrderRecord, order_id)
 

@@ -206,7 +206,9 @@ def test_a_member_that_keeps_changing_does_not_hold_back_its_page(api, monkeypat
     monkeypatch.setattr(tx, "write", hot)
     monkeypatch.setattr(segments.time, "sleep", lambda s: None)
     as_of = clock.parse_instant("2026-06-15T00:00:00Z")
-    reads = {r.member_id: r for r in segments.reread(["big", "small", "lapsed", "none"]).values()}
+    from chalicelib.store import members as member_store
+
+    reads = {r.member_id: r for r in member_store.reread(["big", "small", "lapsed", "none"]).values()}
     scorer = segments.Gatherer(as_of, seed="t")
     for m, r in reads.items():
         scorer.add(m, r.state)

@@ -29,7 +29,7 @@ def refund(member_id: str, body, actor: str) -> tuple[int, dict]:
 
     def attempt():
         now = clock.now()
-        rec, order, prior = tx.get_many(store.key(member_id), operations.order_key(body.order_id),
+        rec, order, prior = tx.get_many(store.key(member_id), operations.order_ref(body.order_id),
                                         operations.key("refund", body.refund_id))
         if prior is not None:
             if prior.request_hash != req_hash:
