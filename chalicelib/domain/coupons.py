@@ -6,12 +6,9 @@
 - `evaluate`: the first reason a coupon does not apply, in a fixed order, or the discount.
 - `shard_caps` / `redistribute`: a redemption limit split into slices, one per counter shard,
   so that no single item takes every write of a flash sale and the slices never sum above it.
-- `random_codes`: bulk unique-code generation from `secrets` in Crockford base32.
 """
 from __future__ import annotations
 
-import base64
-import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Iterable, Optional, Sequence
@@ -224,32 +221,6 @@ def wallet_status(code_mode: str, rules: Rules, now: datetime, uses: int, code_r
     if rules.status == "ended" or now > rules.ends_at:
         return "expired"
     return "issued"
-
-
-# --- codes -----------------------------------------------------------------------------------
-
-_B32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
-CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-_TO_CROCKFORD = str.maketrans(_B32, CROCKFORD)
-
-
-def random_codes(count: int, length: int = 12, prefix: str = "") -> list[str]:
-    """`count` codes of `length` Crockford characters (5 random bits each) from `secrets`.
-
-    One `token_bytes` call and a C-level base32 encode for the whole batch: every output
-    character is 5 independent uniform bits (the input is a whole number of 5-byte groups,
-    so there is no padding), then translated to the Crockford alphabet.
-    """
-    if count <= 0:
-        return []
-    chars = count * length
-    groups = -(-chars // 8)
-    text = base64.b32encode(secrets.token_bytes(groups * 5)).decode("ascii").translate(_TO_CROCKFORD)
-    return [prefix + text[i:i + length] for i in range(0, chars, length)]
-
-
-def code_bits(length: int) -> int:
-    return 5 * length
 
 
 @dataclass

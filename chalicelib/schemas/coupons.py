@@ -7,6 +7,7 @@ from typing import Annotated, Literal, Optional
 
 from pydantic import AfterValidator, ConfigDict, Field, field_validator, model_validator
 
+from chalicelib.domain import codes
 from chalicelib.schemas.common import ClientId, MemberId, NonNegInt, Out, Page, Strict, UtcDatetime
 
 CAMPAIGN_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
@@ -40,10 +41,6 @@ def _campaign_instant(dt: datetime) -> datetime:
 Instant = Annotated[UtcDatetime, AfterValidator(_campaign_instant)]
 
 
-def _normalize(code: str) -> str:
-    return re.sub(r"[\s-]", "", code or "").upper()
-
-
 class Discount(_In):
     """percent: 1–100 (% of the eligible amount, floored); amount: minor units off the
     eligible amount; free_shipping: the order's `shipping` lines (value is ignored)."""
@@ -71,7 +68,7 @@ class CodePattern(_In):
     @field_validator("prefix")
     @classmethod
     def _prefix(cls, v: str) -> str:
-        v = _normalize(v)
+        v = codes.normalize(v)
         if not re.fullmatch(r"[A-Z0-9]{0,16}", v):
             raise ValueError("prefix is up to 16 characters of A-Z and 0-9")
         return v
@@ -94,8 +91,8 @@ Name = Annotated[str, Field(min_length=1, max_length=200)]
 def _shared_code(v: Optional[str]) -> Optional[str]:
     if v is None:
         return None
-    v = _normalize(v)
-    if not re.fullmatch(r"[A-Z0-9]{4,32}", v):
+    v = codes.normalize(v)
+    if not codes.is_valid_shared_code(v):
         raise ValueError("a shared code is 4-32 characters of A-Z and 0-9")
     return v
 

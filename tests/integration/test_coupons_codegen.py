@@ -209,7 +209,7 @@ def test_job_resume_after_failure(api, pinned, monkeypatch):
 def test_short_pattern_codes_are_unique_by_conditional_puts(api, pinned, monkeypatch):
     """A 5-character pattern has 25 bits: collisions happen, conditional puts skip them and the
     generator draws again until the count is reached exactly."""
-    from chalicelib.domain import coupons as rules
+    from chalicelib.domain import codes as rules
     from chalicelib.services import coupons
 
     create(api, unique_campaign("s1", code_pattern={"prefix": "xmas", "length": 5}))

@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from chalicelib.domain import codes as k
 from chalicelib.domain import coupons as c
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -172,19 +173,19 @@ def test_wallet_status():
 # --- codes ---------------------------------------------------------------------------------------------
 
 def test_random_codes_shape_and_uniqueness():
-    codes = c.random_codes(20_000)
+    codes = k.random_codes(20_000)
     assert len(codes) == 20_000 and len(set(codes)) == 20_000
-    assert all(len(x) == 12 and set(x) <= set(c.CROCKFORD) for x in codes)
-    assert c.code_bits(12) == 60
-    short = c.random_codes(7, length=5, prefix="XMAS")
+    assert all(len(x) == 12 and set(x) <= set(k.CROCKFORD) for x in codes)
+    assert k.bits(12) == 60
+    short = k.random_codes(7, length=5, prefix="XMAS")
     assert len(short) == 7 and all(x.startswith("XMAS") and len(x) == 9 for x in short)
-    assert c.random_codes(0) == []
+    assert k.random_codes(0) == []
 
 
 def test_random_codes_use_the_whole_alphabet_evenly():
-    chars = "".join(c.random_codes(20_000))
-    counts = {ch: chars.count(ch) for ch in c.CROCKFORD}
+    chars = "".join(k.random_codes(20_000))
+    counts = {ch: chars.count(ch) for ch in k.CROCKFORD}
     expected = len(chars) / 32
-    assert set(counts) == set(c.CROCKFORD)
+    assert set(counts) == set(k.CROCKFORD)
     assert all(abs(n - expected) < expected * 0.1 for n in counts.values())
     assert not set(chars) & set("ILOU")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 
 from chalicelib import clock
+from chalicelib.domain import codes
 from chalicelib.domain import coupons as rules_
 from chalicelib.errors import CouponRejected, RetryLater, ValidationFailed
 from chalicelib.schemas.coupons import MAX_CODES_PER_CAMPAIGN
@@ -26,7 +27,7 @@ def _pattern(camp: Campaign) -> tuple[str, int]:
 def code_capacity(length: int) -> int:
     """Codes a campaign may hold: SPEC's 1,000,000, and for short patterns at most a quarter of
     the code space, so conditional puts rarely collide."""
-    return min(MAX_CODES_PER_CAMPAIGN, (2 ** rules_.code_bits(length)) // 4)
+    return min(MAX_CODES_PER_CAMPAIGN, (2 ** codes.bits(length)) // 4)
 
 
 def request_codes(campaign_id: str, count: int, actor: str) -> tuple[int, dict]:
@@ -125,7 +126,7 @@ def generate(campaign_id: str, count: int, gen_id: str, progress=None) -> int:
         if state["done"] >= count:
             return int(state["done"])
         n = min(chunk_size, count - int(state["done"]))
-        pending = {"tag": f"{gen_id}:{seq + 1}", "codes": rules_.random_codes(n, length, prefix)}
+        pending = {"tag": f"{gen_id}:{seq + 1}", "codes": codes.random_codes(n, length, prefix)}
         new_state = {**state, "pending": pending}
         try:
             tx.write([store.gen_advance_op(campaign_id, gen_id, seq, new_state)])
