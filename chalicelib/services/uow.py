@@ -119,7 +119,7 @@ class UnitOfWork:
             return False
 
 
-def retry(fn: Callable[[], T], attempts: int = 8) -> T:
+def retry(fn: Callable[[], T], attempts: int = 8, base_delay: float = 0.01, max_delay: float = 1.0) -> T:
     """Run `fn` (one attempt: read, decide, build a unit of work, commit) until it stops raising
     Conflict; 503 RETRY_LATER after `attempts`."""
-    return retrying(attempts)(fn)
+    return retrying(attempts, base_delay, max_delay)(fn)

@@ -158,8 +158,9 @@ def is_transient(exc: BaseException) -> bool:
                         "ResourceNotFoundException", "TransactionCanceledException")
 
 
-def retrying(attempts: int = 8, base_delay: float = 0.01) -> Callable[[Callable[[], T]], T]:
-    """Run `fn` until it stops raising `Conflict`, with bounded, jittered backoff."""
+def retrying(attempts: int = 8, base_delay: float = 0.01, max_delay: float = 1.0) -> Callable[[Callable[[], T]], T]:
+    """Run `fn` until it stops raising `Conflict`, with bounded, jittered backoff ("full
+    jitter": a uniform wait below base × 2^attempt, capped at `max_delay`)."""
 
     def run(fn: Callable[[], T]) -> T:
         for attempt in range(attempts):
@@ -168,7 +169,7 @@ def retrying(attempts: int = 8, base_delay: float = 0.01) -> Callable[[Callable[
             except Conflict:
                 if attempt == attempts - 1:
                     raise RetryLater("too much contention on this record; retry shortly")
-                time.sleep(random.uniform(0, base_delay * (2 ** attempt)))
+                time.sleep(random.uniform(0, min(base_delay * (2 ** attempt), max_delay)))
         raise AssertionError("unreachable")
 
     return run

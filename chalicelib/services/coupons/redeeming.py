@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 import re
-import time
 from typing import Optional
 
 from chalicelib import clock, observability
@@ -19,11 +18,10 @@ from chalicelib.errors import (
     IdempotencyMismatch,
     MemberInactive,
     MemberNotFound,
-    RetryLater,
 )
 from chalicelib.services import program
 from chalicelib.services.coupons.campaigns import Campaign, _c, _cached, _fresh, _remember
-from chalicelib.services.uow import UnitOfWork
+from chalicelib.services.uow import UnitOfWork, retry
 from chalicelib.store import coupons as store
 from chalicelib.store import members as member_store
 from chalicelib.store import tx
@@ -116,12 +114,8 @@ def redeem(body, actor: str) -> tuple[int, dict]:
     code = normalize(body.code)
     req_hash = canonical_hash({"code": code, "member_id": body.member_id, "order_id": body.order_id,
                                "order": body.order.model_dump(mode="json")})
-    for attempt in range(REDEEM_ATTEMPTS):
-        try:
-            return _redeem_once(body, code, req_hash, actor)
-        except Conflict:
-            time.sleep(random.uniform(0, min(0.005 * (2 ** attempt), 0.2)))
-    raise RetryLater("too much contention on this coupon; retry the same request")
+    # a hot code's counters conflict often: more, shorter waits than a member's writes
+    return retry(lambda: _redeem_once(body, code, req_hash, actor), REDEEM_ATTEMPTS, 0.005, 0.2)
 
 
 def _replay(prior, order_id: str, req_hash: str) -> tuple[int, dict]:
