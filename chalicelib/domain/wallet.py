@@ -27,9 +27,15 @@ class PendingLot:
     month: str
     release_at: str  # ISO instant
 
-    def to_dict(self) -> dict:
-        return {"order_id": self.order_id, "points": self.points, "month": self.month,
-                "release_at": self.release_at}
+    def stored(self) -> list:
+        """As the member item keeps it: `[order_id, points, month, release_at]`, 45 bytes less
+        than the keyed form (a busy member holds 12 of them in an item rewritten by every write)."""
+        return [self.order_id, self.points, self.month, self.release_at]
+
+    @classmethod
+    def read(cls, v) -> "PendingLot":
+        """A stored lot, in the list form or the keyed form older items hold."""
+        return cls(*v) if isinstance(v, list) else cls(**v)
 
 
 @dataclass
@@ -52,7 +58,7 @@ class Wallet:
             lifetime_earned=int(d.get("lifetime_earned", 0)),
             lifetime_spent=int(d.get("lifetime_spent", 0)),
             lots={k: int(v) for k, v in (d.get("lots") or {}).items()},
-            pending_lots=[PendingLot(**p) for p in d.get("pending_lots") or []],
+            pending_lots=[PendingLot.read(p) for p in d.get("pending_lots") or []],
             held=int(d.get("held", 0)),
             holds={k: dict(v) for k, v in (d.get("holds") or {}).items()},
         )
@@ -64,7 +70,7 @@ class Wallet:
             "lifetime_earned": self.lifetime_earned,
             "lifetime_spent": self.lifetime_spent,
             "lots": dict(sorted(self.lots.items())),
-            "pending_lots": [p.to_dict() for p in self.pending_lots],
+            "pending_lots": [p.stored() for p in self.pending_lots],
             "held": self.held,
             "holds": self.holds,
         }

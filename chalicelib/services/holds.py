@@ -36,7 +36,7 @@ from chalicelib.store import holds as store
 from chalicelib.store import tx
 from chalicelib.store.base import Conflict
 
-MAX_OPEN_HOLDS = 20  # open holds live in the member item, which stays small
+MAX_OPEN_HOLDS = 10  # open holds live in the member item, which stays under 4 KB (docs/HOLDS.md)
 
 
 def _effective_status(status: str, expires_at: str, now: datetime) -> str:

@@ -123,3 +123,16 @@ def test_a_shared_busy_member_in_a_return_window_stays_under_4_kb(api):
     assert m["points"]["available"] + m["points"]["pending"] == total
     after = api.member("busy", now=clock.iso(last + timedelta(days=15)))
     assert (after["points"]["available"], after["points"]["pending"]) == (total, 0)
+    # and with a full return window and as many open holds as a member may have
+    from chalicelib.services.holds import MAX_OPEN_HOLDS
+
+    for n in range(MAX_OPEN_HOLDS):
+        r = api.post("/v1/members/busy/point-holds", {"hold_id": f"web-checkout-{n:04d}-0123456789abcdef",
+                                                "points": 10, "order_id": f"web-order-{n:06d}-0123456789ab"},
+                     now=clock.iso(last))
+        assert r.status == 201, r.body
+    assert api.post("/v1/members/busy/point-holds", {"hold_id": "one-too-many", "points": 10},
+                    now=clock.iso(last)).status == 400
+    raw = _raw_member("busy")
+    assert item_size(raw) < 4096
+    assert_invariant("busy")

@@ -46,7 +46,7 @@ class TestMerge:
         assert (pts["lifetime_earned"], pts["lifetime_spent"]) == (800, 0)
         w = wallet("sv1")
         assert w["lots"] == {"2025-04": 50, "2025-05": 100, "2025-07": 300}  # the hold took the oldest 150
-        assert [p["order_id"] for p in w["pending_lots"]] == ["so1-o"]
+        assert [p[0] for p in w["pending_lots"]] == ["so1-o"]  # stored as [order_id, points, month, release_at]
         assert set(w["holds"]) == {"so1-h"}
         # the source: closed, empty, pointing at the survivor; its reads still answer
         src = api.get("/v1/members/so1")

@@ -103,3 +103,13 @@ def test_a_merged_lot_releases_at_the_later_instant():
 def test_tier_state_round_trips():
     t = TierState("silver", "2026-01-01T00:00:00Z", "2026-12-31T23:59:59Z")
     assert TierState.from_dict(t.to_dict()) == t
+
+
+def test_pending_lots_are_stored_as_lists_and_older_keyed_lots_still_read():
+    w = Wallet.from_dict({"available": 0, "pending": 30, "lifetime_earned": 30, "pending_lots": [
+        {"order_id": "old", "points": 10, "month": "2026-02", "release_at": "2026-03-01T00:00:00Z"},
+        ["new", 20, "2026-02", "2026-03-02T00:00:00Z"]]})
+    assert [(p.order_id, p.points) for p in w.pending_lots] == [("old", 10), ("new", 20)]
+    assert w.to_dict()["pending_lots"] == [["old", 10, "2026-02", "2026-03-01T00:00:00Z"],
+                                           ["new", 20, "2026-02", "2026-03-02T00:00:00Z"]]
+    assert w.mature(datetime(2026, 3, 1, tzinfo=timezone.utc)) == 10
