@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 from chalicelib.jobs.framework import JobContext, register
+from chalicelib.services import coupons
 
 
 @register("generate-coupon-codes", fanout=False)
 def generate_coupon_codes(ctx: JobContext) -> None:
     """Generate `params.count` codes for `params.campaign_id`; a re-run resumes exactly."""
-    from chalicelib.services import coupons
-
     params = ctx.params
     done = coupons.generate(params["campaign_id"], int(params["count"]), params["gen_id"], progress=ctx.progress)
     ctx.counts["codes_generated"] = done

@@ -10,6 +10,7 @@ from chalicelib import clock
 from chalicelib.config import get_settings
 from chalicelib.jobs import framework
 from chalicelib.jobs.framework import JobContext, Paused, register
+from chalicelib.services import exports, imports
 from chalicelib.store import data as data_store
 
 
@@ -44,8 +45,6 @@ def launch(job_id: str, wait_seconds: float = 20.0) -> None:
 @register("export", fanout=False, segments=1)
 def export(ctx: JobContext) -> None:
     """Write an export's rows to its S3 object (gzip JSON Lines, multipart, resumable)."""
-    from chalicelib.services import exports
-
     try:
         progress = exports.run(ctx.job_id, ctx.params, deadline=ctx.deadline, progress_cb=ctx.progress)
     except exports.Paused as exc:
@@ -56,8 +55,6 @@ def export(ctx: JobContext) -> None:
 @register("import", fanout=False, segments=1)
 def import_(ctx: JobContext) -> None:
     """Enrol an import's rows (inline or a JSON Lines / CSV object), resumable per batch."""
-    from chalicelib.services import imports
-
     actor: Optional[str] = (data_store.get_job(ctx.job_id) or {}).get("actor")
     try:
         progress = imports.run(ctx.job_id, ctx.params, actor or "system", deadline=ctx.deadline,

@@ -14,10 +14,13 @@ import os
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
+from chalicelib.errors import RetryLater
 from chalicelib.jobs.framework import JobContext, register
+from chalicelib.services import finance
 from chalicelib.store import jobs as job_store
 from chalicelib.store import members as store
 from chalicelib.store import scans
+from chalicelib.store.base import Conflict, is_transient
 
 PHASE = "main"
 
@@ -32,10 +35,6 @@ def ledger_workers() -> int:
 @register("report-liability")
 def report_liability(ctx: JobContext) -> None:
     """Outstanding points, their value, expiry by month, 12-month flows, breakage, estimated liability."""
-    from chalicelib.errors import RetryLater
-    from chalicelib.services import finance
-    from chalicelib.store.base import Conflict, is_transient
-
     policy = finance.expiry_policy()
     page: list = []  # the scanned page's member records, summed at its end
 
@@ -81,8 +80,6 @@ def report_liability(ctx: JobContext) -> None:
 def index_member_emails(ctx: JobContext) -> None:
     """Backfill of the `by-email` index: members written before it existed get their
     `email_key` (CLI and worker only; run once after deploying the index, see docs/FINANCE.md)."""
-    from chalicelib.services import finance
-
     def handle(rec):
         if not finance.email_index_stale(rec.email_key, store.from_record(rec)):
             return None

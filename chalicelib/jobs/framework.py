@@ -30,8 +30,11 @@ from typing import Any, Callable, Optional
 
 from chalicelib import clock
 from chalicelib.config import get_settings
-from chalicelib.errors import NotFound, ValidationFailed
+from chalicelib.errors import NotFound, RetryLater, ValidationFailed
+from chalicelib.jobs import registry
+from chalicelib.messaging import sqs_client
 from chalicelib.store import jobs as job_store
+from chalicelib.store.base import Conflict, is_transient
 
 log = logging.getLogger("loyalty.jobs")
 
@@ -60,8 +63,6 @@ def register(name: str, description: str = "", segments: int = DEFAULT_SEGMENTS,
 
 
 def jobs() -> dict[str, JobDef]:
-    from chalicelib.jobs import registry
-
     registry.load()
     return _JOBS
 
@@ -272,9 +273,6 @@ def _finish_if_complete(job_id: str) -> dict:
 
 
 def _transient(exc: BaseException) -> bool:
-    from chalicelib.errors import RetryLater
-    from chalicelib.store.base import Conflict, is_transient
-
     return isinstance(exc, (RetryLater, Conflict)) or is_transient(exc)
 
 
@@ -328,8 +326,6 @@ def handle_worker_message(body: str, remaining_ms: Optional[int] = None) -> None
 
 
 def _send_job_messages(bodies: list) -> None:
-    from chalicelib.messaging import sqs_client
-
     client = sqs_client()
     url = client.get_queue_url(QueueName=get_settings().resource_name("jobs"))["QueueUrl"]
     for i in range(0, len(bodies), 10):

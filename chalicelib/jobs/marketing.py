@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from chalicelib import clock
+from chalicelib import clock, relay
 from chalicelib.jobs.framework import JobContext, register
-from chalicelib.services import automations, program
+from chalicelib.services import automations, marketing, program, triggers
 from chalicelib.services.outreach import deliver, flush_pending
 from chalicelib.store import marketing as store
 from chalicelib.store import members as member_store
@@ -50,9 +50,6 @@ def run_triggers(ctx: JobContext) -> None:
     """Hourly: cart and browse reminders that are due, then the outboxes — messages a
     write committed (tier_changed, reward_redeemed, ...) or a delivery claimed, whose
     send failed or was cut short — re-sent and deleted."""
-    from chalicelib.services import triggers
-    from chalicelib import relay
-
     settings = program.settings()
     cfg = automations.config(settings)
     page: list = []
@@ -93,8 +90,6 @@ def send_message_campaign(ctx: JobContext) -> None:
     own coupon code when the campaign has one). Checkpointed and fanned out like any scan;
     the campaign's counts are the job's (a resumed member counts once: a message already
     queued for this campaign is a duplicate and counts as queued)."""
-    from chalicelib.services import marketing
-
     campaign_id = ctx.params["campaign_id"]
     rec = store.get_campaign(campaign_id)
     data = dict(rec.data)

@@ -3,6 +3,7 @@ per-source counts the results routes read (docs/UPLIFT.md)."""
 from __future__ import annotations
 
 from chalicelib.jobs.framework import JobContext, register
+from chalicelib.services import attribution
 
 
 @register("measure-campaigns")
@@ -27,6 +28,4 @@ def measure_campaigns(ctx: JobContext) -> None:
     Fanned out in AWS (one worker invocation per segment): a segment goes on to the next
     phase once that phase is done in every segment, and the segment that finishes a phase
     last sends the others on (services/attribution.py, docs/UPLIFT.md)."""
-    from chalicelib.services import attribution
-
     attribution.measure(ctx)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from chalicelib import relay
 from chalicelib.jobs.framework import JobContext, register
-from chalicelib.services import lifecycle
+from chalicelib.services import holds, lifecycle
 from chalicelib.store import members as store
 from chalicelib.store import scans
 
@@ -47,8 +47,6 @@ def mature_points(ctx: JobContext) -> None:
 @register("release-holds")
 def release_holds(ctx: JobContext) -> None:
     """Point holds not captured by their `expires_at` go back to available (hourly)."""
-    from chalicelib.services import holds
-
     def handle(rec):
         released = holds.release_expired(store.from_record(rec), ctx.as_of)
         return {"members_released": 1, "points_released": released} if released else None

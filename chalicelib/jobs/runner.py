@@ -4,11 +4,11 @@ from __future__ import annotations
 import json
 from typing import Optional
 
+from chalicelib.jobs import framework
+
 
 def run_job_cli(name: str, as_of: Optional[str], segments: int = 4, job_id: Optional[str] = None) -> int:
     from tqdm import tqdm
-
-    from chalicelib.jobs import framework
 
     when = framework.parse_as_of(as_of)
     if job_id:

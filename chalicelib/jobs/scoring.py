@@ -9,11 +9,12 @@ from collections import Counter
 
 from chalicelib import clock
 from chalicelib.domain import rfm
+from chalicelib.jobs import framework
 from chalicelib.jobs.framework import JobContext, register
 from chalicelib.services import segments
 from chalicelib.store import jobs as job_store
-from chalicelib.store import members as member_store
 from chalicelib.store import marketing as store
+from chalicelib.store import members as member_store
 
 WRITE_PHASE = "main"  # the framework ends a fanned-out job when every "main" checkpoint is done
 
@@ -21,8 +22,6 @@ WRITE_PHASE = "main"  # the framework ends a fanned-out job when every "main" ch
 def dispatch(job_id: str, segments_: list) -> None:
     """AWS: one jobs-queue message per segment whose write phase the plan's creator starts
     (tests and the bench replace this to run them in-process)."""
-    from chalicelib.jobs import framework
-
     framework._send_job_messages([{"job_id": job_id, "segment": s} for s in segments_])
 
 

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import re
+import secrets
 from collections import Counter, defaultdict
 from datetime import date, datetime, timedelta
 from typing import Optional
@@ -13,11 +14,15 @@ from typing import Optional
 from chalicelib import clock
 from chalicelib.domain import uplift
 from chalicelib.errors import NotFound, ValidationFailed
+from chalicelib.jobs import framework
 from chalicelib.schemas.common import ID_PATTERN
 from chalicelib.schemas.program import DEFAULT_AUTOMATIONS
 from chalicelib.services import program
 from chalicelib.store import attribution as store
+from chalicelib.store import jobs as job_store
+from chalicelib.store import marketing as marketing_store
 from chalicelib.store import members as member_store
+from chalicelib.store import operations, scans
 
 # Exposures of the last MEASURED_DAYS days (by their day) are measured again by every run
 # (late orders, refunds); older days keep the counts of the last run that measured them.
@@ -29,8 +34,6 @@ _COUPON = "c|"  # c|{coupon campaign}|{orders|revenue}
 
 
 def _order(order_id: str) -> Optional[dict]:
-    from chalicelib.store import operations
-
     rec = operations.get_order(order_id)
     return dict(rec.data or {}) if rec is not None else None
 
@@ -48,8 +51,6 @@ def _in_window(exposure_at: str, occurred_at: str, days: int, as_of_iso: str) ->
 
 def _pinned_days(ctx) -> int:
     """attribution_days as the job's first invocation read it: every segment measures alike."""
-    from chalicelib.store import jobs as job_store
-
     current = program.settings().attribution_days
     data = job_store.update(ctx.job_id, lambda d: None if "attribution_days" in (d.get("params") or {}) else
                             {**d, "params": {**(d.get("params") or {}), "attribution_days": current}})
@@ -57,19 +58,12 @@ def _pinned_days(ctx) -> int:
 
 
 def _phase_done(ctx, phase: str) -> bool:
-    from chalicelib.store import jobs as job_store
-
     return all(job_store.load_checkpoint(ctx.job_id, phase, s).get("done") for s in range(ctx.segments))
 
 
 def _wake_the_others(ctx, phase: str) -> None:
     """Fanned out: the segment that finished `phase` last sends the other segments on to the
     next phase, once (a conditional write on the job record elects the sender)."""
-    import secrets
-
-    from chalicelib.jobs import framework
-    from chalicelib.store import jobs as job_store
-
     token = secrets.token_hex(8)
     data = job_store.update(ctx.job_id, lambda d: None if phase in (d.get("released") or {}) else
                             {**d, "released": {**(d.get("released") or {}), phase: token}})
@@ -80,8 +74,6 @@ def _wake_the_others(ctx, phase: str) -> None:
 
 def _summed(ctx, phase: str, prefix: str) -> Counter:
     """A phase's counts over every segment's checkpoint (this run's, whoever ran them)."""
-    from chalicelib.store import jobs as job_store
-
     total: Counter = Counter()
     for s in range(ctx.segments):
         total.update({k: v for k, v in (job_store.load_checkpoint(ctx.job_id, phase, s).get("counts") or {}).items()
@@ -95,8 +87,6 @@ def measure(ctx) -> None:
     while the phase before is complete everywhere, and the last segment to finish a phase
     sends the others on. Re-running a segment is harmless: every write is a put of the same
     value and the counts ride on the checkpoints."""
-    from chalicelib.store import scans
-
     days = _pinned_days(ctx)
     first_day, as_of_iso = _window(ctx.as_of, days)
 
@@ -185,8 +175,6 @@ def measure(ctx) -> None:
 def _finish(ctx, days: int, first_day: str, as_of_iso: str) -> None:
     """Every phase is done in every segment: write the results, the measurement, and (fanned
     out) the `main` checkpoints the framework completes the job on."""
-    from chalicelib.store import jobs as job_store
-
     for key in [k for k in ctx.counts if k.startswith((_KEY, _COUPON))]:
         ctx.counts.pop(key)  # the job record keeps the summary only; the figures come from the checkpoints
     summary: Counter = Counter()
@@ -255,8 +243,6 @@ def _report(rows: list, meta: dict) -> dict:
 def campaign_results(campaign_id: str) -> dict:
     """The broadcast's report as of the last measurement; 404 for an unknown campaign or
     before any measurement."""
-    from chalicelib.store import marketing as marketing_store
-
     if not re.fullmatch(ID_PATTERN, campaign_id) or marketing_store.get_campaign(campaign_id) is None:
         raise NotFound("no such message campaign", campaign_id=campaign_id)
     meta = _measured()

@@ -27,10 +27,12 @@ from datetime import datetime
 from typing import Callable, Iterator, Optional
 
 from chalicelib import clock
+from chalicelib.clients import s3_client
 from chalicelib.config import get_settings
 from chalicelib.domain.hashing import canonical_hash
 from chalicelib.errors import CouponNotFound, IdempotencyMismatch, NotFound
-from chalicelib.services import audit
+from chalicelib.jobs import data as data_jobs
+from chalicelib.services import audit, coupons, members
 from chalicelib.store import data as data_store
 
 PAGE = 500  # records per scan page
@@ -52,8 +54,6 @@ class Paused(Exception):
 # --- the request ------------------------------------------------------------------------
 
 def submit(body, actor: str) -> tuple[int, dict]:
-    from chalicelib.jobs import data as data_jobs
-
     payload = body.model_dump(mode="json", by_alias=True, exclude_none=True)
     request_hash = canonical_hash(payload)
     job_id = data_store.export_job_id(body.export_id)
@@ -61,8 +61,6 @@ def submit(body, actor: str) -> tuple[int, dict]:
     existing = data_store.get_job(job_id)
     if existing is None:
         if body.kind == "coupon_codes":
-            from chalicelib.services import coupons
-
             try:
                 coupons.require(body.campaign_id)
             except (CouponNotFound, NotFound):
@@ -96,8 +94,6 @@ def status(export_id: str) -> dict:
 
 
 def download_url(key: str) -> str:
-    from chalicelib.clients import s3_client
-
     return s3_client().generate_presigned_url(
         "get_object", Params={"Bucket": get_settings().exports_bucket, "Key": key}, ExpiresIn=URL_SECONDS)
 
@@ -139,8 +135,6 @@ def ledger_row(entry: dict, closed: bool) -> dict:
 
 
 def member_row(row, now) -> dict:
-    from chalicelib.services import members
-
     view = members.view(row, now)
     view.pop("segment", None)
     if row.status == "closed":
@@ -180,8 +174,6 @@ class PartWriter:
     part buffer held (what memory the export needs beyond one scan page)."""
 
     def __init__(self, bucket: str, key: str, upload_id: str, parts: list) -> None:
-        from chalicelib.clients import s3_client
-
         self.s3 = s3_client()
         self.bucket, self.key, self.upload_id = bucket, key, upload_id
         self.parts = list(parts)
@@ -223,8 +215,6 @@ def run(job_id: str, params: dict, deadline: Optional[float] = None,
         progress_cb: Optional[Callable[[int], None]] = None, page: Optional[int] = None) -> dict:
     """Write (or go on writing) the export; returns its final progress. Raises Paused when
     `deadline` (time.monotonic()) passed after a part."""
-    from chalicelib.clients import s3_client
-
     progress = data_store.load_progress(job_id, data_store.EXPORT_PHASE)
     if progress.get("done"):
         return progress

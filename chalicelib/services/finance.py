@@ -18,8 +18,12 @@ from chalicelib.domain.member import Member
 from chalicelib.domain.wallet import Wallet
 from chalicelib.errors import NotFound, ValidationFailed
 from chalicelib.services import members, program
+from chalicelib.services.uow import UnitOfWork, retry
+from chalicelib.store import access, tx
 from chalicelib.store import members as member_store
 from chalicelib.store import reports as report_store
+from chalicelib.store import rewards as reward_store
+from chalicelib.store.base import Conflict
 
 LIABILITY = "liability"
 
@@ -126,10 +130,6 @@ def reindex_email(member_id: str) -> bool:
     """Rewrite the member item as it is, so that `save_op` sets its `email_key` (the one
     write of the `index-member-emails` backfill). Conditional on the version read; nothing
     else changes, so no event is published. Returns whether a write was made."""
-    from chalicelib.services.uow import UnitOfWork, retry
-    from chalicelib.store import tx
-    from chalicelib.store.base import Conflict
-
     def attempt() -> bool:
         row = member_store.get(member_id)
         if row is None:
@@ -148,8 +148,6 @@ def reindex_email(member_id: str) -> bool:
 def all_rewards(limit: int, cursor: Optional[dict]) -> tuple[list[dict], Optional[dict]]:
     """Every reward in the catalogue, inactive and out-of-window ones too, by reward_id,
     each with `stock` and `remaining`."""
-    from chalicelib.store import rewards as reward_store
-
     items = sorted(({**rec.data, "reward_id": rec.reward_id,
                      "stock": int(rec.stock) if rec.stock is not None else None,
                      "remaining": reward_store.remaining(rec)} for rec in reward_store.all_rewards()),
@@ -212,8 +210,6 @@ def export_member(member_id: str) -> dict:
 
     Each list is read page by page from the member's own keys and indexes (and the records
     the member's ledger names); nothing of other members is read."""
-    from chalicelib.store import access
-
     row = members.require(member_id)
     now = clock.now()
     records = access.member_records(member_id)

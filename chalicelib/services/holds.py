@@ -30,6 +30,7 @@ from chalicelib.errors import (
     ValidationFailed,
 )
 from chalicelib.services import members, program
+from chalicelib.services.lifecycle import _apply
 from chalicelib.services.points import Change
 from chalicelib.services.uow import retry
 from chalicelib.store import holds as store
@@ -224,8 +225,6 @@ def pay_with_hold(ch: Change, hold_id: str, order_id: str, actor: str, now: date
 
 def release_expired(row, as_of: datetime) -> int:
     """`release-holds` for one member: the holds past their time go back to available."""
-    from chalicelib.services.lifecycle import _apply
-
     if not row.wallet.expired_holds(as_of):
         return 0
 

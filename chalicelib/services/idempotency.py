@@ -19,6 +19,7 @@ import time
 from datetime import timedelta
 from typing import Callable, Optional
 
+from chalicelib.domain.hashing import canonical_hash
 from chalicelib.errors import IdempotencyMismatch, LoyaltyError, RequestInProgress, RetryLater
 from chalicelib.services.uow import UnitOfWork
 from chalicelib.store import idempotency as store
@@ -37,8 +38,6 @@ def key_for(req, method: str, path: str) -> str:
 
 
 def request_hash(req) -> str:
-    from chalicelib.domain.hashing import canonical_hash
-
     body = req.body.model_dump(mode="json") if req.body is not None else None
     return canonical_hash({"body": body, "params": req.params})
 

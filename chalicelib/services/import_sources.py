@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass
 from typing import Iterator, Optional
 
+from chalicelib.clients import s3_client
 from chalicelib.config import get_settings
 from chalicelib.store import data as data_store
 
@@ -184,8 +185,6 @@ def _int(value: str, name: str) -> int:
 
 
 def _s3_chunks(key: str, offset: int):
-    from chalicelib.clients import s3_client
-
     s3 = s3_client()
     bucket = get_settings().exports_bucket
     size = s3.head_object(Bucket=bucket, Key=key)["ContentLength"]
@@ -196,8 +195,6 @@ def _s3_chunks(key: str, offset: int):
 
 
 def _s3_head_bytes(key: str, n: int = 256) -> bytes:
-    from chalicelib.clients import s3_client
-
     try:
         return s3_client().get_object(Bucket=get_settings().exports_bucket, Key=key,
                                       Range=f"bytes=0-{n - 1}")["Body"].read()

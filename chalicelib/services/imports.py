@@ -29,6 +29,7 @@ from typing import Optional
 from pydantic import ValidationError
 
 from chalicelib import clock
+from chalicelib.clients import s3_client
 from chalicelib.config import get_settings
 from chalicelib.domain import codes, events
 from chalicelib.domain.hashing import canonical_hash
@@ -36,6 +37,8 @@ from chalicelib.domain.member import Member
 from chalicelib.domain.months import add_months, month_end, month_of
 from chalicelib.domain.tiers import TierState
 from chalicelib.errors import IdempotencyMismatch, NotFound, RetryLater
+from chalicelib.jobs import data as data_jobs
+from chalicelib.schemas import data
 from chalicelib.services import audit, members, program
 from chalicelib.services.import_sources import BadHeader, Position, RowError, source
 from chalicelib.services.uow import UnitOfWork
@@ -49,16 +52,12 @@ WORKERS = 8  # a batch's rows are enrolled by this many threads
 
 
 def _schemas():
-    from chalicelib.schemas import data
-
     return data
 
 
 # --- the request ------------------------------------------------------------------------
 
 def submit(body, actor: str) -> tuple[int, dict]:
-    from chalicelib.jobs import data as data_jobs
-
     payload = body.model_dump(mode="json", exclude_none=True)
     request_hash = canonical_hash(payload)
     job_id = data_store.import_job_id(body.import_id)
@@ -85,8 +84,6 @@ def submit(body, actor: str) -> tuple[int, dict]:
 
 def _require_object(key: str) -> None:
     from botocore.exceptions import ClientError
-
-    from chalicelib.clients import s3_client
 
     try:
         s3_client().head_object(Bucket=get_settings().exports_bucket, Key=key)

@@ -3,24 +3,28 @@ from __future__ import annotations
 
 import re
 import secrets
+import threading
 from collections import Counter
 from datetime import timedelta
 from typing import Iterator, Optional
 
 from chalicelib import clock, messaging
-from chalicelib.domain.hashing import canonical_hash
+from chalicelib.config import get_settings
 from chalicelib.domain import rfm
 from chalicelib.domain.audience import NOBODY, Audience, MemberFacts
 from chalicelib.domain.audience import in_audience as _in_audience
+from chalicelib.domain.hashing import canonical_hash
 from chalicelib.domain.member import Member
 from chalicelib.errors import ActivityLimitReached, AlreadyExists, IdempotencyMismatch, NotFound, ValidationFailed
+from chalicelib.jobs import framework
 from chalicelib.schemas.common import ID_PATTERN
-from chalicelib.services import audit, members, program
+from chalicelib.schemas.members import ActivityRequest
+from chalicelib.services import audit, coupons, members, points, program
 from chalicelib.services.outreach import Candidate, deliver
+from chalicelib.services.uow import UnitOfWork
 from chalicelib.store import marketing as store
 from chalicelib.store import members as member_store
 from chalicelib.store import tx
-from chalicelib.services.uow import UnitOfWork
 
 FEEDBACK_TTL = timedelta(days=400)
 INLINE_LIMIT = 5000  # audiences whose resolution reads more members than this run as a job
@@ -50,9 +54,6 @@ def give_feedback(member_id: str, body, actor: str) -> tuple[int, dict]:
     members.require_active(row)
     points_earned = 0
     if "survey" in program.settings().activity_rules:
-        from chalicelib.schemas.members import ActivityRequest
-        from chalicelib.services import points
-
         try:
             _, result = points.record_activity(
                 member_id, ActivityRequest(activity_id=f"feedback:{body.feedback_id}", type="survey"), actor)
@@ -107,8 +108,6 @@ def _validate(body) -> None:
         raise ValidationFailed("unknown tiers", fields=[{"field": "audience.tiers",
                                                           "message": f"unknown: {', '.join(bad)}"}])
     if body.coupon_campaign_id:
-        from chalicelib.services import coupons
-
         coupons.require(body.coupon_campaign_id)
 
 
@@ -181,8 +180,6 @@ class CampaignRun:
         return {"audience_size": 1}
 
     def _codes(self, eligible: list) -> list:
-        from chalicelib.services import coupons
-
         codes = coupons.issue_codes(self.data["coupon_campaign_id"], [c.member_id for c in eligible],
                                     notify=False, actor=f"message_campaign:{self.data['campaign_id']}")
         kept = []
@@ -231,8 +228,6 @@ def create_campaign(body, actor: str) -> tuple[int, dict]:
     """Store the campaign and send it: inline when resolving its audience reads at most
     INLINE_LIMIT members (201 with the counts), else as the resumable
     `send-message-campaign` job (201 with status `queued` and the `job_id`)."""
-    from chalicelib.jobs import framework
-
     _validate(body)
     campaign_id = body.campaign_id or "mc_" + secrets.token_hex(8)
     now = clock.now()
@@ -262,11 +257,6 @@ def create_campaign(body, actor: str) -> tuple[int, dict]:
 def _start(job_id: str, wait_seconds: float = 20.0) -> None:
     """Run a created job: in a background thread locally (waiting briefly, as the jobs API
     does: the in-process emulator serves one call at a time), through the jobs queue in AWS."""
-    import threading
-
-    from chalicelib.config import get_settings
-    from chalicelib.jobs import framework
-
     if not get_settings().is_local:
         framework.enqueue(job_id)
         return
@@ -287,8 +277,6 @@ def _start(job_id: str, wait_seconds: float = 20.0) -> None:
 def _resolved(data: dict) -> dict:
     """A queued campaign whose fanned-out job has finished takes the job's counts."""
     if data.get("status") == "queued" and data.get("job_id"):
-        from chalicelib.jobs import framework
-
         try:
             job = framework.get_job(data["job_id"])
         except NotFound:

@@ -1,6 +1,7 @@
 """Segments: writing a member's score, the segments report and segment listings (SPEC 2.11)."""
 from __future__ import annotations
 
+import json
 import logging
 import random
 import re
@@ -16,11 +17,11 @@ from chalicelib.domain import rfm, value_model
 from chalicelib.errors import NotFound, RetryLater, ValidationFailed
 from chalicelib.schemas.common import MEMBER_ID_PATTERN
 from chalicelib.services import members
+from chalicelib.store import jobs as job_store
 from chalicelib.store import marketing as store
 from chalicelib.store import members as member_store
 from chalicelib.store import tx
 from chalicelib.store.base import Conflict
-from chalicelib.store import jobs as job_store
 
 log = logging.getLogger("loyalty.segments")
 
@@ -219,7 +220,6 @@ STATS_PHASE = "rfm-stats"
 
 def save_stats(job_id: str, segment: int, stats: SegmentStats) -> None:
     import base64
-    import json
     import zlib
 
     blob = base64.b64encode(zlib.compress(json.dumps(stats.as_dict(), separators=(",", ":")).encode(), 6)).decode()
@@ -236,7 +236,6 @@ def has_stats(job_id: str, segment: int) -> bool:
 
 def load_stats(job_id: str, segment: int) -> Optional[SegmentStats]:
     import base64
-    import json
     import zlib
 
     head = job_store.load_checkpoint(job_id, STATS_PHASE, segment)

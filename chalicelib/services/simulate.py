@@ -23,6 +23,7 @@ from chalicelib import clock
 from chalicelib.domain import earning
 from chalicelib.domain.member import Member
 from chalicelib.domain.months import month_of
+from chalicelib.schemas.simulate import MAX_ORDERS
 from chalicelib.services import points, program
 from chalicelib.store import members as member_store
 from chalicelib.store import operations
@@ -77,8 +78,6 @@ def _from_record(rec) -> Optional[_Order]:
 def recent_orders(days: int, now: datetime) -> tuple[list[_Order], bool]:
     """Orders that occurred in the last `days` days: a scan of at most MAX_SCANNED items and at
     most MAX_ORDERS results. Returns them and whether a bound cut the read short."""
-    from chalicelib.schemas.simulate import MAX_ORDERS
-
     since = now - timedelta(days=days)
     found: list[_Order] = []
     scanned = 0

@@ -27,7 +27,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Optional
 from urllib.parse import urlsplit
 
-from chalicelib import clock
+from chalicelib import clock, messaging
 from chalicelib.config import get_settings
 from chalicelib.errors import AlreadyExists, NotFound, ValidationFailed, WebhookNotFound
 from chalicelib.services import audit, program
@@ -528,8 +528,6 @@ def _queue_mode() -> bool:
 
 
 def _to_queue(pairs: list[tuple[str, str]]) -> None:
-    from chalicelib import messaging
-
     messaging.send(({"webhook_id": w, "event_id": e} for w, e in pairs), queue=QUEUE)
 
 
@@ -572,8 +570,6 @@ def handle_queue_event(records: list[dict]) -> dict:
     `{"batchItemFailures": [...]}` naming the messages that must come back later; their
     visibility has been set to when. A record that raised also comes back, after the
     queue's own visibility timeout."""
-    from chalicelib import messaging
-
     def one(record: dict) -> Optional[float]:
         body = json.loads(record["body"])
         return deliver_one(str(body["webhook_id"]), str(body["event_id"]))[1]

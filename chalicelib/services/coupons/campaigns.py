@@ -14,7 +14,7 @@ from chalicelib.domain import coupons as rules_
 from chalicelib.domain.audience import Audience
 from chalicelib.errors import AlreadyExists, NotFound, ValidationFailed
 from chalicelib.schemas.coupons import READ_ONLY_FIELDS, CampaignDefinition
-from chalicelib.services import audit
+from chalicelib.services import attribution, audit
 from chalicelib.store import coupons as store
 from chalicelib.store import tx
 from chalicelib.store.base import Conflict, retrying
@@ -190,8 +190,6 @@ def list_campaigns(limit: int, cursor: Optional[dict]) -> tuple[list[dict], Opti
 
 def _with_revenue(views: list[dict]) -> list[dict]:
     """SPEC 2.18: stats gain `revenue` once measure-campaigns has run (docs/UPLIFT.md)."""
-    from chalicelib.services import attribution
-
     return attribution.with_coupon_revenue(views)
 
 

@@ -8,6 +8,7 @@ from chalicelib import clock
 from chalicelib.domain import codes
 from chalicelib.domain import coupons as rules_
 from chalicelib.errors import CouponRejected, RetryLater, ValidationFailed
+from chalicelib.jobs import framework
 from chalicelib.schemas.coupons import MAX_CODES_PER_CAMPAIGN
 from chalicelib.services import audit
 from chalicelib.services.coupons.campaigns import Campaign, require
@@ -55,8 +56,6 @@ def request_codes(campaign_id: str, count: int, actor: str) -> tuple[int, dict]:
         generate(campaign_id, count, gen_id)
         camp = require(campaign_id)
         return 201, {"campaign_id": campaign_id, "generated": count, "codes_total": camp.codes}
-    from chalicelib.jobs import framework
-
     job = framework.start("generate-coupon-codes", clock.now(), actor,
                           {"campaign_id": campaign_id, "count": count, "gen_id": gen_id}, wait_seconds=0)
     return 202, {"campaign_id": campaign_id, "job_id": job["job_id"], "status": job["status"], "count": count}

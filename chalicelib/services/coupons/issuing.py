@@ -11,7 +11,7 @@ from chalicelib.domain import coupons as rules_
 from chalicelib.domain import events
 from chalicelib.domain.audience import NOBODY, Audience, MemberFacts, in_audience
 from chalicelib.errors import CouponRejected, RetryLater
-from chalicelib.services import audit
+from chalicelib.services import audit, members
 from chalicelib.services.coupons.campaigns import Campaign, _cached_only, _remember, require
 from chalicelib.services.uow import UnitOfWork
 from chalicelib.store import coupons as store
@@ -192,8 +192,6 @@ def issue_codes(campaign_id: str, member_ids: Sequence[str], notify: bool = Fals
 # --- the member's wallet --------------------------------------------------------------------------
 
 def wallet(member_id: str, limit: int, cursor: Optional[dict]) -> tuple[list[dict], Optional[dict]]:
-    from chalicelib.services import members
-
     members.require(member_id)
     records, last = store.wallet_page(member_id, limit, cursor)
     now = clock.now()
