@@ -63,14 +63,14 @@ def _template() -> tuple[str, str, str, list]:
     from chalicelib.schemas.data import ImportRow
     from chalicelib.services import imports
     from chalicelib.store import members as store
-    from chalicelib.store import outbox, tx
-    from chalicelib.store.models import LookupRecord
+    from chalicelib.store import outbox
 
     row = ImportRow.model_validate(_row(0), strict=True)
     member, entries, found, _ = imports.plan_member("bench", 1, row, clock.now(), "admin:bench")
     code = member.profile["referral_code"]
-    ops = [store.save_op(member, None)] + [store.ledger_op(member.member_id, s, e) for s, e in entries]
-    ops.append(tx.put(LookupRecord("referral#" + code, target=member.member_id)))
+    # the row's writes as services/imports.py makes them (member, ledger, referral code, outbox rows)
+    ops = [store.save_op(member)] + [store.ledger_op(member.member_id, s, e) for s, e in entries]
+    ops.append(store.referral_op(code, member.member_id))
     ops += [outbox.put_op(outbox.event_row(e)) for e in found]
     items = [(op["Put"]["TableName"], op["Put"]["Item"]) for op in ops]
     return json.dumps(items), member.member_id, code, [e["event_id"] for e in found]
