@@ -316,6 +316,11 @@ def _goal(e: dict) -> str:
     return e["goal"] if isinstance(e["goal"], str) else ", ".join(f"{k} {g}" for k, g in e["goal"].items())
 
 
+def _unfinished(meta: dict) -> str:
+    """What a run stopped part-way (its checkpoint, rendered by --report) did not measure."""
+    return f" **This run stopped before its last figures:** {meta['unfinished']}." if meta.get("unfinished") else ""
+
+
 def _kept(public: dict, meta: dict) -> str:
     """Which figures a partial run (`--only`) kept from the run before."""
     measured = meta.get("measured")
@@ -385,7 +390,8 @@ def markdown(public: dict, details: dict, meta: dict, plot_name=None, others: di
              "Speeds are ratios to a floor measured side by side in the same run (alternating rounds, "
              "medians); absolute figures are for orientation only: this machine is shared and noisy. "
              "*Spread* is the range of the per-round ratios (or of the rounds). "
-             "How each figure is made, and what it means for cost in AWS: `docs/PERFORMANCE.md`." + _kept(public, meta), ""]
+             "How each figure is made, and what it means for cost in AWS: `docs/PERFORMANCE.md`." + _kept(public, meta)
+             + _unfinished(meta), ""]
     lines += summary_rows(public, details)
     if others:
         lines += ["", "Other figures (their own modules in `bench/`):", "",
@@ -520,7 +526,7 @@ def latest_block(public: dict, details: dict, meta: dict) -> str:
     calls = public.get("calls_per_op")
     lines = [f"Latest `make bench`: {meta['finished_at']}, {meta['machine']}, {meta['seconds']:.0f} s "
              "(every speed a ratio to a floor measured in the same run; *spread*: the range over its rounds)."
-             + _kept(public, meta), ""]
+             + _kept(public, meta) + _unfinished(meta), ""]
     lines += rows
     if calls:
         lines += ["", "DynamoDB calls per warm operation: " + ", ".join(f"{op} {n}" for op, n in calls["value"].items())
