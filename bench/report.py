@@ -234,10 +234,62 @@ def plots(public: dict, details: dict, out_dir: str, others: dict | None = None)
         bx.set_title("Latency")
         out["load"] = _save(fig, out_dir, "plot_load.png")
     for key, e in (others or {}).items():
-        name = _generic_plot(key, e, out_dir)
+        own = {"score_rfm": _score_rfm_plot, "emulator_scale": _emulator_scale_plot}.get(key)
+        name = own(e, out_dir) if own else _generic_plot(key, e, out_dir)
         if name:
             out[key] = name
     return out
+
+
+def _sizes(values: dict) -> list:
+    return sorted(values, key=int)
+
+
+def _score_rfm_plot(e: dict, out_dir: str) -> str | None:
+    """members/s at each table size (the goal is on the time per member, so a flat or rising
+    line is a met goal) with the peak memory of one segment worker."""
+    v = e.get("value")
+    if not isinstance(v, dict) or not v:
+        return None
+    plt = _pyplot()
+    sizes = _sizes(v)
+    fig, ax = plt.subplots(figsize=(7, 3.4), dpi=100)
+    ax.bar([f"{int(n):,} members" for n in sizes], [v[n] for n in sizes], color="#c0392b")
+    first = v[sizes[0]]
+    ax.axhline(first / 1.5, color="black", ls=":", lw=1, label="goal: time per member at most 1.5 × the smallest")
+    for i, n in enumerate(sizes):
+        ax.annotate(f"{v[n]:,.0f}/s", (i, v[n]), xytext=(0, 3), textcoords="offset points", ha="center", fontsize=8)
+    ax.set_ylabel("members/s (4 segments)")
+    peak = e.get("peak_memory_mb")
+    ax.set_title("score-rfm" + (f" (peak memory of one worker {peak:,.1f} MB, goal ≤ 512)" if peak else ""))
+    ax.set_ylim(0, max(v.values()) * 1.25)
+    ax.legend(fontsize=7, loc="lower right")
+    PLOT_TITLES.setdefault("score_rfm", "score-rfm: members/s at each table size")
+    return _save(fig, out_dir, "plot_score_rfm.png")
+
+
+def _emulator_scale_plot(e: dict, out_dir: str) -> str | None:
+    """The emulator's memory per member and the median accrual latency at each size, against
+    the 1.5 × goal on both."""
+    v = e.get("value") or {}
+    kb, ms = v.get("per_member_kb"), v.get("accrual_median_ms")
+    if not isinstance(kb, dict) or not isinstance(ms, dict):
+        return None
+    plt = _pyplot()
+    sizes = _sizes(kb)
+    labels = [f"{int(n):,}" for n in sizes]
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(8, 3.4), dpi=100)
+    for axis, data, ylabel, title in ((ax, kb, "KB of emulator memory per member", "Memory per member"),
+                                      (bx, ms, "ms (median)", "Accrual latency")):
+        axis.bar(labels, [data[n] for n in sizes], color="#c0392b")
+        axis.axhline(data[sizes[0]] * 1.5, color="black", ls=":", lw=1, label="goal: ≤ 1.5 × the smallest")
+        axis.set_xlabel("members in the emulator")
+        axis.set_ylabel(ylabel)
+        axis.set_title(title)
+        axis.set_ylim(0, data[sizes[0]] * 1.8)
+        axis.legend(fontsize=7, loc="lower right")
+    PLOT_TITLES.setdefault("emulator_scale", "make run's emulator at 10k and 100k members")
+    return _save(fig, out_dir, "plot_emulator_scale.png")
 
 
 def _numeric_pairs(e: dict) -> list:
