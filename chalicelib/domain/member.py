@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Optional
 
-from chalicelib.clock import iso, parse_instant
+from chalicelib.clock import iso
 from chalicelib.domain import order_stats
 from chalicelib.domain.months import month_of
 from chalicelib.domain.tiers import TierState, prune_buckets
@@ -178,11 +178,6 @@ def _summed(into: Optional[dict], other: Optional[dict]) -> dict:
     return out
 
 
-def _seconds(stamp) -> int:
-    """An order timestamp as `recent` keeps it (epoch seconds, or an older ISO string)."""
-    return int(parse_instant(stamp).timestamp()) if isinstance(stamp, str) else int(stamp)
-
-
 def merge_history(survivor: Member, source: Member, now: datetime, tier_window_months: int,
                   activity_days_kept: int = 35) -> None:
     """Add `source`'s history to `survivor`: spend buckets, order statistics, activity and
@@ -196,7 +191,8 @@ def merge_history(survivor: Member, source: Member, now: datetime, tier_window_m
     firsts = [d for d in (a.first_at, b.first_at) if d]
     lasts = [d for d in (a.last_at, b.last_at) if d]
     horizon = int((now - timedelta(days=RECENT_ORDER_DAYS)).timestamp())
-    stamps = sorted((_seconds(d), d) for d in a.recent + b.recent if d and _seconds(d) >= horizon)
+    seconds = order_stats.seconds
+    stamps = sorted((seconds(d), d) for d in a.recent + b.recent if d and seconds(d) >= horizon)
     survivor.orders = OrderStats(a.count + b.count, min(firsts) if firsts else None, max(lasts) if lasts else None,
                                  [d for _, d in stamps][-RECENT_ORDERS:],
                                  prune_buckets(_summed(a.months, b.months), month_of(now), ORDER_MONTHS_KEPT))

@@ -29,7 +29,8 @@ def decode(stamp: Stamp) -> str:
     return iso(datetime.fromtimestamp(int(stamp), tz=timezone.utc))
 
 
-def _seconds(stamp: Stamp) -> int:
+def seconds(stamp: Stamp) -> int:
+    """A kept timestamp in seconds since the epoch, whatever its encoding."""
     return encode(parse_instant(stamp)) if isinstance(stamp, str) else int(stamp)
 
 
@@ -39,12 +40,12 @@ def recent_seconds(orders: dict) -> list[int]:
     kept = orders.get("recent") or []
     if all(type(s) is int for s in kept):
         return sorted(kept)  # the common case (score-rfm reads every member's)
-    return sorted(_seconds(s) for s in kept if s)
+    return sorted(seconds(s) for s in kept if s)
 
 
 def with_order(recent: Iterable[Stamp], placed: datetime, horizon: datetime, keep: int) -> list[int]:
     """`recent` after an order placed at `placed`: the timestamps after `horizon` (inclusive)
     and the new one, the newest `keep` of them, oldest first, in seconds."""
     low = encode(horizon)
-    kept = [s for s in (_seconds(x) for x in recent if x) if s >= low]
+    kept = [s for s in (seconds(x) for x in recent if x) if s >= low]
     return sorted(kept + [encode(placed)])[-keep:]

@@ -8,7 +8,6 @@ from chalicelib.domain import codes, events, expiry
 from chalicelib.domain.member import Member
 from chalicelib.domain.months import month_of
 from chalicelib.domain.tiers import qualifying_spend, tier_view
-from chalicelib.domain.wallet import Wallet
 from chalicelib.errors import AlreadyExists, MemberInactive, MemberNotFound, ValidationFailed
 from chalicelib.services import audit, program
 from chalicelib.store import members as store
@@ -48,7 +47,7 @@ def view(row: Member, now=None) -> dict:
     """The Member shape of SPEC 4.4; pending points that matured show as available."""
     now = now or clock.now()
     settings = program.settings()
-    wallet = Wallet.from_dict(row.wallet.to_dict())  # a copy: a read changes nothing
+    wallet = row.wallet.copy()  # a read changes nothing
     wallet.mature(now)
     wallet.release_expired(now)  # a hold past its time reads as released before any write
     spend = qualifying_spend(row.spend, month_of(now), settings.tier_window_months)

@@ -63,11 +63,9 @@ def member_records(member_id: str) -> dict:
     feedback = [_attrs(r, drop=("request_hash", "expires_at", "commenter"))
                 for r in _batch_get(mk.FeedbackRecord, feedback_ids) if r.member_id == member_id]
     events = [_attrs(r, drop=("pending_member", "expires_at", "sk")) for r in mk.MemberEventRecord.query(member_id)]
-    try:
-        outreach = mk.OutreachRecord.get(member_id, consistent_read=True)
-        messages = {"sent": plain(outreach.sent), "marketing_sends": plain(outreach.marketing)}
-    except mk.OutreachRecord.DoesNotExist:
-        messages = {"sent": {}, "marketing_sends": []}
+    outreach = mk.OutreachRecord.find(member_id)
+    messages = ({"sent": plain(outreach.sent), "marketing_sends": plain(outreach.marketing)} if outreach
+                else {"sent": {}, "marketing_sends": []})
     tier_history = [{"at": r.at, **plain(r.change)} for r in TierHistoryRecord.query(member_id)]
     transfers, merges = _transfers_and_merges(member_id, refs)
     return {

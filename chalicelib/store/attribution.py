@@ -166,10 +166,8 @@ def save_meta(data: dict) -> None:
 
 
 def meta() -> Optional[dict]:
-    try:
-        return dict(UpliftResultRecord.get(META_SOURCE, META_DAY, consistent_read=True).data)
-    except UpliftResultRecord.DoesNotExist:
-        return None
+    rec = UpliftResultRecord.find(META_SOURCE, META_DAY)
+    return dict(rec.data) if rec else None
 
 
 MODELS: list = [ExposureBatchRecord, ExposureRecord, AttributionRecord, UpliftResultRecord]

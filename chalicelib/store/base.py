@@ -85,6 +85,14 @@ class Record(Model):
     def table_name(cls) -> str:
         return cls._get_connection().table_name
 
+    @classmethod
+    def find(cls, hash_key, range_key=None, consistent: bool = True):
+        """The item, or None when there is none (a consistent read unless asked otherwise)."""
+        try:
+            return cls.get(hash_key, range_key, consistent_read=consistent)
+        except cls.DoesNotExist:
+            return None
+
     # Hot paths (a points mutation, a campaign's claims) build and read raw items with these
     # instead of model instances: the same items PynamoDB would write and read (a test
     # compares them), at a fraction of the per-attribute cost. Unicode, whole-number and

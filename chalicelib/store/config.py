@@ -9,10 +9,8 @@ from chalicelib.store.models import ConfigRecord
 
 def get_body(name: str) -> tuple[bool, Optional[Any]]:
     """(found, body) of a configuration item (consistent read)."""
-    try:
-        return True, ConfigRecord.get(name, consistent_read=True).body
-    except ConfigRecord.DoesNotExist:
-        return False, None
+    rec = ConfigRecord.find(name)
+    return (True, rec.body) if rec else (False, None)
 
 
 def put_op(name: str, body: Any, updated_at: str) -> tx.Op:

@@ -247,10 +247,7 @@ def redemption_ids_for_orders(order_ids: Iterable[str]) -> list[str]:
 # --- reads ------------------------------------------------------------------------------------
 
 def get_campaign(campaign_id: str) -> Optional[CampaignRecord]:
-    try:
-        return CampaignRecord.get(campaign_id, consistent_read=True)
-    except CampaignRecord.DoesNotExist:
-        return None
+    return CampaignRecord.find(campaign_id)
 
 
 def get_shards(campaign_id: str, shards: int, with_campaign: bool = False) -> tuple[Optional[CampaignRecord], list]:
@@ -410,10 +407,7 @@ def existing_codes(codes: Sequence[str]) -> dict[str, Optional[str]]:
 
 
 def get_gen(campaign_id: str, gen_id: str) -> Optional[CampaignRecord]:
-    try:
-        return CampaignRecord.get(gen_key(campaign_id, gen_id), consistent_read=True)
-    except CampaignRecord.DoesNotExist:
-        return None
+    return CampaignRecord.find(gen_key(campaign_id, gen_id))
 
 
 # --- keys for tx.get_many (a transactional read beside other items) ----------------------------
@@ -445,10 +439,7 @@ def redemption_key(order_id: str, campaign_id: Optional[str] = None) -> tuple:
 
 
 def get_redemption(coupon_redemption_id: str) -> Optional[RedemptionRecord]:
-    try:
-        return RedemptionRecord.get(coupon_redemption_id, consistent_read=True)
-    except RedemptionRecord.DoesNotExist:
-        return None
+    return RedemptionRecord.find(coupon_redemption_id)
 
 
 # --- anchors: the write's own record, read back by the unit of work ---------------------------

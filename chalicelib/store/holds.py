@@ -49,10 +49,7 @@ MODELS = [HoldRecord]
 
 
 def get_hold(hold_id: str) -> Optional[HoldRecord]:
-    try:
-        return HoldRecord.get(hold_id, consistent_read=True)
-    except HoldRecord.DoesNotExist:
-        return None
+    return HoldRecord.find(hold_id)
 
 
 def put_hold_op(hold_id: str, member_id: str, created_sortable: str, request_hash: str, data: dict,

@@ -43,10 +43,7 @@ def anchor() -> type:
 
 def get(stored_key: str) -> Optional[IdempotencyRecord]:
     """The stored answer (consistent read), None when there is none."""
-    try:
-        return IdempotencyRecord.get(stored_key, consistent_read=True)
-    except IdempotencyRecord.DoesNotExist:
-        return None
+    return IdempotencyRecord.find(stored_key)
 
 
 # --- ops -----------------------------------------------------------------------------------

@@ -19,10 +19,8 @@ def create(job_id: str, data: dict) -> None:
 
 
 def get(job_id: str) -> Optional[dict]:
-    try:
-        return dict(JobRecord.get(job_id, consistent_read=True).data)
-    except JobRecord.DoesNotExist:
-        return None
+    rec = JobRecord.find(job_id)
+    return dict(rec.data) if rec else None
 
 
 def update(job_id: str, change: Callable[[dict], Optional[dict]], attempts: int = 10) -> dict:

@@ -185,10 +185,7 @@ class FavoriteRecord(Record):
 
 
 def get_favorite(sku: str, member_id: str) -> Optional[FavoriteRecord]:
-    try:
-        return FavoriteRecord.get(sku, member_id, consistent_read=True)
-    except FavoriteRecord.DoesNotExist:
-        return None
+    return FavoriteRecord.find(sku, member_id)
 
 
 def favorite_op(sku: str, member_id: str, state: str, at: str, read: Optional[FavoriteRecord]) -> tx.Op:
@@ -245,10 +242,7 @@ class NpsDayRecord(Record):
 
 
 def get_feedback(feedback_id: str) -> Optional[FeedbackRecord]:
-    try:
-        return FeedbackRecord.get(feedback_id, consistent_read=True)
-    except FeedbackRecord.DoesNotExist:
-        return None
+    return FeedbackRecord.find(feedback_id)
 
 
 def erase_comments(member_id: str) -> int:
@@ -321,10 +315,7 @@ def campaign_create_op(campaign_id: str, data: dict) -> tx.Op:
 
 
 def get_campaign(campaign_id: str) -> Optional[MessageCampaignRecord]:
-    try:
-        return MessageCampaignRecord.get(campaign_id, consistent_read=True)
-    except MessageCampaignRecord.DoesNotExist:
-        return None
+    return MessageCampaignRecord.find(campaign_id)
 
 
 def save_campaign(rec: MessageCampaignRecord, data: dict) -> None:
@@ -359,10 +350,8 @@ def save_report(data: dict) -> None:
 
 
 def latest_report() -> Optional[dict]:
-    try:
-        return dict(SegmentReportRecord.get("latest", consistent_read=True).data)
-    except SegmentReportRecord.DoesNotExist:
-        return None
+    rec = SegmentReportRecord.find("latest")
+    return dict(rec.data) if rec else None
 
 
 class _Page(list):

@@ -133,10 +133,8 @@ def _referral_key(code: str) -> str:
 
 def referral_owner(code: str) -> Optional[str]:
     """The member whose referral code this is (the code as normalised), None when none."""
-    try:
-        return LookupRecord.get(_referral_key(code)).target
-    except LookupRecord.DoesNotExist:
-        return None
+    rec = LookupRecord.find(_referral_key(code), consistent=False)
+    return rec.target if rec else None
 
 
 def referral_op(code: str, member_id: str) -> tx.Op:

@@ -20,10 +20,7 @@ def _record_key(kind: str, op_id: str) -> str:
 # --- orders ------------------------------------------------------------------------------
 
 def get_order(order_id: str) -> Optional[OrderRecord]:
-    try:
-        return OrderRecord.get(order_id, consistent_read=True)
-    except OrderRecord.DoesNotExist:
-        return None
+    return OrderRecord.find(order_id)
 
 
 def order_ref(order_id: str) -> tuple:
@@ -57,10 +54,7 @@ def key(kind: str, op_id: str) -> tuple:
 
 
 def get_record(kind: str, op_id: str) -> Optional[IdempotencyRecord]:
-    try:
-        return IdempotencyRecord.get(_record_key(kind, op_id), consistent_read=True)
-    except IdempotencyRecord.DoesNotExist:
-        return None
+    return IdempotencyRecord.find(_record_key(kind, op_id))
 
 
 def record_op(kind: str, op_id: str, member_id: Optional[str], request_hash: str, response: dict,

@@ -106,10 +106,7 @@ def voucher_key(code: str) -> str:
 # --- the catalogue -------------------------------------------------------------------------
 
 def get_reward(reward_id: str) -> Optional[RewardRecord]:
-    try:
-        return RewardRecord.get(reward_id, consistent_read=True)
-    except RewardRecord.DoesNotExist:
-        return None
+    return RewardRecord.find(reward_id)
 
 
 def reward_key(reward_id: str) -> tuple:
@@ -149,10 +146,7 @@ def new_redemption(redemption_id: str, member_id: str, issued_at: str, expires_a
 
 
 def get_redemption(redemption_id: str) -> Optional[RedemptionRecord]:
-    try:
-        return RedemptionRecord.get(redemption_id, consistent_read=True)
-    except RedemptionRecord.DoesNotExist:
-        return None
+    return RedemptionRecord.find(redemption_id)
 
 
 def redemptions_page(owner_id: str, limit: int, cursor: Optional[dict]) -> tuple[list, Optional[dict]]:
@@ -181,10 +175,8 @@ def redemption_anchor() -> type:
 
 def voucher_redemption_id(code: str) -> Optional[str]:
     """The redemption a (normalised) voucher code names, None when none."""
-    try:
-        return LookupRecord.get(voucher_key(code), consistent_read=True).target
-    except LookupRecord.DoesNotExist:
-        return None
+    rec = LookupRecord.find(voucher_key(code))
+    return rec.target if rec else None
 
 
 def voucher_code_op(code: str, redemption_id: str) -> tx.Op:

@@ -55,10 +55,7 @@ MODELS = [TransferRecord, TransferLineRecord, MergeRecord]
 
 
 def get_transfer(transfer_id: str) -> Optional[TransferRecord]:
-    try:
-        return TransferRecord.get(transfer_id, consistent_read=True)
-    except TransferRecord.DoesNotExist:
-        return None
+    return TransferRecord.find(transfer_id)
 
 
 def put_transfer_op(transfer_id: str, from_member_id: str, to_member_id: str, request_hash: str, data: dict,
@@ -81,10 +78,7 @@ def lines_page(member_id: str, limit: int, cursor: Optional[dict]) -> tuple[list
 
 
 def get_merge(merge_id: str) -> Optional[MergeRecord]:
-    try:
-        return MergeRecord.get(merge_id, consistent_read=True)
-    except MergeRecord.DoesNotExist:
-        return None
+    return MergeRecord.find(merge_id)
 
 
 def put_merge_op(merge_id: str, survivor_id: str, source_id: str, request_hash: str, data: dict) -> tx.Op:
@@ -150,13 +144,8 @@ def coupon_wallet_moves(source_id: str, survivor_id: str) -> list:
 
 
 def _unique_code(model, code: Optional[str], member_id: str):
-    if not code:
-        return None
-    try:
-        rec = model.get(code, consistent_read=True)
-    except model.DoesNotExist:
-        return None
-    return rec if rec.kind == "unique" and rec.member_id == member_id else None
+    rec = model.find(code) if code else None
+    return rec if rec is not None and rec.kind == "unique" and rec.member_id == member_id else None
 
 
 def hold_moves(hold_ids, source_id: str, survivor_id: str) -> list:

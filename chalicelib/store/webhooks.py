@@ -95,10 +95,7 @@ MODELS = [WebhookRecord, DeliveryRecord]
 # --- webhooks ---------------------------------------------------------------------
 
 def get_webhook(webhook_id: str) -> Optional[WebhookRecord]:
-    try:
-        return WebhookRecord.get(webhook_id, consistent_read=True)
-    except WebhookRecord.DoesNotExist:
-        return None
+    return WebhookRecord.find(webhook_id)
 
 
 def create_webhook_op(webhook_id: str, url: str, events: list, active: bool, secret: str, at: str) -> tx.Op:
@@ -145,10 +142,7 @@ def create_delivery(webhook_id: str, envelope: dict, created_sortable: str, due_
 
 
 def get_delivery(webhook_id: str, event_id: str) -> Optional[DeliveryRecord]:
-    try:
-        return DeliveryRecord.get(webhook_id, event_id, consistent_read=True)
-    except DeliveryRecord.DoesNotExist:
-        return None
+    return DeliveryRecord.find(webhook_id, event_id)
 
 
 def due(now_sortable: str, limit: int) -> list:

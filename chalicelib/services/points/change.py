@@ -12,6 +12,7 @@ from chalicelib.domain.member import Member
 from chalicelib.domain.months import month_of
 from chalicelib.domain.wallet import Wallet
 from chalicelib.services import members
+from chalicelib.store import holds as hold_store
 from chalicelib.store import members as store
 from chalicelib.store import operations
 from chalicelib.services.uow import UnitOfWork
@@ -44,8 +45,6 @@ class Change:
 
     def release_expired_holds(self, now: datetime) -> int:
         """Release the holds past `expires_at` (no ledger entry: the points never left)."""
-        from chalicelib.store import holds as hold_store
-
         released = self.wallet.release_expired(now)
         for h in released:
             self.ops.append(hold_store.close_hold_op(h["hold_id"], self.row.member_id, "released",
