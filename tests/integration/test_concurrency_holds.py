@@ -46,7 +46,7 @@ def test_a_capture_racing_a_release_ends_in_exactly_one(locked_emulator):
     from chalicelib.store.holds import get_hold
 
     enrol("ch3")
-    points.accrue("ch3", accrual("ch3-o", 10000), "svc")
+    points.accrue("ch3", accrual("ch3-o", 20000), "svc")  # 200 points: three captures of 50 fit
     for round_ in range(3):
         hold_id = f"ch3-h{round_}"
         holds.create("ch3", _hold(hold_id, 50), "svc")
