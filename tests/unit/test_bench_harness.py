@@ -289,3 +289,16 @@ def test_the_bench_emulator_s_bulk_put_stores_the_items_batch_write_would(ddb):
     assert answered == ["200 OK"] and json.loads(b"".join(out)) == {"put": 30}
     got = sorted(ddb.scan(TableName="t")["Items"], key=lambda i: int(i["k"]["S"][1:]))
     assert got == items
+
+
+def test_the_fresh_customers_are_the_full_cohort_without_a_single_sample_customer():
+    from bench import ltv_quality
+
+    sample, fresh = ltv_quality.load(), ltv_quality.load_fresh()
+    assert (len(sample), len(fresh)) == (2357, 21213)
+    assert not set(sample) & set(fresh)
+    # purchases of one day are one order, in cents: master's first rows are 00001 (11.77 on 1997-01-01) ...
+    from datetime import date
+
+    assert fresh["00001"][date(1997, 1, 1)] == 1177
+    assert sum(len(v) for v in fresh.values()) > 50_000
