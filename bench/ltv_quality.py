@@ -47,30 +47,29 @@ HOLDOUT_DAYS = 273
 BOOTSTRAP = 2000
 
 
-def load(path: str = DATA) -> dict:
-    """customer → {date: spend in cents} (purchases on one day are one order)."""
+def _orders(rows) -> dict:
+    """customer → {date: spend in cents} from (customer, YYYYMMDD, dollars) rows (purchases on
+    one day are one order)."""
     out: dict = defaultdict(lambda: defaultdict(int))
-    with open(path) as f:
-        for line in f:
-            cust, _, day, _, dollars = line.split()
-            d = datetime.strptime(day, "%Y%m%d").date()
-            out[cust][d] += int(round(float(dollars) * 100))
+    for cust, day, dollars in rows:
+        out[cust][datetime.strptime(day, "%Y%m%d").date()] += int(round(float(dollars) * 100))
     return out
+
+
+def load(path: str = DATA) -> dict:
+    """The sample (columns: customer, id within the sample, date, CDs, dollars)."""
+    with open(path) as f:
+        return _orders((c, d, v) for c, _, d, _, v in (line.split() for line in f))
 
 
 def load_fresh(path: str = MASTER, sample: str = DATA) -> dict:
-    """The full cohort's customers that are not in the sample (the never-tuned-on set), as `load`."""
+    """The full cohort's customers that are not in the sample (the never-tuned-on set)."""
     import gzip
 
     seen = set(load(sample))
-    out: dict = defaultdict(lambda: defaultdict(int))
     with gzip.open(path, "rt") as f:
         next(f)  # header
-        for line in f:
-            cust, day, _, dollars = line.split()
-            if cust not in seen:
-                out[cust][datetime.strptime(day, "%Y%m%d").date()] += int(round(float(dollars) * 100))
-    return out
+        return _orders((c, d, v) for c, d, _, v in (line.split() for line in f) if c not in seen)
 
 
 def member_state(orders: list, as_of: datetime) -> dict:
