@@ -8,6 +8,27 @@ import pytest
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
 
+def _one_call_at_a_time() -> None:
+    """In-process moto answers one AWS call at a time, as the locked emulator of `make run`
+    does (`chalicelib/emulator.py`). DynamoDB checks a condition and writes in one atomic
+    step; moto's models do not across threads, so without this two threads of one test (a
+    webhook batch's parallel messages, a job's segments) could both pass one condition."""
+    import threading
+
+    from moto.core.botocore_stubber import BotocoreStubber
+
+    lock, process = threading.RLock(), BotocoreStubber.process_request
+
+    def process_request(self, request):
+        with lock:
+            return process(self, request)
+
+    BotocoreStubber.process_request = process_request
+
+
+_one_call_at_a_time()
+
+
 @pytest.fixture
 def aws_env(monkeypatch):
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")

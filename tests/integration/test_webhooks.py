@@ -386,22 +386,8 @@ class TestQueueDelivery:
 
     @pytest.fixture(autouse=True)
     def queue_mode(self, api, monkeypatch):
-        import threading
-
-        from chalicelib.store import webhooks as store
         from tests.factories import reset_caches
 
-        # The batch handler runs its messages in parallel threads. DynamoDB checks a
-        # condition and writes atomically; moto's in-process mock does not across threads,
-        # so two claims of one delivery could both pass (seen in CI under load: both
-        # attempted, the 503 and the 200). One lock gives the mock DynamoDB's atomicity.
-        lock, update = threading.Lock(), store._update
-
-        def atomic(*args, **kwargs):
-            with lock:
-                return update(*args, **kwargs)
-
-        monkeypatch.setattr(store, "_update", atomic)
         monkeypatch.setenv("LOYALTY_WEBHOOK_DELIVERY", "queue")
         reset_caches()
         yield
