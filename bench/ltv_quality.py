@@ -62,14 +62,13 @@ def load(path: str = DATA) -> dict:
         return _orders((c, d, v) for c, _, d, _, v in (line.split() for line in f))
 
 
-def load_fresh(path: str = MASTER, sample: str = DATA) -> dict:
-    """The full cohort's customers that are not in the sample (the never-tuned-on set)."""
+def load_fresh(sample: dict, path: str = MASTER) -> dict:
+    """The full cohort's customers that are not in `sample` (the never-tuned-on set)."""
     import gzip
 
-    seen = set(load(sample))
     with gzip.open(path, "rt") as f:
         next(f)  # header
-        return _orders((c, d, v) for c, d, _, v in (line.split() for line in f) if c not in seen)
+        return _orders((c, d, v) for c, d, _, v in (line.split() for line in f) if c not in sample)
 
 
 def member_state(orders: list, as_of: datetime) -> dict:
@@ -225,12 +224,13 @@ def measure() -> dict:
     """Judged: the never-tuned-on customers of the full cohort on the first split (the protocol in
     docs/SEGMENTS.md, fixed before their first run). Beside it: their second split and both splits
     of the sample the model was designed on."""
-    fresh = load_fresh()
+    sample = load()
+    fresh = load_fresh(sample)
     r = evaluate(fresh)
     r["data"] = "CDNOW full Q1-1997 cohort minus the 2,357-customer sample (never tuned on)"
     r["second_split"] = _beside(evaluate(fresh, cut=SECOND_CUT, holdout_days=SECOND_HOLDOUT_DAYS))
-    r["sample_first_split"] = _beside(evaluate())
-    r["sample_second_split"] = _beside(evaluate(cut=SECOND_CUT, holdout_days=SECOND_HOLDOUT_DAYS))
+    r["sample_first_split"] = _beside(evaluate(sample))
+    r["sample_second_split"] = _beside(evaluate(sample, cut=SECOND_CUT, holdout_days=SECOND_HOLDOUT_DAYS))
     s = r["spearman"]
     return entry(s["ours"], s["reference"], round(s["ours"] / s["reference"], 4),
                  "Spearman 90% CI of the difference > 0; top-20% capture ≥ reference; total within 10%; "
@@ -240,4 +240,4 @@ def measure() -> dict:
 if __name__ == "__main__":
     import json
 
-    print(json.dumps(evaluate(load_fresh()), indent=1))
+    print(json.dumps(evaluate(load_fresh(load())), indent=1))

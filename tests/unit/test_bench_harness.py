@@ -294,7 +294,8 @@ def test_the_bench_emulator_s_bulk_put_stores_the_items_batch_write_would(ddb):
 def test_the_fresh_customers_are_the_full_cohort_without_a_single_sample_customer():
     from bench import ltv_quality
 
-    sample, fresh = ltv_quality.load(), ltv_quality.load_fresh()
+    sample = ltv_quality.load()
+    fresh = ltv_quality.load_fresh(sample)
     assert (len(sample), len(fresh)) == (2357, 21213)
     assert not set(sample) & set(fresh)
     # purchases of one day are one order, in cents: master's first rows are 00001 (11.77 on 1997-01-01) ...
