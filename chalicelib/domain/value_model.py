@@ -78,6 +78,7 @@ class Model:
     # two-part spend model {"features", "buy": coefficients, "amount": coefficients, "s2"}
     spend: dict = field(default_factory=dict)
     scale: float = 1.0  # ltv_12m = floor(scale × P(buy in h) × E[spend | buy]) with the spend model
+    blend: bool = False  # with `spend`: ltv_12m = floor(scale × √(BTYD value × spend model's))
     chosen: str = ""
     cv: dict = field(default_factory=dict)  # candidate → mean objective over the slice's folds
 
@@ -97,6 +98,7 @@ class Model:
             d["spend"] = {"features": list(spend["features"]), "buy": [float(v) for v in spend["buy"]],
                           "amount": [float(v) for v in spend["amount"]], "s2": float(spend["s2"])}
         d["cv"] = {k: float(v) for k, v in (d.get("cv") or {}).items()}
+        d["blend"] = bool(d.get("blend"))
         return cls(**{k: (float(v) if k in ("beta", "k", "scale") else v) for k, v in d.items()
                       if k in cls.__dataclass_fields__})
 
@@ -280,12 +282,16 @@ def _cross_validate(hs0, eo0, own0, mu0: float, gg_mu0: float, spent, bought) ->
     cv: dict = {}
     for b in BETAS:
         cv[f"btyd beta={b}"] = _objective(eo0 * shrink(own0, mu0, b), spent)
+    oofs = {}
     for names in SPEND_FEATURES:
         X = _features(hs0, eo0, own0, gg_mu0, names)
         oof = np.zeros(len(hs0))
         for f in range(FOLDS):
             oof[fold == f] = _spend_score(_fit_spend(X[fold != f], bought[fold != f], spent[fold != f]), X[fold == f])
+        oofs["+".join(names)] = oof
         cv["spend " + "+".join(names)] = _objective(oof, spent)
+    beta, names = _blend_parts(cv)
+    cv[f"blend beta={beta} spend {names}"] = _objective(np.sqrt(eo0 * shrink(own0, mu0, beta) * oofs[names]), spent)
     alive: dict = {}
     for names in ALIVE_FEATURES:
         X = _features(hs0, eo0, own0, gg_mu0, names)
@@ -294,6 +300,14 @@ def _cross_validate(hs0, eo0, own0, mu0: float, gg_mu0: float, spent, bought) ->
             oof[fold == f] = X[fold == f] @ np.array(_fit_logistic(X[fold != f], bought[fold != f].astype(float)))
         alive["+".join(names)] = _auc(oof, bought)
     return cv, alive
+
+
+def _blend_parts(cv: dict) -> tuple:
+    """The blend's two members: the best β of the BTYD value and the best spend model's
+    feature set (each by its own cross-validated objective)."""
+    btyd_best = _best({k: v for k, v in cv.items() if k.startswith("btyd ")})
+    spend_best = _best({k: v for k, v in cv.items() if k.startswith("spend ")})
+    return float(btyd_best.split("=")[1]), spend_best[len("spend "):]
 
 
 def _best(scores: dict) -> str:
@@ -325,9 +339,7 @@ def fit(sample: Sequence[History], calibration: Sequence[Calibration], inner_day
         ordered = np.array([c.ordered_after for c in inner], dtype=bool)
         mu0 = float(np.mean(own0))
         cv, alive_cv = _cross_validate(hs0, eo0, own0, mu0, gg0.population_mean, spent, ordered)
-        btyd_cv = {k: v for k, v in cv.items() if k.startswith("btyd")}
-        best_btyd = _best(btyd_cv)
-        beta = float(best_btyd.split("=")[1])
+        beta, blend_names = _blend_parts(cv)
         pred0 = eo0 * shrink(own0, mu0, beta)
         k = float(spent.sum() / pred0.sum()) if pred0.sum() > 0 else 1.0
         alive_names = tuple(_best(alive_cv).split("+"))
@@ -339,15 +351,17 @@ def fit(sample: Sequence[History], calibration: Sequence[Calibration], inner_day
         eo12 = btyd.expected_orders(bg, YEAR_DAYS / WEEK, x, t_x, T)
         if not np.all(np.isfinite(eo12)):
             return fallback("fit degenerate: expectations not finite", len(sample), repeat)
-        if chosen.startswith("spend "):
-            names = chosen[len("spend "):].split("+")
+        blend = chosen.startswith("blend ")
+        if blend or chosen.startswith("spend "):
+            names = (blend_names if blend else chosen[len("spend "):]).split("+")
             spend = {"features": names, **_fit_spend(_features(hs0, eo0, own0, gg0.population_mean, names),
                                                      ordered, spent)}
             eo_h, own = _raw(bg, gg, sample, inner_days)
             score = _spend_score(spend, _features(sample, eo_h, own, gg.population_mean, names))
-            _, own12 = _raw(bg, gg, sample, YEAR_DAYS)
-            total = float(np.sum(k * eo12 * shrink(own12, gg.population_mean, beta)))  # the BTYD total
-            scale = total / float(score.sum()) if score.sum() > 0 else 1.0
+            value12 = k * eo12 * shrink(own, gg.population_mean, beta)  # the BTYD value
+            if blend:
+                score = np.sqrt(value12 * score)
+            scale = float(value12.sum()) / float(score.sum()) if score.sum() > 0 else 1.0  # to the BTYD total
         params = [bg.r, bg.alpha, bg.a, bg.b, gg.p, gg.q, gg.gamma, k, scale, *logit,
                   *(spend.get("buy") or []), *(spend.get("amount") or []), spend.get("s2", 0.0)]
         if not all(math.isfinite(v) for v in params) or gg.q <= 1 or bg.a <= 1e-9:
@@ -355,7 +369,7 @@ def fit(sample: Sequence[History], calibration: Sequence[Calibration], inner_day
     except (ValueError, FloatingPointError, ZeroDivisionError, np.linalg.LinAlgError) as exc:
         return fallback(f"fit failed: {exc}", len(sample), repeat)
     return Model("btyd", "", bg.as_dict(), gg.as_dict(), beta, k, inner_days, logit, len(sample), repeat,
-                 alive_names, spend, scale, chosen, {**{n: round(v, 4) for n, v in cv.items()},
+                 alive_names, spend, scale, blend, chosen, {**{n: round(v, 4) for n, v in cv.items()},
                                                      **{f"p_alive {n}": round(v, 4) for n, v in alive_cv.items()}})
 
 
@@ -422,10 +436,13 @@ def predict_one(model: Model, h: History, horizon_days: int = YEAR_DAYS) -> Pred
         f = _features_one(h, eo_h, own, mu, model.spend["features"])
         zb = sum(c * v for c, v in zip(model.spend["buy"], f))
         za = sum(c * v for c, v in zip(model.spend["amount"], f)) + model.spend["s2"] / 2
-        v = model.scale * (1 / (1 + math.exp(-zb)) if zb > -700 else 0.0) * math.exp(min(za, 700.0))
+        v = (1 / (1 + math.exp(-zb)) if zb > -700 else 0.0) * math.exp(min(za, 700.0))
+        eo12 = eo if horizon_days == YEAR_DAYS else _expected_orders_one(model.bgnbd, YEAR_DAYS / WEEK, x, t_x, T)
+        if model.blend:
+            v = math.sqrt(max(model.k * mu * (own / mu) ** model.beta * eo12, 0.0) * v)
+        v *= model.scale
         ltv = int(math.floor(v)) if math.isfinite(v) and v > 0 else 0
         if horizon_days != YEAR_DAYS and eo > 0:  # the bench's holdout of another length: BG/NBD's horizon ratio
-            eo12 = _expected_orders_one(model.bgnbd, YEAR_DAYS / WEEK, x, t_x, T)
             ltv = int(math.floor(v * eo / eo12)) if eo12 > 0 and math.isfinite(v) and v > 0 else 0
         return Prediction(round(alive, 4), orders_cents / 100, ltv)
     v = model.k * mu * (own / mu) ** model.beta

@@ -303,3 +303,22 @@ def test_the_fresh_customers_are_the_full_cohort_without_a_single_sample_custome
 
     assert fresh["00001"][date(1997, 1, 1)] == 1177
     assert sum(len(v) for v in fresh.values()) > 50_000
+
+
+def test_online_retail_is_its_purchases_one_order_a_customer_day():
+    import csv
+    import gzip
+    from datetime import date
+
+    from bench import ltv_quality
+
+    tx = ltv_quality.load_retail()
+    with gzip.open(ltv_quality.RETAIL, "rt", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 22190 and len({r["customer_id"] for r in rows}) == 4372
+    kept = [r for r in rows if not r["invoice_no"].startswith("C") and int(r["amount_cents"]) > 0]
+    assert sum(sum(days.values()) for days in tx.values()) == sum(int(r["amount_cents"]) for r in kept)
+    assert sum(len(days) for days in tx.values()) == len({(r["customer_id"], r["timestamp"][:10]) for r in kept})
+    assert (len(tx), sum(len(days) for days in tx.values())) == (4338, 16763)
+    # the file's first invoices: 17850 on 2010-12-01, two of them 13912 and 2220 cents among that day's
+    assert tx["17850"][date(2010, 12, 1)] >= 13912 + 2220

@@ -210,3 +210,62 @@ def test_the_spend_model_prediction_is_the_documented_formula():
     assert p.ltv_12m == math.floor(1.7 * buy * amount)
     alive = 1 / (1 + math.exp(-(0.1 + 1.0 * math.log(eo_h) - 0.2 * math.log1p(100) + 0.3 * math.log(4))))
     assert p.p_alive == round(alive, 4)
+
+
+def test_the_blend_candidate_joins_the_best_btyd_value_and_the_best_spend_model():
+    sample, calibration = slice_population()
+    model = value_model.fit(sample, calibration, 180)
+    btyd = {k: v for k, v in model.cv.items() if k.startswith("btyd ")}
+    spend = {k: v for k, v in model.cv.items() if k.startswith("spend ")}
+    beta = max(btyd, key=lambda k: (btyd[k], -list(btyd).index(k))).split("=")[1]
+    names = max(spend, key=lambda k: (spend[k], -list(spend).index(k)))[len("spend "):]
+    assert [k for k in model.cv if k.startswith("blend ")] == [f"blend beta={beta} spend {names}"]
+
+
+def test_a_chosen_blend_is_fitted_scaled_to_the_btyd_total_and_round_trips(monkeypatch):
+    """fit's wiring when the slice's cross-validation prefers the blend: the spend model of the
+    blend's feature set is fitted, the blend's total is the BTYD total, and it round-trips."""
+    sample, calibration = slice_population()
+    real = value_model._cross_validate
+
+    def prefer_blend(*args):
+        cv, alive = real(*args)
+        return {k: (1.0 if k.startswith("blend ") else v) for k, v in cv.items()}, alive
+
+    monkeypatch.setattr(value_model, "_cross_validate", prefer_blend)
+    model = value_model.fit(sample, calibration, 180)
+    assert model.chosen.startswith("blend ") and model.blend
+    assert model.spend["features"] == model.chosen.split(" spend ")[1].split("+")
+    again = value_model.Model.from_dict(model.as_dict())
+    assert again == model
+    btyd_only = value_model.Model(**{**again.__dict__, "spend": {}, "scale": 1.0, "blend": False, "chosen": ""})
+    total = sum(p.ltv_12m for p in value_model.predict_many(again, sample))
+    assert total == pytest.approx(sum(p.ltv_12m for p in value_model.predict_many(btyd_only, sample)), rel=0.01)
+    spend_only = value_model.Model(**{**again.__dict__, "blend": False})
+    assert [p.ltv_12m for p in value_model.predict_many(again, sample[:50])] != [
+        p.ltv_12m for p in value_model.predict_many(spend_only, sample[:50])]
+
+
+def test_the_blend_prediction_is_the_documented_formula():
+    import math
+
+    model = value_model.Model("btyd", "", {"r": 0.24, "alpha": 4.4, "a": 0.79, "b": 2.4},
+                              {"p": 9.8, "q": 3.4, "gamma": 792.0}, 0.5, 1.2, 136, (0.1, 1.0, -0.2, 0.3),
+                              alive_features=("eo", "rec", "x"),
+                              spend={"features": ["eo", "v"], "buy": [0.2, 0.9, 0.1], "amount": [8.0, 0.1, 0.7],
+                                     "s2": 0.5},
+                              scale=1.7, blend=True, chosen="blend beta=0.5 spend eo+v")
+    h = value_model.History(4, 200, 300, 3, 9000)
+    eo_h = value_model._expected_orders_one(model.bgnbd, 136 / 7, 3, 200 / 7, 300 / 7)
+    eo12 = value_model._expected_orders_one(model.bgnbd, 365 / 7, 3, 200 / 7, 300 / 7)
+    mu = 9.8 * 792.0 / 2.4
+    own = (792.0 + 9000) * 9.8 / (9.8 * 3 + 2.4)
+    z = [1.0, math.log(eo_h), math.log(own / mu)]
+    buy = 1 / (1 + math.exp(-sum(c * f for c, f in zip([0.2, 0.9, 0.1], z))))
+    amount = math.exp(sum(c * f for c, f in zip([8.0, 0.1, 0.7], z)) + 0.25)
+    btyd_value = 1.2 * mu * (own / mu) ** 0.5 * eo12
+    assert value_model.predict_one(model, h).ltv_12m == math.floor(1.7 * math.sqrt(btyd_value * buy * amount))
+    # over another horizon (the benchmark's holdout) the 12-month figure is scaled by BG/NBD's ratio
+    eo_181 = value_model._expected_orders_one(model.bgnbd, 181 / 7, 3, 200 / 7, 300 / 7)
+    v = 1.7 * math.sqrt(btyd_value * buy * amount)
+    assert value_model.predict_one(model, h, 181).ltv_12m == math.floor(v * eo_181 / eo12)
