@@ -80,7 +80,7 @@ class Model:
     scale: float = 1.0  # ltv_12m = floor(scale × P(buy in h) × E[spend | buy]) with the spend model
     blend: bool = False  # with `spend`: ltv_12m = floor(scale × √(BTYD value × spend model's))
     chosen: str = ""
-    cv: dict = field(default_factory=dict)  # candidate → mean objective over the slice's folds
+    cv: dict = field(default_factory=dict)  # candidate → its pooled out-of-fold objective on the slice
 
     def as_dict(self) -> dict:
         d = asdict(self)
@@ -417,8 +417,9 @@ def _expected_orders_one(m: dict, t: float, x: float, t_x: float, T: float) -> f
 def predict_one(model: Model, h: History, horizon_days: int = YEAR_DAYS) -> Prediction:
     """One member's prediction in plain floats (~50 µs; a scan worker scores one at a time).
     expected_orders_12m is BG/NBD's; p_alive the slice's logistic; ltv_12m the chosen
-    ranking: the BTYD value (orders_cents × floor(k·μ·(own/μ)^β) // 100) or the spend
-    model (floor(scale × P(buy in h) × E[spend | buy]), scaled to the BTYD total)."""
+    ranking: the BTYD value (orders_cents × floor(k·μ·(own/μ)^β) // 100), the spend
+    model (floor(scale × P(buy in h) × E[spend | buy])) or the blend (floor(scale ×
+    √(BTYD value × P × E[spend | buy]))), the last two scaled to the BTYD total."""
     x, t_x, T = h.orders - 1, h.span_days / WEEK, h.age_days / WEEK
     eo = _expected_orders_one(model.bgnbd, horizon_days / WEEK, x, t_x, T)
     eo_h = _expected_orders_one(model.bgnbd, model.inner_days / WEEK, x, t_x, T)
