@@ -234,7 +234,8 @@ def plots(public: dict, details: dict, out_dir: str, others: dict | None = None)
         bx.set_title("Latency")
         out["load"] = _save(fig, out_dir, "plot_load.png")
     for key, e in (others or {}).items():
-        own = {"score_rfm": _score_rfm_plot, "emulator_scale": _emulator_scale_plot}.get(key)
+        own = {"score_rfm": _score_rfm_plot, "emulator_scale": _emulator_scale_plot,
+               "ltv_quality": _ltv_quality_plot}.get(key)
         name = own(e, out_dir) if own else _generic_plot(key, e, out_dir)
         if name:
             out[key] = name
@@ -290,6 +291,38 @@ def _emulator_scale_plot(e: dict, out_dir: str) -> str | None:
         axis.legend(fontsize=7, loc="lower right")
     PLOT_TITLES.setdefault("emulator_scale", "make run's emulator at 10k and 100k members")
     return _save(fig, out_dir, "plot_emulator_scale.png")
+
+
+def _ltv_quality_plot(e: dict, out_dir: str) -> str | None:
+    """SPEC 2.19's four figures on each judged data set: ours beside the reference BG/NBD +
+    Gamma-Gamma, a missed goal marked."""
+    sets = e.get("goals")
+    if not isinstance(sets, dict) or not sets:
+        return None
+    plt = _pyplot()
+    titles = {"spearman": "Spearman with holdout spend", "top20_capture": "top-20% capture",
+              "total_ratio": "predicted ÷ actual total", "auc_bought_again": "AUC, bought again"}
+    fig, axes = plt.subplots(1, 4, figsize=(11, 3.4), dpi=100)
+    names = list(sets)
+    xs = range(len(names))
+    for ax, (figure, title) in zip(axes, titles.items()):
+        ax.bar([x - 0.2 for x in xs], [sets[n][figure]["ours"] for n in names], width=0.4, color="#c0392b",
+               label="ours")
+        ax.bar([x + 0.2 for x in xs], [sets[n][figure]["reference"] for n in names], width=0.4, color="#7f8c8d",
+               label="BG/NBD + GG")
+        for x, n in zip(xs, names):
+            if not sets[n][figure]["met"]:
+                ax.annotate("missed", (x - 0.2, sets[n][figure]["ours"]), xytext=(0, 3), textcoords="offset points",
+                            ha="center", fontsize=7)
+        if figure == "total_ratio":
+            ax.axhspan(0.9, 1.1, color="#27ae60", alpha=0.15, label="goal: within 10%")
+        ax.set_xticks(list(xs))
+        ax.set_xticklabels([n.replace("_", " ") for n in names], fontsize=7)
+        ax.set_title(title, fontsize=9)
+    axes[0].legend(fontsize=7, loc="lower right")
+    axes[2].legend(fontsize=7, loc="lower right")
+    PLOT_TITLES.setdefault("ltv_quality", "ltv_quality: SPEC 2.19's four figures on each judged data set")
+    return _save(fig, out_dir, "plot_ltv_quality.png")
 
 
 def _numeric_pairs(e: dict) -> list:
@@ -373,6 +406,13 @@ def _unfinished(meta: dict) -> str:
     return f" **This run stopped before its last figures:** {meta['unfinished']}." if meta.get("unfinished") else ""
 
 
+def _merged(meta: dict) -> str:
+    """Figures re-measured after the run by `--only … --out elsewhere` and merged into its files
+    by hand (meta["merged"]: {key: how}), named so no one reads them as this run's."""
+    merged = meta.get("merged") or {}
+    return "".join(f" `{k}` is not this run's: {how}." for k, how in merged.items())
+
+
 def _kept(public: dict, meta: dict) -> str:
     """Which figures a partial run (`--only`) kept from the run before."""
     measured = meta.get("measured")
@@ -443,7 +483,7 @@ def markdown(public: dict, details: dict, meta: dict, plot_name=None, others: di
              "medians); absolute figures are for orientation only: this machine is shared and noisy. "
              "*Spread* is the range of the per-round ratios (or of the rounds). "
              "How each figure is made, and what it means for cost in AWS: `docs/PERFORMANCE.md`." + _kept(public, meta)
-             + _unfinished(meta), ""]
+             + _unfinished(meta) + _merged(meta), ""]
     lines += summary_rows(public, details)
     if others:
         lines += ["", "Other figures (their own modules in `bench/`):", "",

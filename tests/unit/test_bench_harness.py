@@ -322,3 +322,24 @@ def test_online_retail_is_its_purchases_one_order_a_customer_day():
     assert (len(tx), sum(len(days) for days in tx.values())) == (4338, 16763)
     # the file's first invoices: 17850 on 2010-12-01, two of them 13912 and 2220 cents among that day's
     assert tx["17850"][date(2010, 12, 1)] >= 13912 + 2220
+
+
+def test_ltv_quality_judges_the_four_goals_and_plots_them_per_data_set(tmp_path):
+    from bench import ltv_quality
+
+    r = {"spearman": {"ours": 0.59, "reference": 0.55, "difference_90ci": [0.03, 0.06]},
+         "top20_capture": {"ours": 0.676, "reference": 0.665}, "total_ratio": {"ours": 0.797, "reference": 0.671},
+         "auc_bought_again": {"ours_p_alive": 0.742, "reference_p_any_purchase": 0.733}}
+    g = ltv_quality.goals(r)
+    assert [v["met"] for v in g.values()] == [True, True, False, True] and not ltv_quality.verdict(r)
+    assert ltv_quality.verdict({**r, "total_ratio": {"ours": 0.91, "reference": 0.67}})
+    assert not ltv_quality.verdict({**r, "total_ratio": {"ours": 0.95, "reference": 0.67},
+                                    "spearman": {"ours": 0.59, "reference": 0.55, "difference_90ci": [-0.001, 0.06]}})
+    e = {"value": 0.59, "floor": 0.55, "ratio": 1.07, "goal": "x", "unit": "spearman",
+         "goals": {"online_retail": g, "cdnow_fresh": g}, "_details": {"met": False}}
+    report.write({"ltv_quality": e}, str(tmp_path), {"finished_at": "now", "machine": "here", "seconds": 1.0,
+                                                     "merged": {"ltv_quality": "re-measured later"}})
+    text = (tmp_path / "RESULTS.md").read_text()
+    assert "`ltv_quality` is not this run's: re-measured later." in text  # a figure merged in by hand is named
+    assert (tmp_path / "plot_ltv_quality.png").stat().st_size > 1000 and "](plot_ltv_quality.png)" in text
+    assert "| `ltv_quality` |" in text and "**missed**" in text
