@@ -295,7 +295,7 @@ def _emulator_scale_plot(e: dict, out_dir: str) -> str | None:
 
 def _ltv_quality_plot(e: dict, out_dir: str) -> str | None:
     """SPEC 2.19's four figures on each judged data set: ours beside the reference BG/NBD +
-    Gamma-Gamma, a missed goal marked."""
+    Gamma-Gamma, a missed goal marked, a set that was not run (None) named without bars."""
     sets = e.get("goals")
     if not isinstance(sets, dict) or not sets:
         return None
@@ -305,19 +305,21 @@ def _ltv_quality_plot(e: dict, out_dir: str) -> str | None:
     fig, axes = plt.subplots(1, 4, figsize=(11, 3.4), dpi=100)
     names = list(sets)
     xs = range(len(names))
+    ran = [(x, n) for x, n in zip(xs, names) if sets[n] is not None]
     for ax, (figure, title) in zip(axes, titles.items()):
-        ax.bar([x - 0.2 for x in xs], [sets[n][figure]["ours"] for n in names], width=0.4, color="#c0392b",
+        ax.bar([x - 0.2 for x, _ in ran], [sets[n][figure]["ours"] for _, n in ran], width=0.4, color="#c0392b",
                label="ours")
-        ax.bar([x + 0.2 for x in xs], [sets[n][figure]["reference"] for n in names], width=0.4, color="#7f8c8d",
-               label="BG/NBD + GG")
-        for x, n in zip(xs, names):
+        ax.bar([x + 0.2 for x, _ in ran], [sets[n][figure]["reference"] for _, n in ran], width=0.4,
+               color="#7f8c8d", label="BG/NBD + GG")
+        for x, n in ran:
             if not sets[n][figure]["met"]:
                 ax.annotate("missed", (x - 0.2, sets[n][figure]["ours"]), xytext=(0, 3), textcoords="offset points",
                             ha="center", fontsize=7)
         if figure == "total_ratio":
             ax.axhspan(0.9, 1.1, color="#27ae60", alpha=0.15, label="goal: within 10%")
         ax.set_xticks(list(xs))
-        ax.set_xticklabels([n.replace("_", " ") for n in names], fontsize=7)
+        ax.set_xticklabels([n.replace("_", " ") + ("" if sets[n] is not None else "\n(not run)") for n in names],
+                           fontsize=7)
         ax.set_title(title, fontsize=9)
     axes[0].legend(fontsize=7, loc="lower right")
     axes[2].legend(fontsize=7, loc="lower right")

@@ -305,23 +305,47 @@ def test_the_fresh_customers_are_the_full_cohort_without_a_single_sample_custome
     assert sum(len(v) for v in fresh.values()) > 50_000
 
 
-def test_online_retail_is_its_purchases_one_order_a_customer_day():
-    import csv
+def test_online_retail_is_its_purchases_in_exact_cents_one_order_a_customer_day(tmp_path):
     import gzip
     from datetime import date
 
     from bench import ltv_quality
 
-    tx = ltv_quality.load_retail()
-    with gzip.open(ltv_quality.RETAIL, "rt", newline="") as f:
-        rows = list(csv.DictReader(f))
-    assert len(rows) == 22190 and len({r["customer_id"] for r in rows}) == 4372
-    kept = [r for r in rows if not r["invoice_no"].startswith("C") and int(r["amount_cents"]) > 0]
-    assert sum(sum(days.values()) for days in tx.values()) == sum(int(r["amount_cents"]) for r in kept)
-    assert sum(len(days) for days in tx.values()) == len({(r["customer_id"], r["timestamp"][:10]) for r in kept})
-    assert (len(tx), sum(len(days) for days in tx.values())) == (4338, 16763)
-    # the file's first invoices: 17850 on 2010-12-01, two of them 13912 and 2220 cents among that day's
-    assert tx["17850"][date(2010, 12, 1)] >= 13912 + 2220
+    lines = [  # the published columns; a customer id as a Spark export writes it ("17850.0")
+        "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country",
+        "536365,85123A,HEART,6,2010-12-01 08:26:00,2.55,17850.0,United Kingdom",   # 1530
+        "536365,71053,LANTERN,3,2010-12-01 08:26:00,0.335,17850.0,United Kingdom",  # 100.5 → 100 (half to even)
+        "536366,22633,WARMER,6,2010-12-01 08:28:00,1.85,17850.0,United Kingdom",    # same day: one order
+        "C536379,D,Discount,-1,2010-12-01 09:41:00,27.5,17850.0,United Kingdom",    # a cancellation
+        "536380,22961,JAM,4,2010-12-02 09:41:00,1.45,,United Kingdom",              # no customer
+        "536381,22139,TEA SET,-2,2010-12-03 10:00:00,4.95,13047.0,United Kingdom",  # no positive amount
+        '536382,"22086","CHAIN, KIT",1,2010-12-03 10:05:00,2.55,12583.0,France',
+    ]
+    (tmp_path / "lines.csv").write_text("\n".join(lines) + "\n")
+    tx = ltv_quality.load_retail(str(tmp_path / "lines.csv"))
+    assert {c: dict(days) for c, days in tx.items()} == {"17850": {date(2010, 12, 1): 1530 + 100 + 1110},
+                                                          "12583": {date(2010, 12, 3): 255}}
+    # Online Retail II's column names, a spreadsheet's month-first dates and gzip read the same
+    ii = ["Invoice,StockCode,Description,Quantity,InvoiceDate,Price,Customer ID,Country",
+          "489434,85048,LIGHTS,12,12/1/2009 7:45,6.95,13085,United Kingdom",
+          "489435,22350,CAT BOWL,12,12/1/2009 7:46,2.55,13085,United Kingdom"]
+    with gzip.open(tmp_path / "ii.csv.gz", "wt") as f:
+        f.write("\n".join(ii) + "\n")
+    assert {c: dict(d) for c, d in ltv_quality.load_retail(str(tmp_path / "ii.csv.gz")).items()} == {
+        "13085": {date(2009, 12, 1): 8340 + 3060}}
+
+
+def test_ltv_quality_is_met_only_when_both_pre_registered_data_sets_ran_and_met_every_goal():
+    from bench import ltv_quality
+
+    met = {"spearman": {"met": True}, "top20_capture": {"met": True}, "total_ratio": {"met": True},
+           "auc_bought_again": {"met": True}}
+    missed = {**met, "total_ratio": {"met": False}}
+    assert ltv_quality.judged({"online_retail": met, "cdnow_fresh": met})
+    assert not ltv_quality.judged({"online_retail": missed, "cdnow_fresh": met})
+    assert not ltv_quality.judged({"online_retail": met, "cdnow_fresh": missed})
+    assert not ltv_quality.judged({"online_retail": None, "cdnow_fresh": met})  # not given: half the test not run
+    assert not ltv_quality.judged({"cdnow_fresh": met})
 
 
 def test_ltv_quality_judges_the_four_goals_and_plots_them_per_data_set(tmp_path):
@@ -343,3 +367,8 @@ def test_ltv_quality_judges_the_four_goals_and_plots_them_per_data_set(tmp_path)
     assert "`ltv_quality` is not this run's: re-measured later." in text  # a figure merged in by hand is named
     assert (tmp_path / "plot_ltv_quality.png").stat().st_size > 1000 and "](plot_ltv_quality.png)" in text
     assert "| `ltv_quality` |" in text and "**missed**" in text
+    # a data set that was not run is named on the plot, without bars
+    (tmp_path / "one").mkdir()
+    report.write({"ltv_quality": {**e, "goals": {"online_retail": None, "cdnow_fresh": g}}}, str(tmp_path / "one"),
+                 {"finished_at": "now", "machine": "here", "seconds": 1.0})
+    assert (tmp_path / "one" / "plot_ltv_quality.png").stat().st_size > 1000
